@@ -1,0 +1,23 @@
+"""Where CNN Studio keeps things on disk; each place can be moved by an environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def models_dir() -> Path:
+    """Folder of the model registry (`models/<name>/model.keras` + `metadata.json`)."""
+    return Path(os.environ.get("CNN_STUDIO_MODELS_DIR", PROJECT_ROOT / "models"))
+
+
+def runs_dir() -> Path:
+    """Folder where every training run keeps its config, metrics and checkpoints."""
+    return Path(os.environ.get("CNN_STUDIO_RUNS_DIR", PROJECT_ROOT / "runs"))
+
+
+def data_dir() -> Path:
+    """Folder for downloaded or unpacked datasets."""
+    return Path(os.environ.get("CNN_STUDIO_DATA_DIR", PROJECT_ROOT / "data"))

@@ -1,0 +1,6 @@
+"""Placeholder: convolution page."""
+
+import streamlit as st
+
+st.title("convolution")
+st.info("Coming soon.")

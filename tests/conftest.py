@@ -1,0 +1,128 @@
+"""Shared fixtures: the real CIFAR-10 subset beside the checkout, and throw-away app folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CIFAR_SUBSET = Path(
+    os.environ.get(
+        "CIFAR10_SUBSET",
+        PROJECT_ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py",
+    )
+)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def cifar_subset() -> Path:
+    """Path of the shared `cifar-10-batches-py` subset (5,085 train / 509 test images)."""
+    if not (CIFAR_SUBSET / "batches.meta").exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CIFAR-10 subset missing at {CIFAR_SUBSET}")
+        pytest.skip(f"CIFAR-10 subset not found at {CIFAR_SUBSET}")
+    return CIFAR_SUBSET
+
+
+@pytest.fixture()
+def app_dirs(tmp_path, monkeypatch) -> dict[str, Path]:
+    """Point the registry, runs and data folders at a temporary place for one test."""
+    dirs = {name: tmp_path / name for name in ("models", "runs", "data")}
+    for name, path in dirs.items():
+        path.mkdir()
+        monkeypatch.setenv(f"CNN_STUDIO_{name.upper()}_DIR", str(path))
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> Path:
+    """Debian's chromium; browser tests fail in CI without it and skip elsewhere."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI must install Debian chromium (see .ci/run)")
+        pytest.skip("Debian chromium not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture()
+def shipped_models_copy(tmp_path, monkeypatch) -> Path:
+    """A copy of the repository's models/ folder, so tests can write without touching it."""
+    target = tmp_path / "models"
+    shutil.copytree(PROJECT_ROOT / "models", target)
+    monkeypatch.setenv("CNN_STUDIO_MODELS_DIR", str(target))
+    return target
+
+
+# --- Browser tests: a real `streamlit run app.py` on loopback, driven by Debian chromium. ---
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def streamlit_server(app_dirs, chromium_path):
+    """Start the app on a free loopback port with temporary folders; yield its URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    env = dict(os.environ)
+    # The shipped model must be visible to the app, but tests write into a copy.
+    shutil.copytree(PROJECT_ROOT / "models", app_dirs["models"], dirs_exist_ok=True)
+    log = open(app_dirs["runs"].parent / "streamlit.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start: " + (app_dirs["runs"].parent / "streamlit.log").read_text())
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture()
+def browser_page(chromium_path):
+    """A Playwright page in headless Debian chromium (no downloaded browser needed)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        yield page
+        browser.close()
