@@ -1,0 +1,206 @@
+"""Class-folder image collections (`root/<class>/*.png|jpg`), from a folder or read straight from a .zip.
+
+This is the seed tutorial's dataset layout. Images are decoded safely, centre-cropped to a square (as
+the classify page does by default) and resized to 32x32 uint8. A zip is never extracted: members are
+read in memory, and an archive with absolute or `..` paths is refused outright, so nothing is ever
+written anywhere. Optional `train/` and `test/` (or `val/`, `validation/`) top folders are used as
+the splits; otherwise a validation split is drawn per class (stratified) with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import zipfile
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cnn_core.data import DataError, Dataset
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "test", "validation": "test"}
+MAX_IMAGE_BYTES = 32 << 20  # larger members are not small training images (or are zip bombs)
+IMAGE_SIZE = 32
+
+Entry = tuple[tuple[str, ...], Callable[[], bytes]]  # (path parts, read the file's bytes)
+
+
+def load_image_folders(path: Path, *, validation_fraction: float = 0.2, seed: int = 0) -> Dataset:
+    """A Dataset from a class-folder root or a .zip of one (the "test" split is the validation split)."""
+    if not 0.0 <= validation_fraction < 1.0:
+        raise DataError(f"The validation fraction must be between 0 and 1 (got {validation_fraction}).")
+    path = Path(path)
+    if path.is_dir():
+        entries = _folder_entries(path)
+        return _build(entries, str(path), validation_fraction, seed)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = _zip_entries(archive, path.name)
+            return _build(entries, str(path), validation_fraction, seed)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+        raise DataError(f"{path.name} is not a readable .zip file ({error}).") from None
+
+
+# --- Listing images. ---
+
+
+def _is_image_name(parts: tuple[str, ...]) -> bool:
+    hidden = any(part.startswith(".") or part == "__MACOSX" for part in parts)
+    return not hidden and parts[-1].lower().endswith(IMAGE_SUFFIXES)
+
+
+def _folder_entries(root: Path) -> list[Entry]:
+    entries = []
+    for file in sorted(root.rglob("*")):
+        parts = file.relative_to(root).parts
+        # Symlinks could point anywhere on the server; only plain files inside the root count.
+        if _is_image_name(parts) and file.is_file() and not file.is_symlink():
+            entries.append((parts, file.read_bytes))
+    return entries
+
+
+def _zip_entries(archive: zipfile.ZipFile, archive_name: str) -> list[Entry]:
+    entries = []
+    for info in archive.infolist():
+        name = info.filename.replace("\\", "/")
+        parts = PurePosixPath(name).parts
+        if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+            raise DataError(
+                f"{archive_name} contains an unsafe path ({info.filename!r}) that points outside the "
+                "archive; refusing it. Zip the class folders themselves."
+            )
+        if info.is_dir() or not _is_image_name(parts):
+            continue
+        entries.append((parts, _zip_reader(archive, info)))
+    return sorted(entries, key=lambda entry: entry[0])
+
+
+def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
+    def read() -> bytes:
+        if info.file_size > MAX_IMAGE_BYTES:
+            raise DataError(f"{info.filename} is larger than {MAX_IMAGE_BYTES >> 20} MB.")
+        with archive.open(info) as member:
+            data = member.read(MAX_IMAGE_BYTES + 1)  # the declared size could lie
+        if len(data) > MAX_IMAGE_BYTES:
+            raise DataError(f"{info.filename} is larger than {MAX_IMAGE_BYTES >> 20} MB.")
+        return data
+
+    return read
+
+
+def _strip_wrappers(entries: list[Entry]) -> list[Entry]:
+    """Drop a single top folder shared by every image (a zip of `flowers/<class>/…`), while images stay in class folders."""
+    while entries and all(len(parts) >= 3 for parts, _ in entries):
+        tops = {parts[0] for parts, _ in entries}
+        if len(tops) != 1 or next(iter(tops)).lower() in SPLIT_FOLDERS:
+            break
+        entries = [(parts[1:], read) for parts, read in entries]
+    return entries
+
+
+# --- Decoding. ---
+
+
+def _decode(data: bytes) -> np.ndarray:
+    """32x32x3 uint8 from PNG/JPEG bytes: EXIF-upright, frame 0, alpha on white, centre-cropped."""
+    try:
+        from cnn_core.images import load_image  # the app's hardened loader, once it exists
+    except ImportError:
+        load_image = _load_image_with_pillow
+    image = load_image(data)
+    side = min(image.size)
+    image = ImageOps.fit(image, (side, side), method=Image.Resampling.BICUBIC)  # centre crop
+    image = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.LANCZOS)  # antialiased
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _load_image_with_pillow(data: bytes) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)  # oversized images are errors
+        image = Image.open(io.BytesIO(data), formats=["PNG", "JPEG"])
+        image.seek(0)
+        image = ImageOps.exif_transpose(image)
+        image.load()
+    if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image.convert("RGB")
+
+
+# --- Building the dataset. ---
+
+
+def _build(entries: list[Entry], where: str, validation_fraction: float, seed: int) -> Dataset:
+    entries = _strip_wrappers(entries)
+    if not entries:
+        raise DataError(
+            f"No .png or .jpg images found in {where}. Expected one folder per class: root/<class>/*.png."
+        )
+    tops = {parts[0].lower() for parts, _ in entries if len(parts) >= 3}
+    use_split_folders = "train" in tops and tops & {"test", "val", "validation"} and tops <= set(SPLIT_FOLDERS)
+    offset = 1 if use_split_folders else 0
+
+    images, labels_by_name, splits, skipped = [], [], [], []
+    for parts, read in entries:
+        if len(parts) < offset + 2:
+            continue  # loose images beside the class folders have no class
+        try:
+            pixels = _decode(read())
+        except (ValueError, OSError, SyntaxError, zipfile.BadZipFile, zlib.error, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            skipped.append("/".join(parts))
+            continue
+        images.append(pixels)
+        labels_by_name.append(parts[offset])
+        splits.append(SPLIT_FOLDERS[parts[0].lower()] if use_split_folders else "")
+
+    class_names = sorted(set(labels_by_name))
+    if not images:
+        detail = f" ({len(skipped)} unreadable)" if skipped else ""
+        raise DataError(f"No readable images in class folders under {where}{detail}. Expected root/<class>/*.png.")
+    if len(class_names) < 2:
+        raise DataError(
+            f"Only one class ({class_names[0]!r}) found in {where}: a classifier needs at least two class folders."
+        )
+    x = np.stack(images)
+    y = np.array([class_names.index(name) for name in labels_by_name], dtype=np.int64)
+    if use_split_folders:
+        is_test = np.array([split == "test" for split in splits])
+    else:
+        is_test = _stratified_validation(y, validation_fraction, seed)
+    dataset = Dataset(
+        x_train=x[~is_test],
+        y_train=y[~is_test],
+        x_test=x[is_test],
+        y_test=y[is_test],
+        class_names=class_names,
+        source="",
+        skipped_files=skipped,
+    )
+    split_text = "test" if use_split_folders else "validation"
+    dataset.source = (
+        f"{len(class_names)} class folders at {where} "
+        f"({len(dataset.y_train):,} train / {len(dataset.y_test):,} {split_text})"
+    )
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else "")
+        dataset.source += f"; {len(skipped)} unreadable image(s) skipped: {shown}"
+    return dataset
+
+
+def _stratified_validation(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of validation images: `fraction` of each class (at least 1 if it has 2+ images)."""
+    rng = np.random.default_rng(seed)
+    is_validation = np.zeros(len(labels), dtype=bool)
+    if fraction <= 0:
+        return is_validation
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = int(round(fraction * len(members)))
+        count = min(max(count, 1), len(members) - 1) if len(members) >= 2 else 0
+        is_validation[members[:count]] = True
+    return is_validation
