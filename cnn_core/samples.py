@@ -1,0 +1,142 @@
+"""Bundled sample images, so every page works offline without an upload.
+
+Two sources, both license-clean:
+- Photos shipped inside scikit-image's wheel (skimage/data/*.png), each public domain or CC0 as
+  stated in scikit-image's own docs. They are read straight from the package folder: importing
+  `skimage` itself would cost ~2 s of start-up for nothing.
+- Pictures drawn here (shapes, checkerboard, stripes): no license question at all, and they make
+  edges and frequencies easy to see. If scikit-image is not installed, these are all you get.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sample image: its name in the menu, where it comes from, and how to make it."""
+
+    name: str
+    credit: str
+    make: Callable[[], Image.Image]
+
+
+# --- Drawn samples ------------------------------------------------------------------------------
+
+
+def _shapes() -> Image.Image:
+    """Flat shapes on a dark ground: edges in every direction, corners and flat areas (clear in grey too)."""
+    image = Image.new("RGB", (256, 256), (24, 24, 24))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((24, 24, 112, 112), fill=(230, 60, 50))
+    draw.ellipse((144, 24, 232, 112), fill=(40, 90, 220))
+    draw.polygon([(68, 144), (24, 232), (112, 232)], fill=(250, 210, 40))
+    for offset in range(0, 88, 12):  # diagonal lines: a test for Sobel x/y and dilation
+        draw.line((144 + offset, 144, 144, 144 + offset), fill=(255, 255, 255), width=3)
+    draw.line((144, 232, 232, 144), fill=(120, 220, 160), width=5)
+    return image
+
+
+def _checkerboard() -> Image.Image:
+    """32-pixel black and white squares: perfect edges, and a lesson in stride and pooling."""
+    squares = (np.indices((256, 256)) // 32).sum(axis=0) % 2
+    return Image.fromarray(np.repeat((squares * 255).astype(np.uint8)[:, :, None], 3, axis=2))
+
+
+def _stripes() -> Image.Image:
+    """Stripes that get finer to the right over a vertical colour gradient: blur erases the fine ones."""
+    columns = np.arange(256, dtype=np.float64)
+    frequency = 0.02 + columns / 256 * 0.4  # cycles per pixel, rising left to right
+    stripes = 0.5 + 0.5 * np.sin(2 * np.pi * np.cumsum(frequency))
+    rows = np.linspace(0, 1, 192)[:, None]
+    red = 255 * stripes[None, :] * (1 - rows)
+    blue = 255 * stripes[None, :] * rows
+    green = np.broadcast_to(96 * stripes[None, :], red.shape)
+    return Image.fromarray(np.stack([red, green, blue], axis=-1).round().astype(np.uint8))
+
+
+# --- scikit-image's bundled photos --------------------------------------------------------------
+
+# File name, menu name and credit, from the docstrings of skimage.data.
+_SKIMAGE_PHOTOS = (
+    ("chelsea.png", "Cat (Chelsea)", "Photo by Stefan van der Walt, CC0 (scikit-image sample data)"),
+    ("astronaut.png", "Astronaut", "NASA photo of Eileen Collins, public domain (scikit-image sample data)"),
+    ("coffee.png", "Coffee", "Photo by Rachel Michetti, CC0 (scikit-image sample data)"),
+    ("camera.png", "Camera man (greyscale)", "Photo by Lav Varshney, CC0 (scikit-image sample data)"),
+    ("brick.png", "Brick wall (greyscale)", "CC0Textures, CC0 (scikit-image sample data)"),
+)
+
+
+def _skimage_data_dir() -> Path | None:
+    """scikit-image's bundled data folder, found without importing the package; None if absent."""
+    try:
+        spec = importlib.util.find_spec("skimage")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
+    return folder if folder.is_dir() else None
+
+
+def _photo_loader(path: Path) -> Callable[[], Image.Image]:
+    def load() -> Image.Image:
+        with Image.open(path, formats=["PNG"]) as image:
+            return image.convert("RGB")
+
+    return load
+
+
+_DRAWN = (
+    Sample("Shapes", "Drawn by CNN Studio", _shapes),
+    Sample("Checkerboard", "Drawn by CNN Studio", _checkerboard),
+    Sample("Stripes", "Drawn by CNN Studio", _stripes),
+)
+
+
+def available_samples() -> dict[str, Sample]:
+    """All samples this installation can show, photos first (when scikit-image is installed)."""
+    samples: dict[str, Sample] = {}
+    folder = _skimage_data_dir()
+    if folder is not None:
+        for file_name, name, credit in _SKIMAGE_PHOTOS:
+            if (folder / file_name).is_file():
+                samples[name] = Sample(name, credit, _photo_loader(folder / file_name))
+    samples.update({sample.name: sample for sample in _DRAWN})
+    return samples
+
+
+def sample_names() -> list[str]:
+    """Menu names of the available samples; the first is a good default."""
+    return list(available_samples())
+
+
+def sample_credit(name: str) -> str:
+    """Where a sample comes from and its license."""
+    return _lookup(name).credit
+
+
+def load_sample(name: str) -> Image.Image:
+    """A fresh RGB copy of the named sample image."""
+    return _cached(name).copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _cached(name: str) -> Image.Image:
+    # Samples are immutable public images, so one decoded copy per process is safe to share.
+    return _lookup(name).make()
+
+
+def _lookup(name: str) -> Sample:
+    samples = available_samples()
+    if name not in samples:
+        raise ValueError(f"Unknown sample {name!r}; choose one of {', '.join(samples)}.")
+    return samples[name]

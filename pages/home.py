@@ -1,6 +1,0 @@
-"""Placeholder: home page."""
-
-import streamlit as st
-
-st.title("home")
-st.info("Coming soon.")
