@@ -1,0 +1,192 @@
+"""The body of one training run, from its request to a saved model: cnn_core.training calls `train_run`.
+
+The story of a run:
+1. load the data (downloading CIFAR-10 if asked) and build the model, copying weights when resuming;
+2. pick `steps_per_execution` from a quick speed probe (see cnn_core.pacing);
+3. with a time budget, calibrate on real steps and choose the epoch count that fits, so the learning-rate
+   schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes);
+4. fit, streaming events through LiveMetrics (which also honours Stop and keeps the best weights);
+5. restore the best weights, score the test split, save to the registry, report.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import keras
+import numpy as np
+
+from cnn_core.config import TrainConfig
+from cnn_core.data import Dataset, load_dataset
+from cnn_core.evaluation import evaluate_model
+from cnn_core.live_metrics import LiveMetrics
+from cnn_core.model import build_model, compile_model, make_datasets
+from cnn_core.pacing import (
+    BudgetKeeper, calibrate, calibration_seconds_for, epochs_for_budget, estimate_step_seconds, finish_seconds_estimate,
+    steps_per_execution_for,
+)
+from cnn_core.registry import save_model
+from cnn_core.runs import history, now_iso, read_config, read_request, run_folder, stop_file, update_status
+
+DOWNLOAD_EVENT_SECONDS = 0.5
+BUDGET_OVERRUN = 0.05  # a time-budgeted run is cut short only when it would overrun its budget by this share
+
+
+def load_request_data(request: dict[str, Any], config: TrainConfig, emit: Callable | None = None) -> Dataset:
+    """The run's dataset, cut to `max_images` per split when the request asks for it."""
+    last_report = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if emit is not None and (now - last_report[0] >= DOWNLOAD_EVENT_SECONDS or done == total):
+            last_report[0] = now
+            emit({"type": "loading", "data": request.get("data") or "cifar10", "bytes_done": done, "bytes_total": total})
+
+    dataset = load_dataset(request.get("data"), progress=progress, seed=config.seed)
+    limit = request.get("max_images")
+    if limit:
+        dataset.x_train, dataset.y_train = dataset.x_train[:limit], dataset.y_train[:limit]
+        dataset.x_test, dataset.y_test = dataset.x_test[:limit], dataset.y_test[:limit]
+        dataset.source += f", first {limit:,} images of each split"
+    from cnn_core.training import TrainingError
+
+    if len(dataset.y_train) == 0 or len(dataset.y_test) == 0:
+        raise TrainingError(f"{dataset.source}: training needs images in both the training and the test split.")
+    if dataset.num_classes < 2:
+        raise TrainingError(f"{dataset.source}: at least two classes are needed to train a classifier.")
+    return dataset
+
+
+def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: float) -> dict[str, Any]:
+    """Train the run described by its folder; returns the summary also written as the finish event."""
+    config = TrainConfig.from_dict(read_config(run_id))
+    request = read_request(run_id)
+    folder = run_folder(run_id)
+
+    emit({"type": "loading", "data": request.get("data") or "cifar10"})
+    dataset = load_request_data(request, config, emit)
+    update_status(run_id, data_source=dataset.source)
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, num_classes=dataset.num_classes)
+    initial_epoch = 0
+    if request.get("resume_from"):
+        from cnn_core.training import copy_weights, load_resume_source
+
+        source_model, initial_epoch = load_resume_source(request["resume_from"])
+        copy_weights(source_model, model)
+    train, test = make_datasets(dataset, config, dataset.num_classes)
+    steps_per_epoch = math.ceil(len(dataset.y_train) / config.batch_size)
+    steps_per_execution = steps_per_execution_for(estimate_step_seconds(model, config.batch_size), steps_per_epoch)
+
+    epochs, deadline, finish_seconds, calibration = config.epochs, None, 0.0, None
+    budget = config.time_budget_seconds
+    if budget > 0:
+        compile_model(model, config, steps_per_epoch, 1, steps_per_execution)
+        calibration = calibrate(model, train, test, steps_per_execution, calibration_seconds_for(budget))
+        epochs = epochs_for_budget(budget, time.monotonic() - started, calibration, steps_per_epoch, config.test_time_flip)
+        steps_per_execution = steps_per_execution_for(calibration.step_seconds, steps_per_epoch)
+        finish_seconds = finish_seconds_estimate(calibration.evaluation_seconds, config.test_time_flip)
+        deadline = started + budget - finish_seconds  # when training should end (BudgetKeeper plans for it)
+    compile_model(model, config, steps_per_epoch, epochs, steps_per_execution)
+
+    update_status(run_id, epochs=epochs)
+    emit(
+        {
+            "type": "start", "epochs": epochs, "initial_epoch": initial_epoch, "steps_per_epoch": steps_per_epoch,
+            "steps_per_execution": steps_per_execution, "batch_size": config.batch_size,
+            "train_images": len(dataset.y_train), "test_images": len(dataset.y_test),
+            "class_names": dataset.class_names, "data_source": dataset.source,
+            "time_budget_seconds": budget, "resumed_from": request.get("resume_from"),
+            "calibration": None if calibration is None else vars(calibration),
+            "elapsed": time.monotonic() - started,
+        }
+    )
+    live = LiveMetrics(
+        emit, stop_file=stop_file(run_id), checkpoint_path=folder / "checkpoint.keras",
+        steps_per_epoch=steps_per_epoch, batch_size=config.batch_size, train_images=len(dataset.y_train),
+        last_epoch=initial_epoch + epochs, clock_start=started, finish_seconds=finish_seconds,
+        # A safety net only, for a last epoch that runs late: past 105 % of the budget, stop with the best so far.
+        deadline=None if deadline is None else deadline + BUDGET_OVERRUN * budget,
+    )
+    callbacks: list[keras.callbacks.Callback] = [live]
+    fit_last_epoch = initial_epoch + epochs
+    if calibration is not None:
+        def replan(last_epoch: int) -> None:
+            live.last_epoch = last_epoch
+            update_status(run_id, epochs=last_epoch - initial_epoch)
+            emit({"type": "replan", "epochs": last_epoch - initial_epoch, "elapsed": time.monotonic() - started})
+
+        fit_last_epoch = initial_epoch + min(2 * epochs + 2, 1000)  # room to grow if the machine speeds up
+        callbacks.append(BudgetKeeper(
+            config=config, deadline=deadline, steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch,
+            last_epoch=initial_epoch + epochs, max_last_epoch=fit_last_epoch, retrace_seconds=calibration.trace_seconds,
+            on_replan=replan,
+        ))
+    if request.get("tensorboard"):
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(folder / "tensorboard"), write_graph=False))
+    if stop_file(run_id).exists():
+        live.stop_reason = "user"  # stopped while loading or calibrating: nothing to train
+    else:
+        model.fit(
+            train, validation_data=test, epochs=fit_last_epoch, initial_epoch=initial_epoch,
+            callbacks=callbacks, verbose=0, shuffle=False,  # make_datasets shuffles
+        )
+    live.flush_checkpoint()
+
+    user_stopped = live.stop_reason == "user"
+    if user_stopped:
+        emit({"type": "stopped", "reason": "user", "epochs_completed": live.epochs_completed})
+    summary: dict[str, Any] = {
+        "run_id": run_id, "state": "stopped" if user_stopped else "finished", "model_name": request["model_name"],
+        "model_saved": False, "epochs_completed": live.epochs_completed, "best_epoch": live.best_epoch,
+        "test_accuracy": None, "images_per_second": _throughput(live, len(dataset.y_train)),
+        "stopped_by": live.stop_reason,
+    }
+    if live.best_weights is None:
+        summary["seconds"] = time.monotonic() - started
+        update_status(run_id, state=summary["state"], ended=now_iso(), model_saved=False, epochs_completed=0)
+        return summary
+
+    model.set_weights(live.best_weights)
+    emit({"type": "evaluating"})
+    scores = evaluate_model(model, dataset.x_test, dataset.y_test, dataset.class_names, config.test_time_flip)
+    np.savez(
+        folder / "predictions.npz", labels=dataset.y_test, predictions=scores["predictions"],
+        probabilities=scores["probabilities"].astype(np.float16),
+    )
+    epoch_events = history(run_id)
+    summary.update(test_accuracy=scores["accuracy"], per_class_accuracy=scores["per_class_accuracy"])
+    metadata = {
+        "name": request["model_name"], "config": config.to_dict(), "class_names": dataset.class_names,
+        "dataset": dataset.source, "train_images": len(dataset.y_train), "test_images": len(dataset.y_test),
+        "test_accuracy": scores["accuracy"], "per_class_accuracy": scores["per_class_accuracy"],
+        "confusion_matrix": scores["confusion_matrix"], "history": epoch_events, "created": now_iso(),
+        "training_seconds": time.monotonic() - started, "keras_version": keras.__version__, "run_id": run_id,
+        "epochs_trained": initial_epoch + live.epochs_completed, "best_epoch": live.best_epoch,
+        "resumed_from": request.get("resume_from"), "images_per_second": summary["images_per_second"],
+        "stopped_by": live.stop_reason,
+    }
+    save_model(model, request["model_name"], metadata)
+    summary.update(model_saved=True, seconds=time.monotonic() - started)
+    emit(
+        {
+            "type": "finish", "test_accuracy": scores["accuracy"], "per_class_accuracy": scores["per_class_accuracy"],
+            "confusion_matrix": scores["confusion_matrix"], "seconds": summary["seconds"],
+            "model_name": request["model_name"], "epochs_completed": live.epochs_completed,
+            "best_epoch": live.best_epoch, "images_per_second": summary["images_per_second"],
+        }
+    )
+    update_status(
+        run_id, state=summary["state"], ended=now_iso(), test_accuracy=scores["accuracy"], model_saved=True,
+        epochs_completed=live.epochs_completed,
+    )
+    return summary
+
+
+def _throughput(live: LiveMetrics, train_images: int) -> float | None:
+    """Training images per second over the finished epochs (validation time excluded)."""
+    seconds = sum(live.train_seconds)
+    return train_images * len(live.train_seconds) / seconds if seconds > 0 else None

@@ -1,0 +1,200 @@
+"""The model registry: `models/<name>/model.keras` + `metadata.json`, written so nothing saved is lost.
+
+Keras' `model.save` writes in place, so a crash or a full disk half-way through would destroy the
+previous model. `save_model` therefore writes a temp file beside the target, reloads it with
+`safe_mode=True` and checks that it predicts exactly what the live model predicts, and only then
+renames it over `model.keras` (atomic). The previous file stays as `model.keras.bak`. Saved models carry
+no optimizer state, so a downloaded file loads in plain Keras without any of our code.
+
+Keras is imported inside the functions that need it, so listing models (home page, classify page
+menus) does not pay the ~0.5 GB TensorFlow import.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn_core.atomic import fsync_file, read_json, temp_path_for, write_json_atomic
+from cnn_core.paths import models_dir
+
+MODEL_FILE = "model.keras"
+METADATA_FILE = "metadata.json"
+BACKUP_SUFFIX = ".bak"
+MAX_NAME_LENGTH = 64
+# Reloaded and live model must agree this closely on the check images (float32 round trip is exact;
+# the tolerance only absorbs a different op order after reloading).
+RELOAD_TOLERANCE = 1e-5
+
+
+class RegistryError(ValueError):
+    """A model name that cannot be used, or a model that cannot be found, saved or loaded."""
+
+
+def sanitize_name(name: str) -> str:
+    """A safe folder name: lowercase letters, digits, `-` and `_`, 1..64 characters.
+
+    Anything else (spaces, slashes, dots, `..`) becomes `-`, so a name can never leave models_dir().
+    """
+    if not isinstance(name, str):
+        raise RegistryError("A model name must be text.")
+    cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.strip().lower())
+    cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
+    if not cleaned:
+        raise RegistryError(
+            f"{name!r} cannot be used as a model name: use letters, digits, '-' or '_' (1 to 64 characters)."
+        )
+    return cleaned
+
+
+def _folder(name: str) -> Path:
+    root = models_dir().resolve()
+    folder = (root / sanitize_name(name)).resolve()
+    if folder.parent != root:  # belt and braces: sanitize_name already rules this out
+        raise RegistryError(f"{name!r} would be stored outside the model folder.")
+    return folder
+
+
+def model_file(name: str) -> Path:
+    """Path of a saved model's `model.keras` (its mtime makes a good cache key); RegistryError if absent."""
+    path = _folder(name) / MODEL_FILE
+    if not path.is_file():
+        raise RegistryError(f"There is no saved model named {sanitize_name(name)!r}.")
+    return path
+
+
+def _check_images(model) -> np.ndarray:
+    """A fixed batch of pseudo-random pixel images shaped like the model's input."""
+    shape = tuple(int(size) for size in model.input_shape[1:])
+    return np.random.default_rng(0).integers(0, 256, size=(4, *shape)).astype(np.float32)
+
+
+def _outputs(model, images: np.ndarray) -> np.ndarray:
+    import keras
+
+    return keras.ops.convert_to_numpy(model(images, training=False))
+
+
+def save_model(model, name: str, metadata: dict[str, Any]) -> Path:
+    """Save atomically (temp file, reload and compare, os.replace; previous kept as .bak); returns the folder."""
+    import keras
+
+    folder = _folder(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / MODEL_FILE
+    temp = temp_path_for(target, suffix=".keras")  # Keras picks the format from the extension
+    try:
+        _inference_copy(model).save(temp)
+        fsync_file(temp)
+        try:
+            reloaded = keras.saving.load_model(temp, safe_mode=True, compile=False)
+            images = _check_images(model)
+            same = np.allclose(_outputs(model, images), _outputs(reloaded, images), atol=RELOAD_TOLERANCE)
+        except Exception as error:  # any failure to read back means the file is not trustworthy
+            raise RegistryError(f"The saved copy of {folder.name!r} could not be reloaded ({error}).") from error
+        if not same:
+            raise RegistryError(f"The saved copy of {folder.name!r} predicts differently from the model; not saved.")
+        _keep_backup(target)
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+    record = dict(metadata)
+    record["name"] = folder.name
+    record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    record.setdefault("keras_version", keras.__version__)
+    metadata_path = folder / METADATA_FILE
+    _keep_backup(metadata_path)
+    write_json_atomic(metadata_path, record)
+    return folder
+
+
+def _inference_copy(model):
+    """The model without its optimizer: the file then loads in plain Keras (no custom schedule class
+    needed) and is a third of the size. Resuming builds a fresh optimizer anyway."""
+    import keras
+
+    if getattr(model, "optimizer", None) is None:
+        return model
+    copy = type(model).from_config(model.get_config())  # keras.models.clone_model would compile the copy too
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _keep_backup(path: Path) -> None:
+    """Make `path.bak` a copy of `path` without a moment where `path` itself is missing."""
+    if not path.exists():
+        return
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    temp = temp_path_for(backup)
+    try:
+        try:
+            os.link(path, temp)  # a hard link costs no copy; the later os.replace gives `path` a new inode
+        except OSError:
+            shutil.copy2(path, temp)
+        os.replace(temp, backup)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def load_metadata(name: str) -> dict[str, Any]:
+    """The metadata dict of a saved model; RegistryError if missing or unreadable."""
+    path = _folder(name) / METADATA_FILE
+    try:
+        metadata = read_json(path)
+    except FileNotFoundError:
+        raise RegistryError(f"There is no saved model named {sanitize_name(name)!r}.") from None
+    except (OSError, ValueError) as error:
+        raise RegistryError(f"The metadata of {sanitize_name(name)!r} is unreadable ({error}).") from None
+    if not isinstance(metadata, dict):
+        raise RegistryError(f"The metadata of {sanitize_name(name)!r} is not a JSON object.")
+    metadata["name"] = path.parent.name
+    return metadata
+
+
+def load_model(name: str):
+    """The saved Keras model (`safe_mode=True`, not compiled: ready to predict or to be recompiled)."""
+    import keras
+
+    path = model_file(name)
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # corrupt zip, unknown layer, unsafe content: one clear message
+        raise RegistryError(f"The saved model {path.parent.name!r} could not be loaded ({error}).") from None
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Metadata of every saved model, newest first; unreadable or incomplete entries are skipped."""
+    root = models_dir()
+    if not root.is_dir():
+        return []
+    models = []
+    for folder in root.iterdir():
+        if folder.name.startswith(".") or not (folder / MODEL_FILE).is_file():
+            continue
+        try:
+            metadata = read_json(folder / METADATA_FILE)
+        except (OSError, ValueError):
+            continue
+        if isinstance(metadata, dict):
+            metadata["name"] = folder.name
+            models.append(metadata)
+    return sorted(models, key=lambda item: (str(item.get("created", "")), item["name"]), reverse=True)
+
+
+def delete_model(name: str) -> None:
+    """Remove a saved model and its backups; RegistryError if there is none."""
+    folder = _folder(name)
+    if not folder.is_dir():
+        raise RegistryError(f"There is no saved model named {folder.name!r}.")
+    # Rename first (atomic), so listings never see a half-deleted folder; hidden names are skipped.
+    trash = folder.with_name(f".deleting-{folder.name}-{uuid.uuid4().hex[:8]}")
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)

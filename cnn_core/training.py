@@ -1,0 +1,281 @@
+"""Training jobs: a run trains in its own process and reports through files that any page can poll.
+
+Why a separate process: a Streamlit rerun, page switch or closed tab must not stop training, and a
+Streamlit stop signal raised inside a Keras callback would abort `fit()`. So `start_run` spawns a
+fresh Python process (multiprocessing "spawn") that imports no Streamlit and writes `status.json` and
+`events.jsonl` in the run folder (format in cnn_core.runs); the page only reads them. One run is
+active per server at a time (`BusyError`). The command line calls `run_training` in-process.
+
+Events, one JSON object per line of events.jsonl:
+  {"type": "loading", "data", ["bytes_done", "bytes_total"]}        while the dataset loads/downloads
+  {"type": "start", "epochs", "initial_epoch", "steps_per_epoch", "steps_per_execution", "batch_size",
+   "train_images", "test_images", "class_names", "data_source", "time_budget_seconds", "resumed_from",
+   "calibration" (measured step/trace/validation seconds, budgeted runs only), "elapsed"}
+  {"type": "batch", "epoch", "step", "loss", "accuracy", "images_per_second", "elapsed"}   ≤ ~3/s, smoothed
+  {"type": "epoch", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+   "images_per_second", "elapsed", "eta"}                         whole epochs only; val = the test split
+  {"type": "stopped", "reason", "epochs_completed"}               after a Stop request
+  {"type": "evaluating"}, then {"type": "finish", "test_accuracy", "per_class_accuracy" {class: acc},
+   "confusion_matrix" [[true x predicted]], "seconds", "model_name", "epochs_completed", "best_epoch",
+   "images_per_second"}                                           also after a Stop, if an epoch finished
+  {"type": "replan", "epochs", "elapsed"}  a time-budgeted run re-sized its schedule: epochs is the new count
+  {"type": "failed", "error"} / {"type": "interrupted"}
+
+Time budget (`config.time_budget_seconds` > 0): the budget covers the whole run, from the start of the
+process (the CLI: its start, TensorFlow's import included) to the saved model. A short calibration picks
+the epoch count, so the learning-rate schedule spans the budget (see cnn_core.pacing).
+
+Resuming: `resume_from` is either a run id (its `checkpoint.keras`: the best epoch so far, also after a
+crash) or a registry model name. Its weights are copied layer by layer into the model built from the new
+run's config (so augmentation, dropout and optimizer settings may change, the architecture may not),
+epochs are numbered on from the source's, and a fresh learning-rate schedule covers the new epochs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import traceback
+import types
+from typing import Any, Callable
+
+from cnn_core.atomic import read_json
+from cnn_core.config import TrainConfig
+from cnn_core.paths import models_dir, runs_dir
+from cnn_core.registry import RegistryError, load_metadata, model_file, sanitize_name
+from cnn_core.runs import (  # noqa: F401  (re-exported: the page and the CLI use cnn_core.training)
+    ACTIVE_STATES, RUN_ID_PATTERN, BusyError, RunNotFoundError, active_run, append_event, create_run, delete_run,
+    history, history_csv, list_runs, now_iso, process_start_marker, read_config, read_events, read_request,
+    read_status, record_launch, request_stop, run_folder, runs_lock, stop_file, update_status,
+)
+
+EventHandler = Callable[[dict[str, Any]], None]
+_CHILDREN: dict[str, multiprocessing.process.BaseProcess] = {}  # keeps Process objects so they get reaped
+
+
+class TrainingError(ValueError):
+    """A run that cannot start or continue: nothing to resume, a dataset too small to train on, ..."""
+
+
+# --- Starting a run in the background. ---
+
+
+def start_run(
+    config: TrainConfig,
+    data: str | None,
+    model_name: str,
+    *,
+    resume_from: str | None = None,
+    max_images: int | None = None,
+    tensorboard: bool = False,
+) -> str:
+    """Create a run and train it in a background process; BusyError if a run is already active.
+
+    `max_images` keeps only the first N images of each split (quick trials and tests); `tensorboard`
+    also writes Keras TensorBoard logs to runs/<id>/tensorboard.
+    """
+    request = make_request(config, data, model_name, resume_from=resume_from, max_images=max_images, tensorboard=tensorboard)
+    with runs_lock():
+        active = active_run()
+        if active:
+            raise BusyError(f"Run {active} is still training; stop it or wait until it ends before starting another.")
+        run_id = create_run(config.to_dict(), request)
+        process = multiprocessing.get_context("spawn").Process(
+            target=_child_main, args=(run_id, str(runs_dir()), str(models_dir())), name=f"cnn-studio-{run_id}",
+            daemon=True,  # a server that shuts down ends its training run; the run then reads "interrupted"
+        )
+        with _main_module_hidden():
+            process.start()
+        record_launch(run_id, process.pid)
+        for old_id, old_process in list(_CHILDREN.items()):
+            if not old_process.is_alive():  # is_alive() also reaps an exited child (no zombie left)
+                del _CHILDREN[old_id]
+        _CHILDREN[run_id] = process
+    return run_id
+
+
+def make_request(
+    config: TrainConfig, data: str | None, model_name: str, *, resume_from: str | None = None,
+    max_images: int | None = None, tensorboard: bool = False,
+) -> dict[str, Any]:
+    """Validate the inputs of a run (ConfigError, RegistryError, TrainingError) and return its request dict."""
+    config.validate()
+    if max_images is not None and int(max_images) < 1:
+        raise TrainingError("max_images must be at least 1.")
+    if resume_from:
+        _check_resume_source(resume_from)
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise TrainingError("TensorBoard logs need the tensorboard package (pip install tensorboard).")
+    return {
+        "data": None if data is None else str(data), "model_name": sanitize_name(model_name),
+        "resume_from": resume_from or None, "max_images": None if max_images is None else int(max_images),
+        "tensorboard": bool(tensorboard),
+    }
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """Spawned children re-import the parent's __main__; under Streamlit that is the page script itself."""
+    real_main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = real_main
+
+
+def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
+    """Entry point of the background process: train, with output going to the run's log.txt."""
+    started = time.monotonic()
+    os.environ["CNN_STUDIO_RUNS_DIR"], os.environ["CNN_STUDIO_MODELS_DIR"] = runs_root, models_root
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    log = open(run_folder(run_id) / "log.txt", "ab", buffering=0)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(5)  # the web server's own requests stay responsive on a small machine
+    try:
+        run_training(run_id, started=started)
+    except BaseException:
+        sys.exit(1)  # already recorded in status.json, events.jsonl and error.txt
+
+
+def _raise_keyboard_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# --- The job itself. ---
+
+
+def run_training(run_id: str, *, on_event: EventHandler | None = None, started: float | None = None) -> dict[str, Any]:
+    """Train the run in this process (the CLI and the background process call this); returns its summary.
+
+    `started` (time.monotonic()) is when the time budget began, by default now. Errors are recorded as a
+    "failed" run and re-raised.
+    """
+    started = time.monotonic() if started is None else started
+    if read_status(run_id)["state"] not in ACTIVE_STATES:
+        raise TrainingError(f"Run {run_id} has already ended; start a new run (or resume from this one).")
+    update_status(
+        run_id, state="running", pid=os.getpid(), pid_started=process_start_marker(os.getpid()), started=now_iso()
+    )
+
+    def emit(event: dict[str, Any]) -> None:
+        append_event(run_id, event)
+        if on_event is not None:
+            on_event(event)
+
+    try:
+        from cnn_core.job import train_run
+
+        return train_run(run_id, emit, started)
+    except (KeyboardInterrupt, SystemExit):
+        emit({"type": "interrupted"})
+        update_status(run_id, state="interrupted", ended=now_iso(), error="Training was interrupted (process stopped).")
+        raise
+    except Exception as error:
+        message = describe_error(error)
+        (run_folder(run_id) / "error.txt").write_text(traceback.format_exc())
+        emit({"type": "failed", "error": message})
+        update_status(run_id, state="failed", ended=now_iso(), error=message)
+        raise
+
+
+def describe_error(error: BaseException) -> str:
+    """A message for people: our ValueErrors already are; anything else gets its type for context."""
+    if isinstance(error, ValueError) and type(error).__module__.startswith("cnn_core"):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+# --- Resuming. ---
+
+
+def _check_resume_source(source: str) -> None:
+    if RUN_ID_PATTERN.match(source):
+        if not (run_folder(source) / "checkpoint.keras").is_file():
+            raise TrainingError(f"Run {source} has no checkpoint yet (no epoch finished), so it cannot be resumed.")
+        return
+    try:
+        model_file(source)
+    except RegistryError:
+        raise TrainingError(f"Nothing to resume: {source!r} is neither a run with a checkpoint nor a saved model.") from None
+
+
+def resume_config(source: str) -> TrainConfig:
+    """The config of a run or saved model to resume (a starting point for the new run's config)."""
+    _check_resume_source(source)
+    if RUN_ID_PATTERN.match(source):
+        return TrainConfig.from_dict(read_config(source))
+    return TrainConfig.from_dict(load_metadata(source)["config"])
+
+
+def load_resume_source(source: str):
+    """(Keras model, epochs it was trained for) from a run's checkpoint or a registry model."""
+    _check_resume_source(source)
+    if RUN_ID_PATTERN.match(source):
+        import keras
+
+        checkpoint = run_folder(source) / "checkpoint.keras"
+        model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
+        info_path = checkpoint.with_suffix(".json")
+        epoch = read_json(info_path).get("epoch") if info_path.is_file() else 0
+        return model, int(epoch or 0)
+    from cnn_core.registry import load_model
+
+    metadata = load_metadata(source)
+    return load_model(source), int(metadata.get("epochs_trained") or len(metadata.get("history") or []))
+
+
+def copy_weights(source, target) -> None:
+    """Copy weights layer by layer (by name); TrainingError if the architectures differ."""
+    for layer in target.layers:
+        if not layer.weights or layer.name.startswith("random_"):  # augmentation: only RNG state
+            continue
+        try:
+            weights = source.get_layer(layer.name).get_weights()
+            layer.set_weights(weights)
+        except ValueError as error:
+            raise TrainingError(
+                f"The model to resume does not match this architecture at layer {layer.name!r} ({error}). "
+                "Resume with the same blocks, filters and dense layers."
+            ) from None
+
+
+# --- Run results for the page. ---
+
+
+def test_predictions(run_id: str) -> dict[str, Any] | None:
+    """{"labels", "predictions", "probabilities"} of the run's test split, or None before evaluation."""
+    import numpy as np
+
+    path = run_folder(run_id) / "predictions.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as arrays:
+        return {name: arrays[name] for name in arrays.files}
+
+
+def run_dataset(run_id: str):
+    """The dataset a run trained on, with the same image limit (to show the images behind results)."""
+    from cnn_core.job import load_request_data
+
+    return load_request_data(read_request(run_id), TrainConfig.from_dict(read_config(run_id)))
+
+
+def wait_for(run_id: str, timeout: float = 600.0, poll_seconds: float = 0.2) -> dict[str, Any]:
+    """Poll until the run is no longer active (tests, scripts); returns its final status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = read_status(run_id)
+        if status["state"] not in ACTIVE_STATES or time.monotonic() > deadline:
+            if run_id in _CHILDREN and not _CHILDREN[run_id].is_alive():
+                _CHILDREN.pop(run_id).join()
+            return status
+        time.sleep(poll_seconds)
