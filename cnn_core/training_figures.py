@@ -1,0 +1,163 @@
+"""Plotly figures and live-progress numbers for the training page, built from a run's events.
+
+Everything here is plain data in, figure (or dict) out: no Streamlit, and no TensorFlow except
+`schedule_figure`, which asks `cnn_core.model` for the learning rate. The event dicts are those of
+`cnn_core.training` (`{"type": "batch", ...}`, `{"type": "epoch", ...}`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from cnn_core.config import TrainConfig
+
+TRAIN_COLOR = "#1f77b4"
+VALIDATION_COLOR = "#ff7f0e"
+# At most this many points per line: a long run streams thousands of batch events, and the browser
+# redraws the whole chart every second.
+MAX_POINTS = 1500
+FIGURE_HEIGHT = 320
+
+
+def _thin(*columns: np.ndarray, max_points: int = MAX_POINTS) -> list[np.ndarray]:
+    """Every k-th point of each column so that at most `max_points` remain (the last one kept)."""
+    length = len(columns[0])
+    if length <= max_points:
+        return list(columns)
+    keep = np.unique(np.append(np.linspace(0, length - 1, max_points).astype(int), length - 1))
+    return [column[keep] for column in columns]
+
+
+def _two_panels(left_title: str, right_title: str, x_title: str) -> go.Figure:
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(left_title, right_title), horizontal_spacing=0.1)
+    figure.update_layout(height=FIGURE_HEIGHT, margin=dict(l=10, r=10, t=40, b=10),
+                         legend=dict(orientation="h", x=1, xanchor="right", y=1.12, yanchor="bottom"))
+    figure.update_xaxes(title_text=x_title)
+    figure.update_yaxes(rangemode="tozero", row=1, col=1)
+    figure.update_yaxes(range=[0, 1], row=1, col=2)
+    return figure
+
+
+def batch_figure(batch_events: list[dict[str, Any]], steps_per_epoch: int,
+                 epoch_range: tuple[int, int] | None = None) -> go.Figure:
+    """Per-batch loss and accuracy (already smoothed by the trainer) against fractional epochs.
+
+    `epoch_range` (first, last epoch of the run) fixes the x axis, so a live chart shows how far is left.
+    """
+    figure = _two_panels("Loss per batch", "Accuracy per batch", "epoch")
+    if epoch_range:
+        figure.update_xaxes(range=[epoch_range[0] - 1, epoch_range[1]])
+    steps = max(int(steps_per_epoch), 1)
+    x = np.array([event["epoch"] - 1 + event["step"] / steps for event in batch_events], dtype=float)
+    for column, name in ((1, "loss"), (2, "accuracy")):
+        values = np.array([event[name] if event[name] is not None else np.nan for event in batch_events], dtype=float)
+        x_shown, values_shown = _thin(x, values)
+        figure.add_scatter(x=x_shown, y=values_shown, mode="lines", line=dict(color=TRAIN_COLOR, width=2),
+                           name=name, showlegend=False, row=1, col=column)
+    return figure
+
+
+def epoch_figure(epoch_events: list[dict[str, Any]], epoch_range: tuple[int, int] | None = None) -> go.Figure:
+    """Training and validation loss and accuracy after each epoch (x axis fixed to `epoch_range` if given)."""
+    figure = _two_panels("Loss per epoch", "Accuracy per epoch", "epoch")
+    if epoch_range:
+        figure.update_xaxes(range=[epoch_range[0] - 0.5, epoch_range[1] + 0.5])
+    epochs = [event["epoch"] for event in epoch_events]
+    for column, name in ((1, "loss"), (2, "accuracy")):
+        for prefix, label, color in (("", "training", TRAIN_COLOR), ("val_", "validation", VALIDATION_COLOR)):
+            values = [event.get(prefix + name) for event in epoch_events]
+            figure.add_scatter(x=epochs, y=values, mode="lines+markers", line=dict(color=color), name=label,
+                               legendgroup=label, showlegend=column == 1, row=1, col=column)
+    figure.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+    return figure
+
+
+def schedule_figure(config: TrainConfig, steps_per_epoch: int) -> go.Figure:
+    """The learning rate over the run (`cnn_core.model.learning_rate_at`), against epochs."""
+    from cnn_core.model import learning_rate_at  # TensorFlow: only when the chart is drawn
+
+    steps_per_epoch = max(int(steps_per_epoch), 1)
+    total_steps = steps_per_epoch * config.epochs
+    steps = np.unique(np.linspace(0, total_steps, min(total_steps + 1, 400)).astype(int))
+    rates = [learning_rate_at(config, int(step), total_steps) for step in steps]
+    figure = go.Figure(go.Scatter(x=steps / steps_per_epoch, y=rates, mode="lines", line=dict(color=TRAIN_COLOR)))
+    figure.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="Learning rate",
+                         xaxis_title="epoch", yaxis_title="learning rate", yaxis_rangemode="tozero")
+    return figure
+
+
+def per_class_figure(accuracies: dict[str, float | None]) -> go.Figure:
+    """Test accuracy of each class as bars (None: the class has no test images)."""
+    values = list(accuracies.values())
+    figure = go.Figure(go.Bar(x=list(accuracies), y=[0 if value is None else value for value in values],
+                              marker_color=TRAIN_COLOR, textposition="outside",
+                              text=["–" if value is None else f"{value:.0%}" for value in values]))
+    figure.update_layout(height=FIGURE_HEIGHT, margin=dict(l=10, r=10, t=30, b=10), title="Accuracy per class",
+                         yaxis=dict(range=[0, 1.1], tickformat=".0%"))
+    return figure
+
+
+def confusion_figure(matrix: Sequence[Sequence[int]], class_names: list[str]) -> go.Figure:
+    """Confusion matrix heatmap: rows are true classes, columns predicted ones; cells are clickable.
+
+    Streamlit reports no selection for heatmap traces (streamlit/streamlit#8760), so a scatter of
+    almost invisible square markers sits on the cell centres: clicking a cell selects its marker.
+    """
+    counts = np.asarray(matrix, dtype=int)
+    figure = go.Figure(go.Heatmap(z=counts, x=class_names, y=class_names, colorscale="Blues", text=counts,
+                                  texttemplate="%{text}", hoverinfo="skip"))
+    rows, columns = np.indices(counts.shape)
+    figure.add_scatter(
+        x=[class_names[column] for column in columns.ravel()], y=[class_names[row] for row in rows.ravel()],
+        mode="markers", marker=dict(symbol="square", size=28, opacity=0.01, color="black"),
+        customdata=counts.ravel(), showlegend=False,
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images<extra></extra>",
+    )
+    figure.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), title="Confusion matrix",
+                         xaxis_title="predicted class", yaxis_title="true class", clickmode="event+select")
+    figure.update_yaxes(autorange="reversed")  # first class at the top, as in a table
+    return figure
+
+
+def progress_numbers(status: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Live numbers: epoch (as numbered in the events), last epoch, fraction done, images/s, elapsed, ETA (s).
+
+    A resumed run numbers its epochs on from the model it continues (`initial_epoch` in the start event).
+    """
+    start = next((event for event in events if event["type"] == "start"), {})
+    first = int(start.get("initial_epoch") or 0)
+    epochs = int(start.get("epochs") or status.get("epochs") or 1)
+    steps_per_epoch = max(int(start.get("steps_per_epoch") or 1), 1)
+    last_batch = next((event for event in reversed(events) if event["type"] == "batch"), None)
+    last_epoch = next((event for event in reversed(events) if event["type"] == "epoch"), None)
+    done_epochs = last_epoch["epoch"] - first if last_epoch else 0
+    fraction, latest = done_epochs / epochs, last_epoch
+    if last_batch and last_batch["epoch"] - first > done_epochs:  # inside an epoch that has not ended yet
+        fraction = (last_batch["epoch"] - first - 1 + min(last_batch["step"] / steps_per_epoch, 1)) / epochs
+        latest = last_batch
+    elapsed = float(latest["elapsed"]) if latest else 0.0
+    eta = latest.get("eta") if latest is last_epoch and latest else None
+    if eta is None and 0 < fraction < 1:
+        eta = elapsed * (1 - fraction) / fraction  # straight-line guess until the next epoch event
+    return {
+        "epoch": int(latest["epoch"]) if latest else first, "first_epoch": first + 1, "last_epoch": first + epochs,
+        "steps_per_epoch": steps_per_epoch, "fraction": min(max(fraction, 0.0), 1.0),
+        "images_per_second": float(latest.get("images_per_second") or 0.0) if latest else 0.0,
+        "elapsed": elapsed, "eta": eta,
+    }
+
+
+def format_seconds(seconds: float | None) -> str:
+    """'1 h 02 min', '3 min 05 s', '42 s', or '–' when unknown."""
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"

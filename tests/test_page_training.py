@@ -1,0 +1,307 @@
+"""The training page through streamlit.testing.v1.AppTest, with fake run folders written by the test.
+
+No training happens here: the runs are status.json + events.jsonl files in the shape that
+cnn_core.training writes, so the charts, the runs list and the results can be checked exactly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.config import PRESETS, TrainConfig
+
+PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "training.py")
+CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+TIMEOUT = 60  # the first run imports TensorFlow and builds a model
+
+
+def write_run(runs_dir: Path, run_id: str, state: str, *, data: str | None = None, epochs: int = 2,
+              predictions: list[int] | None = None, labels: list[int] | None = None) -> None:
+    """A run folder as cnn_core.training leaves it: config, request, status and events."""
+    folder = runs_dir / run_id
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(TrainConfig(epochs=epochs).to_json())
+    request = {"data": data, "model_name": f"model-{run_id}", "resume_from": None}
+    (folder / "request.json").write_text(json.dumps(request))
+    ended = state not in ("starting", "running")
+    created = f"{run_id[:4]}-{run_id[4:6]}-{run_id[6:8]}T{run_id[9:11]}:{run_id[11:13]}:{run_id[13:15]}"  # from the id
+    (folder / "status.json").write_text(json.dumps({
+        "run_id": run_id, "state": state, "pid": 999_999_999 if ended else __import__("os").getpid(),
+        "created": created, "started": created, "ended": created if ended else None,
+        "error": "Out of memory" if state == "failed" else None, "model_name": f"model-{run_id}", "epochs": epochs,
+        "data_source": "CIFAR-10 subset", "test_accuracy": 0.5 if state == "finished" else None,
+    }))
+    events = [{"type": "start", "epochs": epochs, "steps_per_epoch": 10, "train_images": 1000, "test_images": 100,
+               "class_names": CLASS_NAMES}]
+    for epoch in range(1, epochs + 1):
+        for step in (5, 10):
+            events.append({"type": "batch", "epoch": epoch, "step": step, "loss": 2.0 / (epoch + step / 10),
+                           "accuracy": 0.1 * epoch, "images_per_second": 900.0, "elapsed": 10.0 * epoch})
+        events.append({"type": "epoch", "epoch": epoch, "loss": 2.0 / epoch, "accuracy": 0.2 * epoch,
+                       "val_loss": 2.1 / epoch,
+                       "val_accuracy": 0.19 * epoch, "learning_rate": 1e-3, "images_per_second": 900.0,
+                       "elapsed": 10.0 * epoch, "eta": 10.0 * (epochs - epoch)})
+    if state == "finished":
+        labels = np.asarray(labels if labels is not None else [index % 10 for index in range(100)])
+        predictions = np.asarray(predictions if predictions is not None else labels)
+        matrix = np.zeros((10, 10), dtype=int)
+        np.add.at(matrix, (labels, predictions), 1)
+        per_class = matrix.diagonal() / matrix.sum(axis=1).clip(1)
+        events.append({"type": "finish", "test_accuracy": float(np.mean(labels == predictions)),
+                       "per_class_accuracy": dict(zip(CLASS_NAMES, per_class.tolist())),
+                       "confusion_matrix": matrix.tolist(), "seconds": 60.0})
+        np.savez(folder / "predictions.npz", labels=labels, predictions=predictions)
+    elif state == "stopped":
+        events.append({"type": "stopped"})
+    (folder / "events.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
+
+
+def fake_start_run(calls: list, run_id: str):
+    """A start_run that records its arguments instead of training (the browser test trains for real)."""
+    def start_run(*args, **kwargs):
+        calls.append((args, kwargs))
+        return run_id
+    return start_run
+
+
+def run_page(query_params: dict | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.query_params.update(query_params or {})
+    return at.run()
+
+
+def table_with(at: AppTest, column: str):
+    """The first st.dataframe having `column` (AppTest does not report a dataframe's key)."""
+    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
+
+
+def layer_names(at: AppTest) -> list[str]:
+    return list(table_with(at, "flops")["layer"])
+
+
+def test_page_shows_seed_model_and_its_summary(app_dirs):
+    at = run_page()
+    assert not at.exception
+    # The seed tutorial's network: conv 32 -> pool -> conv 64 -> pool -> flatten -> softmax.
+    assert layer_names(at) == [
+        "rescaling", "block1_conv1", "block1_pool", "block2_conv1", "block2_pool", "flatten", "predictions",
+    ]
+    params = 3 * 3 * 3 * 32 + 32 + 3 * 3 * 32 * 64 + 64 + 6 * 6 * 64 * 10 + 10
+    assert at.metric[0].value == f"{params:,}"
+    assert at.query_params == {}  # the defaults need no URL parameters
+
+
+def test_changing_preset_changes_summary_table_and_url(app_dirs):
+    at = run_page()
+    at.selectbox(key="preset").set_value("quick").run()
+    assert not at.exception
+    names = layer_names(at)
+    assert "block3_conv1" in names and "block1_bn1" in names and "global_pool" in names
+    assert TrainConfig.from_query_params(at.query_params) == PRESETS["quick"]
+    assert at.text_input(key="cfg_filters").value == "32, 64, 128"
+
+
+def test_impossible_config_shows_error_and_disables_train(app_dirs):
+    at = run_page()
+    assert at.button(key="train").disabled is False
+    at.text_input(key="cfg_filters").set_value("32, 64, 64, 64").run()  # 32 -> 15 -> 6 -> 2 -> no room for a 3x3
+    assert any("kernel no longer fits" in error.value for error in at.error)
+    assert at.button(key="train").disabled is True
+    at.text_input(key="cfg_filters").set_value("32, x").run()
+    assert any("whole numbers" in error.value for error in at.error)
+    assert at.button(key="train").disabled is True
+
+
+def test_query_params_round_trip(app_dirs):
+    at = run_page({"filters": "[8]", "epochs": "1", "batch_size": "128", "flip": "True"})
+    assert not at.exception
+    assert at.text_input(key="cfg_filters").value == "8"
+    assert at.number_input(key="cfg_epochs").value == 1
+    assert at.checkbox(key="cfg_flip").value is True
+    assert layer_names(at)[:3] == ["rescaling", "random_flip", "block1_conv1"]
+    at.number_input(key="cfg_epochs").set_value(3).run()
+    expected = TrainConfig(filters=[8], epochs=3, batch_size=128, flip=True)
+    assert TrainConfig.from_query_params(at.query_params) == expected
+
+
+def test_broken_link_falls_back_to_seed_with_a_message(app_dirs):
+    at = run_page({"filters": "[8", "lang": "de"})
+    assert any("link's settings were not used" in warning.value for warning in at.warning)
+    assert at.text_input(key="cfg_filters").value == "32, 64"
+    assert at.query_params == {"lang": "de"}
+
+
+def test_uploaded_json_config_is_applied_and_bad_json_explained(app_dirs):
+    at = run_page()
+    config = TrainConfig(filters=[16, 16], optimizer="sgd", epochs=4)
+    at.file_uploader(key="config_upload").set_value(("setup.json", config.to_json().encode(), "application/json")).run()
+    assert at.selectbox(key="cfg_optimizer").value == "sgd"
+    assert TrainConfig.from_query_params(at.query_params) == config
+    at.file_uploader(key="config_upload").set_value(("bad.json", b'{"filterz": [1]}', "application/json")).run()
+    assert any("Unknown setting(s): filterz" in error.value for error in at.error)
+
+
+def test_augmentation_toggles_offer_the_seed_values(app_dirs):
+    at = run_page()
+    at.checkbox(key="cfg_rotation_on").check().run()
+    assert at.number_input(key="cfg_rotation_degrees").value == 15.0
+    at.checkbox(key="cfg_shift_on").check().run()
+    assert at.number_input(key="cfg_shift_fraction").value == 0.1
+    assert TrainConfig.from_query_params(at.query_params) == TrainConfig(rotation_degrees=15.0, shift_fraction=0.1)
+
+
+def test_runs_list_shows_finished_and_interrupted_runs_with_charts(app_dirs):
+    write_run(app_dirs["runs"], "20260101-100000-aaaaaa", "interrupted")
+    write_run(app_dirs["runs"], "20260101-103000-eeeeee", "failed")
+    write_run(app_dirs["runs"], "20260101-110000-bbbbbb", "finished", epochs=3)
+    at = run_page()
+    assert not at.exception
+    states = [state.split()[-1] for state in table_with(at, "state")["state"]]
+    assert states == ["finished", "failed", "interrupted"]
+    assert at.selectbox(key="open_run").value == "20260101-110000-bbbbbb"  # newest first
+    chart = at.get("plotly_chart")
+    figures = [json.loads(element.proto.spec) for element in chart]
+    epoch_figure = next(f for f in figures if f["layout"].get("annotations", [{}])[0].get("text") == "Loss per epoch")
+    assert epoch_figure["data"][0]["x"] == [1, 2, 3]
+    assert epoch_figure["data"][0]["y"] == pytest.approx([2.0, 1.0, 2 / 3])
+    at.selectbox(key="open_run").set_value("20260101-103000-eeeeee").run()
+    assert [error.value for error in at.error] == ["Out of memory"]
+
+
+def test_confusion_cell_shows_exactly_the_images_behind_it(app_dirs, cifar_subset):
+    from cnn_core.data import load_dataset
+
+    labels = load_dataset(cifar_subset).y_test
+    predictions = np.where(np.arange(len(labels)) % 3 == 0, (labels + 1) % 10, labels)  # every third one wrong
+    write_run(app_dirs["runs"], "20260101-110000-cccccc", "finished", data=str(cifar_subset), labels=labels,
+              predictions=predictions)
+    at = run_page()
+    key = "runs_20260101-110000-cccccc"
+    at.selectbox(key=f"true_{key}").set_value("cat")
+    at.selectbox(key=f"predicted_{key}").set_value("deer").run()
+    expected = int(np.sum((labels == 3) & (predictions == 4)))  # cat -> deer
+    assert expected > 0
+    text = f"{expected} test images of class cat predicted as deer"
+    assert any(caption.value.startswith(text) for caption in at.caption)
+    cell_images, mistakes = at.get("image")
+    assert len(cell_images.value) == expected
+    assert len(mistakes.value) == min(40, int(np.sum(labels != predictions)))
+    assert mistakes.captions[0] == f"{CLASS_NAMES[labels[0]]} → {CLASS_NAMES[predictions[0]]}"
+
+
+def test_running_run_shows_live_progress_busy_state_and_stops(app_dirs):
+    write_run(app_dirs["runs"], "20260101-120000-dddddd", "running", epochs=4)  # its "process" is this test
+    at = run_page()
+    assert not at.exception
+    assert at.button(key="train").disabled is True
+    assert any("model-20260101-120000-dddddd" in info.value and "one run at a time" in info.value for info in at.info)
+    assert "epoch 4 of 4" in at.get("progress")[0].proto.text
+    assert [metric.value for metric in at.metric][-3:] == ["900", "40 s", "0 s"]
+    at.button(key="stop_current").click().run()
+    assert (app_dirs["runs"] / "20260101-120000-dddddd" / "STOP").exists()
+
+
+def test_train_button_starts_a_background_run_with_the_page_settings(app_dirs, cifar_subset, monkeypatch):
+    from cnn_core import training
+
+    calls = []
+    monkeypatch.setattr(training, "start_run", fake_start_run(calls, "20260101-130000-eeeeee"))
+    at = run_page({"filters": "[8]", "epochs": "1"})
+    at.text_input(key="data_path").set_value(str(cifar_subset))
+    at.text_input(key="model_name").set_value("My First CNN").run()
+    assert any("my-first-cnn" in caption.value for caption in at.caption)
+    at.button(key="train").click().run()
+    assert calls == [((TrainConfig(filters=[8], epochs=1), str(cifar_subset), "my-first-cnn"), {"resume_from": None})]
+    assert any("Started run 20260101-130000-eeeeee" in success.value for success in at.success)
+
+
+def test_uploaded_class_folder_zip_is_stored_and_sets_the_class_count(app_dirs):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for class_name, color in (("cats", (200, 0, 0)), ("dogs", (0, 0, 200))):
+            for index in range(5):
+                image = io.BytesIO()
+                Image.new("RGB", (40, 30), color).save(image, format="PNG")
+                archive.writestr(f"pets/{class_name}/{index}.png", image.getvalue())
+    at = run_page()
+    at.radio(key="data_kind").set_value("upload").run()
+    assert at.button(key="train").disabled is True  # nothing uploaded yet
+    at.file_uploader(key="data_upload").set_value(("pets.zip", buffer.getvalue(), "application/zip")).run()
+    assert not at.exception
+    stored = list((app_dirs["data"] / "uploads").glob("*-pets.zip"))
+    assert len(stored) == 1 and stored[0].read_bytes() == buffer.getvalue()
+    table = table_with(at, "flops")
+    assert table["output_shape"].iloc[-1] == "2"  # two classes in the zip -> two softmax outputs
+
+
+def write_model(models_dir: Path, name: str, config: TrainConfig, accuracy: float) -> None:
+    folder = models_dir / name
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"not a real model")
+    (folder / "metadata.json").write_text(json.dumps({
+        "name": name, "config": config.to_dict(), "class_names": CLASS_NAMES, "dataset": "CIFAR-10 subset",
+        "test_accuracy": accuracy, "created": f"2026-01-0{len(name) % 9 + 1}T10:00:00", "training_seconds": 12.0,
+    }))
+
+
+def test_registry_compares_deletes_with_confirmation_and_continues_training(app_dirs, monkeypatch):
+    from cnn_core import training
+
+    write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
+    write_model(app_dirs["models"], "bigger", TrainConfig(filters=[32, 64], flip=True), 0.58)
+    calls = []
+    monkeypatch.setattr(training, "start_run", fake_start_run(calls, "20260101-140000-ffffff"))
+    at = run_page()
+    assert set(table_with(at, "test accuracy")["name"]) == {"small", "bigger"}
+    at.multiselect(key="compare_models").set_value(["small", "bigger"]).run()
+    compared = table_with(at, "small")
+    assert list(compared[""]) == ["test accuracy", "training seconds", "filters", "flip"]
+
+    at.selectbox(key="registry_model").set_value("small").run()
+    at.button(key="delete_model").click().run()
+    assert (app_dirs["models"] / "small").exists()  # not before the confirmation
+    at.button(key="confirm_delete_no").click().run()
+    assert (app_dirs["models"] / "small").exists()
+    at.button(key="delete_model").click().run()
+    at.button(key="confirm_delete_yes").click().run()
+    assert not (app_dirs["models"] / "small").exists()
+    assert list(table_with(at, "test accuracy")["name"]) == ["bigger"]
+
+    at.number_input(key="more_epochs").set_value(3).run()
+    at.button(key="continue_training").click().run()
+    (config, data, name), options = calls[0]
+    assert config == TrainConfig(filters=[32, 64], flip=True, epochs=3)
+    assert (name, options) == ("bigger", {"resume_from": "bigger"})
+
+
+def test_missing_data_folder_is_explained_and_blocks_training(app_dirs, tmp_path):
+    at = run_page()
+    at.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()
+    assert any("does not exist" in error.value for error in at.error)
+    assert at.button(key="train").disabled is True
+    assert layer_names(at)[-1] == "predictions"  # the model summary still shows (for 10 classes)
+
+
+def test_download_choice_explains_its_size_and_a_running_download_shows_progress(app_dirs):
+    at = run_page()
+    at.radio(key="data_kind").set_value("download").run()
+    assert any("163 MB" in caption.value for caption in at.caption)
+    assert at.button(key="train").disabled is False
+
+    write_run(app_dirs["runs"], "20260101-150000-abcdef", "running")
+    loading = {"type": "loading", "data": "cifar10", "bytes_done": 41_000_000, "bytes_total": 170_498_071}
+    (app_dirs["runs"] / "20260101-150000-abcdef" / "events.jsonl").write_text(json.dumps(loading) + "\n")
+    at = run_page()
+    bars = [bar.proto for bar in at.get("progress")]
+    assert bars[0].text == "Downloading CIFAR-10: 41 of 170 MB"
+    assert bars[0].value == int(100 * 41_000_000 / 170_498_071)
