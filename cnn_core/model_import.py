@@ -1,0 +1,269 @@
+"""Import a model someone trained elsewhere, without ever deserialising a model file from them.
+
+Keras' `safe_mode` has been bypassed again and again (CVE-2025-1550, -8747, -9905, -9906, ...): a
+`.keras` or full-model `.h5` file can name layers, functions and modules to run. So an import here is
+two plain-data files:
+
+1. a JSON document our own schema validates: `{"config": {TrainConfig settings}, "class_names": [...]}`
+   (a registry `metadata.json` also works; a bare TrainConfig means the ten CIFAR-10 classes);
+2. a `.weights.h5` file (`model.save_weights("x.weights.h5")`): arrays only.
+
+We build the architecture ourselves (cnn_core.model.build_model), check the weights file holds
+exactly the arrays that architecture has (same paths, shapes, float32; no links to other files),
+load them, and save the result through the registry like any trained model.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn_core.config import ConfigError, TrainConfig
+
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_WEIGHTS_BYTES = 64 * 1024 * 1024  # ~16 million float32 parameters
+MAX_H5_OBJECTS = 10_000  # groups + datasets walked before a weights file counts as hostile
+MAX_CLASSES = 1000
+MIN_KERAS_VERSION = (3, 12)  # fixes for the safe_mode bypasses above
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+WEIGHTS_SUFFIX = ".weights.h5"
+OPTIMIZER_PREFIX = "/optimizer/"  # optimizer state in a trained model's weights file, ignored
+# Keys a registry metadata.json may carry besides config and class_names; accepted but not trusted.
+METADATA_KEYS = {
+    "name", "dataset", "train_images", "test_images", "test_accuracy", "per_class_accuracy", "history",
+    "created", "training_seconds", "keras_version", "run_id", "shipped", "imported", "source",
+}
+
+
+class ModelImportError(ValueError):
+    """An import refused; the message says why and what to upload instead."""
+
+
+# --- 1. The JSON document. ---
+
+
+def parse_import_config(data: bytes, class_names: list[str] | None = None) -> tuple[TrainConfig, list[str], str]:
+    """Validate the uploaded JSON: (config, class names, the dataset as the uploader describes it)."""
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ModelImportError(f"The configuration file is larger than {MAX_CONFIG_BYTES // 1024} KB.")
+    try:
+        document = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelImportError(f"The configuration is not valid JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise ModelImportError("The configuration must be a JSON object.")
+    description = "unknown"
+    if "config" in document:
+        unknown = sorted(set(document) - {"config", "class_names"} - METADATA_KEYS)
+        if unknown:
+            raise ModelImportError(f"Unknown key(s) in the model description: {', '.join(unknown)}.")
+        settings, class_names = document["config"], document.get("class_names", class_names)
+        if isinstance(document.get("dataset"), str):
+            description = document["dataset"][:300]
+    else:
+        settings = document  # a bare TrainConfig, as the training page downloads it
+    if class_names is None:
+        from cnn_core.data import CIFAR10_CLASSES
+
+        class_names = list(CIFAR10_CLASSES)
+    try:
+        config = TrainConfig.from_dict(settings)
+    except ConfigError as error:
+        raise ModelImportError(f"The configuration was refused: {error}") from None
+    return config, _check_class_names(class_names), description
+
+
+def _check_class_names(class_names: Any) -> list[str]:
+    if not isinstance(class_names, list) or not all(isinstance(name, str) for name in class_names):
+        raise ModelImportError("class_names must be a list of strings.")
+    names = [name.strip() for name in class_names]
+    if not 2 <= len(names) <= MAX_CLASSES:
+        raise ModelImportError(f"A model needs between 2 and {MAX_CLASSES} classes (got {len(names)}).")
+    if any(not name or len(name) > 64 for name in names):
+        raise ModelImportError("Every class name must be 1 to 64 characters long.")
+    if len(set(names)) != len(names):
+        raise ModelImportError("Class names must be different from each other.")
+    return names
+
+
+def parameter_count(config: TrainConfig, num_classes: int, image_size: int = 32) -> int:
+    """Weights of build_model(config, num_classes), counted without building it (a hostile config may be huge)."""
+    total, channels, size = 0, 3, image_size
+    for filters in config.filters:
+        for conv in range(config.convs_per_block):
+            total += config.kernel_size**2 * channels * filters
+            total += 4 * filters if config.batch_norm else filters  # BN: gamma, beta, mean, variance
+            channels = filters
+            if conv == 0 and config.padding == "valid":
+                size -= config.kernel_size - 1
+        if config.pooling != "none":
+            size //= config.pool_size
+    features = channels * size * size if config.head == "flatten" else channels
+    for units in config.dense_units + [num_classes]:
+        total += features * units + units
+        features = units
+    return total
+
+
+# --- 2. The weights file. ---
+
+
+def _h5_arrays(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Every dataset in an HDF5 file as path -> (shape, dtype), refusing links, external and virtual data."""
+    import h5py
+
+    arrays: dict[str, tuple[tuple[int, ...], str]] = {}
+    seen = 0
+    with h5py.File(path, "r") as handle:
+        pending = [("", handle)]
+        while pending:
+            prefix, group = pending.pop()
+            for key in group:
+                seen += 1
+                if seen > MAX_H5_OBJECTS:
+                    raise ModelImportError("The weights file has far more entries than any CNN Studio model.")
+                name = f"{prefix}/{key}"
+                if not isinstance(group.get(key, getlink=True), h5py.HardLink):
+                    # Soft and external links can point at other files on the server.
+                    raise ModelImportError(f"The weights file links elsewhere ({name}); only plain arrays are accepted.")
+                item = group[key]
+                if isinstance(item, h5py.Group):
+                    pending.append((name, item))
+                elif item.is_virtual or item.external:
+                    raise ModelImportError(f"The weights file stores {name} outside itself; refused.")
+                else:
+                    arrays[name] = (tuple(int(side) for side in item.shape), str(item.dtype))
+    return arrays
+
+
+def _refuse_non_weights(data: bytes, filename: str | None) -> None:
+    """Recognise full-model files (never loaded) and anything that is not HDF5 weights."""
+    if data[:4] == b"PK\x03\x04" or (filename or "").lower().endswith(".keras"):
+        raise ModelImportError(
+            "This is a full Keras model (.keras). CNN Studio never loads model files from users, because "
+            "they can run code. Upload the configuration JSON and weights saved with "
+            "model.save_weights('model.weights.h5') instead."
+        )
+    if filename is not None and not filename.lower().endswith(WEIGHTS_SUFFIX):
+        raise ModelImportError(f"The weights file must be a Keras '{WEIGHTS_SUFFIX}' file (got {filename!r}).")
+    if len(data) > MAX_WEIGHTS_BYTES:
+        raise ModelImportError(f"The weights file is larger than {MAX_WEIGHTS_BYTES // 2**20} MB.")
+    if not data.startswith(HDF5_SIGNATURE):
+        raise ModelImportError("This is not a Keras .weights.h5 file (it does not start like an HDF5 file).")
+
+
+def build_with_weights(config: TrainConfig, class_names: list[str], weights: bytes, filename: str | None = None):
+    """The architecture we build from `config`, with the uploaded weights loaded after every check."""
+    import keras
+
+    from cnn_core.model import build_model
+
+    if tuple(int(part) for part in keras.__version__.split(".")[:2]) < MIN_KERAS_VERSION:
+        raise ModelImportError(f"Importing needs Keras {'.'.join(map(str, MIN_KERAS_VERSION))} or newer.")
+    _refuse_non_weights(weights, filename)
+    parameters = parameter_count(config, len(class_names))
+    if 4 * parameters > MAX_WEIGHTS_BYTES:
+        raise ModelImportError(f"This architecture has {parameters:,} weights; the import limit is "
+                               f"{MAX_WEIGHTS_BYTES // 4:,}.")
+    try:
+        model = build_model(config, num_classes=len(class_names))
+    except ConfigError as error:
+        raise ModelImportError(f"The configuration cannot be built: {error}") from None
+    with tempfile.TemporaryDirectory(prefix="cnn-studio-import-") as folder:
+        reference, upload = Path(folder, "reference.weights.h5"), Path(folder, "upload.weights.h5")
+        model.save_weights(reference)
+        upload.write_bytes(weights)
+        try:
+            uploaded = _h5_arrays(upload)
+        except OSError as error:
+            raise ModelImportError(f"The weights file cannot be read as HDF5: {error}") from None
+        # A trained model's file also holds its optimizer's state (Adam moments): not needed to classify.
+        uploaded = {path: spec for path, spec in uploaded.items() if not path.startswith(OPTIMIZER_PREFIX)}
+        _compare(_h5_arrays(reference), uploaded)
+        _copy_arrays(upload, reference, uploaded)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                model.load_weights(reference)
+            except Exception as error:  # Keras' messages print whole arrays; keep ours short.
+                raise ModelImportError(f"The weights do not fit this architecture ({type(error).__name__}).") from None
+    if not all(np.isfinite(keras.ops.convert_to_numpy(weight)).all() for weight in model.weights):
+        raise ModelImportError("The weights contain NaN or infinite values.")
+    return model
+
+
+def _copy_arrays(source: Path, target: Path, paths) -> None:
+    """Copy the checked arrays into our own freshly written weights file, which Keras then loads.
+
+    Keras only ever reads a file we wrote, with the uploaded numbers in it: nothing else of the upload
+    (attributes, optimizer state, unexpected groups) reaches it.
+    """
+    import h5py
+
+    with h5py.File(source, "r") as uploaded, h5py.File(target, "r+") as ours:
+        for path in paths:
+            ours[path][...] = uploaded[path][...]
+
+
+def _compare(expected: dict, uploaded: dict) -> None:
+    """Refuse unless the uploaded file holds exactly the arrays our architecture has."""
+    missing = sorted(set(expected) - set(uploaded))
+    extra = sorted(set(uploaded) - set(expected))
+    wrong = sorted(name for name in set(expected) & set(uploaded) if expected[name] != uploaded[name])
+    if not (missing or extra or wrong):
+        return
+    details = []
+    if wrong:
+        name = wrong[0]
+        details.append(f"{len(wrong)} array(s) have the wrong shape or type, e.g. {name}: expected "
+                       f"{expected[name][0]} {expected[name][1]}, got {uploaded[name][0]} {uploaded[name][1]}")
+    if missing:
+        details.append(f"{len(missing)} array(s) are missing, e.g. {missing[0]}")
+    if extra:
+        details.append(f"{len(extra)} array(s) are not in this architecture, e.g. {extra[0]}")
+    raise ModelImportError("The weights do not fit the architecture this configuration describes: "
+                           + "; ".join(details) + ". Check filters, blocks, head and the number of classes.")
+
+
+# --- 3. Into the registry. ---
+
+
+def import_model(name: str, config_data: bytes, weights: bytes, *, weights_filename: str | None = None,
+                 class_names: list[str] | None = None) -> str:
+    """Validate, build, load and save an uploaded model under `name`; returns the registry name."""
+    import keras
+
+    from cnn_core import registry
+
+    try:
+        safe_name = registry.sanitize_name(name)
+    except ValueError as error:
+        raise ModelImportError(str(error)) from None
+    if any(entry.get("name") == safe_name for entry in registry.list_models()):
+        raise ModelImportError(f"A model named {safe_name!r} already exists; choose another name.")
+    config, names, description = parse_import_config(config_data, class_names)
+    model = build_with_weights(config, names, weights, weights_filename)
+    metadata = {
+        "name": safe_name,
+        "config": config.to_dict(),
+        "class_names": names,
+        "dataset": f"Imported; the uploader describes its training data as: {description}",
+        "train_images": None,
+        "test_images": None,
+        "test_accuracy": None,  # never measured here, so not claimed
+        "per_class_accuracy": None,
+        "history": [],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training_seconds": None,
+        "keras_version": keras.__version__,
+        "run_id": None,
+        "imported": True,
+    }
+    registry.save_model(model, safe_name, metadata)
+    return safe_name

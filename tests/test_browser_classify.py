@@ -1,0 +1,61 @@
+"""The classify page in Debian chromium: upload two photos, see both classified."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+CLASSES = ["red", "green", "blue"]
+TIMEOUT_MS = 90_000  # first visit imports TensorFlow and loads the model on a shared 2-core machine
+
+
+def train_colour_model():
+    """A tiny model trained on 'which colour dominates' (a few seconds)."""
+    import keras
+
+    from cnn_core.config import TrainConfig
+    from cnn_core.model import build_model
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 300)
+    images = rng.integers(0, 90, (300, 32, 32, 3))
+    images[np.arange(300), :, :, labels] += 150
+    keras.utils.set_random_seed(0)
+    config = TrainConfig(filters=[4])
+    model = build_model(config, num_classes=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    model.fit(images.astype(np.uint8), labels, epochs=4, batch_size=32, verbose=0)
+    return model, config
+
+
+def test_upload_two_photos_and_see_both_results(streamlit_server, browser_page, app_dirs, tmp_path):
+    from cnn_core import registry
+
+    model, config = train_colour_model()
+    registry.save_model(model, "colours", {
+        "name": "colours", "config": config.to_dict(), "class_names": CLASSES, "dataset": "synthetic colours",
+        "test_accuracy": 1.0, "created": "2025-01-01T00:00:00+00:00",
+    })
+    red, blue = tmp_path / "red.png", tmp_path / "blue.png"
+    Image.new("RGB", (120, 80), (220, 30, 30)).save(red)
+    Image.new("RGB", (80, 120), (20, 40, 230)).save(blue)
+
+    page = browser_page
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{streamlit_server}/classify")
+    page.get_by_text("Upload photos").wait_for()
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Upload photos")
+    uploader.locator('input[type="file"]').set_input_files([str(red), str(blue)])
+
+    page.get_by_text("2 images", exact=True).wait_for()
+    page.get_by_text("red.png: red").wait_for()  # details of the first photo
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()  # the summary table (drawn on a canvas)
+    # The second result, through the details picker.
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Details for").click()
+    page.get_by_role("option", name="2. blue.png").click()
+    page.get_by_text("blue.png: blue").wait_for()
+    page.screenshot(path=str(tmp_path / "classify.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
