@@ -66,6 +66,14 @@ def build_model(config: TrainConfig, num_classes: int = 10, input_shape=(32, 32,
     for layer in augmentation_layers(config):
         x = layer(x)
 
+    def pool(x, block: int):
+        if config.pooling == "max":
+            return keras.layers.MaxPooling2D(config.pool_size, name=f"block{block}_pool")(x)
+        if config.pooling == "avg":
+            return keras.layers.AveragePooling2D(config.pool_size, name=f"block{block}_pool")(x)
+        return x
+
+    pool_early = config.pool_position == "after_first_conv"
     for block, filters in enumerate(config.filters, start=1):
         for conv in range(1, config.convs_per_block + 1):
             x = keras.layers.Conv2D(
@@ -77,13 +85,13 @@ def build_model(config: TrainConfig, num_classes: int = 10, input_shape=(32, 32,
                 kernel_initializer=kernel_initializer(),
                 name=f"block{block}_conv{conv}",
             )(x)
+            if conv == 1 and pool_early:
+                x = pool(x, block)  # before batch norm: normalising a 4x smaller map costs less
             if config.batch_norm:
                 x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"block{block}_bn{conv}")(x)
                 x = keras.layers.Activation(config.activation, name=f"block{block}_act{conv}")(x)
-        if config.pooling == "max":
-            x = keras.layers.MaxPooling2D(config.pool_size, name=f"block{block}_pool")(x)
-        elif config.pooling == "avg":
-            x = keras.layers.AveragePooling2D(config.pool_size, name=f"block{block}_pool")(x)
+        if not pool_early:
+            x = pool(x, block)
 
     if config.head == "flatten":
         x = keras.layers.Flatten(name="flatten")(x)

@@ -109,3 +109,23 @@ def test_every_subcommand_is_in_the_parser():
     assert {"train", "evaluate"} <= set(parser_commands)
     has_predict = (PROJECT_ROOT / "cnn_core" / "cli_predict.py").exists()
     assert ("predict" in parser_commands) == has_predict
+
+
+@pytest.mark.slow
+def test_time_budget_covers_the_whole_command(app_dirs, cifar_subset):
+    # The quick preset's recipe, fitted to 20 s: the command (TensorFlow's import, data loading, calibration,
+    # training, test evaluation and the registry save) ends within 10 % of the budget and uses most of it.
+    import time
+
+    budget = 20.0
+    started = time.monotonic()
+    trained = run_cli("train", "--data", str(cifar_subset), "--preset", "quick", "--time-budget", str(budget),
+                      "--name", "budgeted")
+    wall = time.monotonic() - started
+    assert trained.returncode == 0, trained.stderr
+    result = json.loads(trained.stdout.strip().splitlines()[-1])
+    assert 0.7 * budget <= wall <= 1.1 * budget, f"{wall:.1f} s for a {budget:g} s budget"
+    history = registry.load_metadata("budgeted")["history"]
+    assert len(history) == result["epochs"] >= 2
+    # Scaled, not cut off: the one-cycle schedule has run down to (almost) zero by the last epoch.
+    assert history[-1]["learning_rate"] <= 0.01 * max(epoch["learning_rate"] for epoch in history)

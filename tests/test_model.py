@@ -93,6 +93,52 @@ def test_impossible_configs_raise_config_error(settings):
         layer_table(config)
 
 
+
+def test_pool_after_first_conv_order_and_shapes():
+    config = TrainConfig(filters=[8, 16], convs_per_block=2, padding="same", batch_norm=True,
+                         pool_position="after_first_conv", head="global_avg")
+    model = build_model(config)
+    names = [layer.name for layer in model.layers]
+    # ResNet-9/airbench order: the block's second convolution already runs on the pooled map.
+    assert names[2:9] == ["block1_conv1", "block1_pool", "block1_bn1", "block1_act1",
+                          "block1_conv2", "block1_bn2", "block1_act2"]
+    assert tuple(model.get_layer("block1_conv2").output.shape[1:]) == (16, 16, 8)
+    assert tuple(model.get_layer("block2_act2").output.shape[1:]) == (8, 8, 16)
+    vgg_order = TrainConfig.from_dict({**config.to_dict(), "pool_position": "end"})
+    assert build_model(vgg_order).count_params() == model.count_params()  # same weights, less work
+    flops = {row["layer"]: row["flops"] for row in layer_table(config)}
+    flops_end = {row["layer"]: row["flops"] for row in layer_table(vgg_order)}
+    assert flops["block1_conv2"] * 4 == flops_end["block1_conv2"]
+    with pytest.raises(ConfigError):
+        TrainConfig(pool_position="middle").validate()
+
+
+@pytest.mark.parametrize("name", ["seed", "quick", "default"])
+def test_presets_build_train_a_step_and_round_trip(name):
+    config = preset(name)
+    config.validate()
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=2, epochs=1)
+    labels = keras.utils.to_categorical(np.arange(6) % 10, 10)
+    logs = model.train_on_batch(IMAGES, labels, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert model.output.shape[-1] == 10
+
+
+def test_quick_and_default_are_the_tuned_recipes():
+    # The recipe issue's goals, stated as each preset's time budget (bench/bench_recipe.py measures them).
+    quick, default = preset("quick"), preset("default")
+    assert 0 < quick.time_budget_seconds <= 30 and 0 < default.time_budget_seconds <= 180
+    for config in (quick, default):
+        assert config.batch_norm and config.flip and config.test_time_flip
+        assert config.pool_position == "after_first_conv" and config.head == "global_avg"
+        assert config.schedule == "one_cycle" and config.label_smoothing > 0
+    # default is the bigger network: more parameters and more work per image than quick.
+    assert build_model(default).count_params() > build_model(quick).count_params()
+    assert sum(row["flops"] for row in layer_table(default)) > sum(row["flops"] for row in layer_table(quick))
+
+
 # --- Summary table. ---
 
 
