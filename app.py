@@ -1,17 +1,23 @@
 """CNN Studio: the entry point. `streamlit run app.py` starts here.
 
-This file only declares the pages; each page is a thin script in pages/ that calls cnn_core.
-No TensorFlow here: the home and convolution pages must start fast.
+This file only settles the language and declares the pages; each page is a thin script in app_pages/
+that calls cnn_core. No TensorFlow here: the home and convolution pages must start fast.
+(The folder is not called `pages/`: beside app.py that name switches Streamlit to its legacy multipage
+mode whenever a fresh server's first request is a page's own URL.)
 """
 
 import streamlit as st
 
+from app_pages.language import choose_language, t
+
 st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
+choose_language()
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/convolution.py", title="Convolution & pooling", icon="🔍", url_path="convolution"),
-    st.Page("pages/training.py", title="Train a CNN", icon="🏋️", url_path="training"),
-    st.Page("pages/classify.py", title="Classify images", icon="🏷️", url_path="classify"),
+    st.Page("app_pages/home.py", title=t("app.nav_home"), icon="🏠", default=True),
+    st.Page("app_pages/convolution.py", title=t("app.nav_convolution"), icon="🔍", url_path="convolution"),
+    st.Page("app_pages/training.py", title=t("app.nav_training"), icon="🏋️", url_path="training"),
+    st.Page("app_pages/models.py", title=t("models.nav_title"), icon="💾", url_path="models"),
+    st.Page("app_pages/classify.py", title=t("app.nav_classify"), icon="🏷️", url_path="classify"),
 ]
 st.navigation(pages).run()

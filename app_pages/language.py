@@ -1,0 +1,43 @@
+"""Not a page: the language every page speaks, shared by app.py and the page scripts.
+
+The choice comes from `?lang=zh` / `?lang=en` in the URL (so a shared link opens in its language) or
+from the sidebar picker, lives in `st.session_state` (so it survives page switches, which clear the
+URL's query parameters) and is written back to the URL on every run (so the address bar can be shared).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cnn_core import i18n
+
+STATE_KEY = "language"
+_WRITTEN_KEY = "_language_in_url"  # what we last put in the URL, to tell a user's edit from our own write
+
+
+def choose_language() -> str:
+    """Settle this run's language from the URL and the sidebar picker; returns its code."""
+    in_url = st.query_params.get("lang")
+    if STATE_KEY not in st.session_state:
+        st.session_state[STATE_KEY] = i18n.normalise_language(in_url)
+    elif in_url is not None and in_url != st.session_state.get(_WRITTEN_KEY):
+        st.session_state[STATE_KEY] = i18n.normalise_language(in_url)  # a link or a hand-edited URL wins
+    st.sidebar.selectbox(t("app.language"), list(i18n.LANGUAGES), key=STATE_KEY,
+                         format_func=i18n.LANGUAGES.__getitem__)
+    st.query_params["lang"] = st.session_state[_WRITTEN_KEY] = st.session_state[STATE_KEY]
+    return st.session_state[STATE_KEY]
+
+
+def current_language() -> str:
+    """The code of the language chosen for this session ("en" before anything was chosen)."""
+    return st.session_state.get(STATE_KEY, i18n.DEFAULT_LANGUAGE)
+
+
+def t(key: str, **values: object) -> str:
+    """The text for `key` in this session's language (see cnn_core.i18n.text)."""
+    return i18n.text(current_language(), key, **values)
+
+
+def class_label(class_name: str) -> str:
+    """A class name in this session's language."""
+    return i18n.class_label(current_language(), class_name)
