@@ -82,6 +82,8 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         values.update(overrides)
     if args.epochs is not None:
         values["epochs"] = args.epochs
+        if args.time_budget is None:
+            values["time_budget_seconds"] = 0.0  # an explicit epoch count wins over a preset's time budget
     if args.time_budget is not None:
         values["time_budget_seconds"] = args.time_budget
     return TrainConfig.from_dict(values)

@@ -129,3 +129,14 @@ def test_time_budget_covers_the_whole_command(app_dirs, cifar_subset):
     assert len(history) == result["epochs"] >= 2
     # Scaled, not cut off: the one-cycle schedule has run down to (almost) zero by the last epoch.
     assert history[-1]["learning_rate"] <= 0.01 * max(epoch["learning_rate"] for epoch in history)
+
+
+def test_epochs_turn_a_presets_time_budget_off_unless_a_budget_is_given():
+    parser = cli.build_parser()
+    default = cli.train_config_from_args(parser.parse_args(["train", "--preset", "default"]))
+    assert default.time_budget_seconds > 0  # the preset's own budget
+    fixed = cli.train_config_from_args(parser.parse_args(["train", "--preset", "default", "--epochs", "7"]))
+    assert fixed.epochs == 7 and fixed.time_budget_seconds == 0
+    both = cli.train_config_from_args(
+        parser.parse_args(["train", "--preset", "default", "--epochs", "7", "--time-budget", "60"]))
+    assert both.time_budget_seconds == 60
