@@ -51,7 +51,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: download CIFAR-10 through Keras)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help=f"starting configuration (default: {DEFAULT_PRESET})")
     parser.add_argument("--config", metavar="JSON_FILE", help="settings that override the preset (a file saved from the app)")
-    parser.add_argument("--epochs", type=int, help="number of epochs (ignored with --time-budget)")
+    parser.add_argument("--epochs", type=int, help="train exactly this many epochs (turns a preset's time budget off; --time-budget wins if given too)")
     parser.add_argument("--time-budget", type=float, metavar="SECONDS",
                         help="pick the epoch count (and learning-rate schedule) so the whole run fits this budget")
     parser.add_argument("--name", help="registry name of the trained model (default: <preset>-<date>-<time>)")
