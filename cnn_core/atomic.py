@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -34,18 +35,61 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def write_json_file(path: Path, data: Any) -> None:
+    """Write `data` as indented JSON to `path` (normally a temp path) and flush it to disk."""
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, default=_json_default)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write `data` as indented JSON to `path` atomically."""
     path = Path(path)
     temp = temp_path_for(path)
     try:
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=_json_default)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_json_file(temp, data)
         os.replace(temp, path)
     finally:
         temp.unlink(missing_ok=True)
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make renames inside `folder` durable (POSIX; a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp")
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Delete temp files in `folder` left by processes that died mid-write (killed, power cut); returns them."""
+    removed = []
+    for path in Path(folder).iterdir():
+        match = TEMP_NAME.match(path.name)
+        if match and not _pid_alive(int(match.group(1))) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def read_json(path: Path) -> Any:

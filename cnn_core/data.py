@@ -80,6 +80,8 @@ def load_dataset(
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"No dataset at {path}: the path does not exist.")
+    if not (path.is_file() or path.is_dir()):  # a device or a pipe: reading it could block forever
+        raise DataError(f"{path} is neither a file nor a folder.")
     if path.is_file():
         if path.suffix.lower() == ".zip":
             # Imported here: image_folders imports this module (and Pillow, which CIFAR does not need).

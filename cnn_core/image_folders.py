@@ -10,6 +10,7 @@ the splits; otherwise a validation split is drawn per class (stratified) with a 
 from __future__ import annotations
 
 import io
+import os
 import warnings
 import zipfile
 import zlib
@@ -24,6 +25,10 @@ from cnn_core.data import DataError, Dataset
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SPLIT_FOLDERS = {"train": "train", "test": "test", "val": "test", "validation": "test"}
 MAX_IMAGE_BYTES = 32 << 20  # larger members are not small training images (or are zip bombs)
+# A dataset, not a whole disk: a path like "/" or a zip bomb is refused instead of read for hours.
+MAX_FILES = 250_000  # files listed (images or not) in one folder tree or zip
+MAX_TOTAL_BYTES = 4 << 30  # image bytes read from one dataset, after decompression
+MAX_CLASSES = 1000
 IMAGE_SIZE = 32
 
 Entry = tuple[tuple[str, ...], Callable[[], bytes]]  # (path parts, read the file's bytes)
@@ -54,28 +59,57 @@ def _is_image_name(parts: tuple[str, ...]) -> bool:
 
 
 def _folder_entries(root: Path) -> list[Entry]:
-    entries = []
-    for file in sorted(root.rglob("*")):
-        parts = file.relative_to(root).parts
-        # Symlinks could point anywhere on the server; only plain files inside the root count.
-        if _is_image_name(parts) and file.is_file() and not file.is_symlink():
-            entries.append((parts, file.read_bytes))
-    return entries
+    entries, seen = [], 0
+    # os.walk does not follow symlinked folders; symlinked files are skipped below. Either could point
+    # anywhere on the server, so only plain files really inside the root count.
+    for folder, subfolders, files in os.walk(root, followlinks=False):
+        seen += len(files) + len(subfolders)
+        if seen > MAX_FILES:
+            raise DataError(
+                f"{root} holds more than {MAX_FILES:,} files and folders: that is not one dataset. "
+                "Give the folder that contains the class folders."
+            )
+        for name in files:
+            file = Path(folder, name)
+            parts = file.relative_to(root).parts
+            if _is_image_name(parts) and not file.is_symlink() and file.is_file():
+                entries.append((parts, _file_reader(file)))
+    return sorted(entries, key=lambda entry: entry[0])
+
+
+def _file_reader(file: Path) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_IMAGE_BYTES + 1)  # never a whole multi-gigabyte file
+        if len(data) > MAX_IMAGE_BYTES:
+            raise DataError(f"{file.name} is larger than {MAX_IMAGE_BYTES >> 20} MB.")
+        return data
+
+    return read
 
 
 def _zip_entries(archive: zipfile.ZipFile, archive_name: str) -> list[Entry]:
-    entries = []
-    for info in archive.infolist():
+    infos = archive.infolist()
+    if len(infos) > MAX_FILES:
+        raise DataError(f"{archive_name} holds more than {MAX_FILES:,} files: that is not one dataset.")
+    entries, declared = [], 0
+    for info in infos:
         name = info.filename.replace("\\", "/")
         parts = PurePosixPath(name).parts
         if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
             raise DataError(
-                f"{archive_name} contains an unsafe path ({info.filename!r}) that points outside the "
+                f"{archive_name} contains an unsafe path ({info.filename[:200]!r}) that points outside the "
                 "archive; refusing it. Zip the class folders themselves."
             )
         if info.is_dir() or not _is_image_name(parts):
             continue
+        declared += info.file_size
         entries.append((parts, _zip_reader(archive, info)))
+    if declared > MAX_TOTAL_BYTES:
+        raise DataError(
+            f"{archive_name} would unpack to {declared / 2**30:.1f} GB of images (limit "
+            f"{MAX_TOTAL_BYTES / 2**30:.0f} GB); it is too large, or a zip bomb."
+        )
     return sorted(entries, key=lambda entry: entry[0])
 
 
@@ -146,19 +180,30 @@ def _build(entries: list[Entry], where: str, validation_fraction: float, seed: i
     offset = 1 if use_split_folders else 0
 
     images, labels_by_name, splits, skipped = [], [], [], []
+    total_bytes = 0
     for parts, read in entries:
         if len(parts) < offset + 2:
             continue  # loose images beside the class folders have no class
         try:
-            pixels = _decode(read())
-        except (ValueError, OSError, SyntaxError, zipfile.BadZipFile, zlib.error, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            data = read()
+            total_bytes += len(data)
+            pixels = _decode(data) if total_bytes <= MAX_TOTAL_BYTES else None
+        except (ValueError, OSError, SyntaxError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+                RuntimeError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+            # Damaged members, unsupported compression methods and encrypted members (RuntimeError) alike.
             skipped.append("/".join(parts))
             continue
+        if pixels is None:
+            raise DataError(f"{where} holds more than {MAX_TOTAL_BYTES / 2**30:.0f} GB of images; that is too much to load.")
         images.append(pixels)
         labels_by_name.append(parts[offset])
         splits.append(SPLIT_FOLDERS[parts[0].lower()] if use_split_folders else "")
 
     class_names = sorted(set(labels_by_name))
+    if len(class_names) > MAX_CLASSES:
+        raise DataError(
+            f"{where} has {len(class_names):,} class folders (at most {MAX_CLASSES:,}); is it the right folder level?"
+        )
     if not images:
         detail = f" ({len(skipped)} unreadable)" if skipped else ""
         raise DataError(f"No readable images in class folders under {where}{detail}. Expected root/<class>/*.png.")
@@ -187,7 +232,7 @@ def _build(entries: list[Entry], where: str, validation_fraction: float, seed: i
         f"({len(dataset.y_train):,} train / {len(dataset.y_test):,} {split_text})"
     )
     if skipped:
-        shown = ", ".join(skipped[:3]) + (", …" if len(skipped) > 3 else "")
+        shown = ", ".join(name[-80:] for name in skipped[:3]) + (", …" if len(skipped) > 3 else "")
         dataset.source += f"; {len(skipped)} unreadable image(s) skipped: {shown}"
     return dataset
 

@@ -14,7 +14,6 @@ Every page that takes an image calls `load_image`. It is deliberately strict:
 from __future__ import annotations
 
 import io
-import struct
 import warnings
 
 import numpy as np
@@ -26,8 +25,14 @@ ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 MAX_PIXELS = 50_000_000
 # Pages compute on at most this many pixels per side; a 1024x1024 image updates in well under a second.
 MAX_DISPLAY_SIDE = 1024
+# Progressive JPEGs have ~10 scans; thousands of tiny scans make libjpeg re-decode the image thousands of times.
+MAX_JPEG_SCANS = 100
+# High-bit-depth images are scaled to 8 bits this many pixels at a time, so a 50 MP scan needs no float copy.
+CHUNK_PIXELS = 1 << 20
 
 FORMAT_LIST = "PNG, JPEG, WebP, GIF, BMP or TIFF"
+HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+ORIENTATION_TAG = 0x0112
 
 # File signatures of things people upload by mistake, to say what they are rather than "unreadable".
 _KNOWN_REFUSALS = (
@@ -48,13 +53,19 @@ def load_image(data: bytes) -> Image.Image:
     if not data:
         raise ImageError("The file is empty. Please choose a picture file.")
     _refuse_documents(data)
+    _refuse_scan_bombs(data)
     try:
         # Turn Pillow's bomb *warning* (between MAX_IMAGE_PIXELS and twice that) into a refusal too.
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data" and the like: the answer is below
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             _check_size(image)
             image.load()  # decode now: truncated or corrupt data fails here, not later on a page
+            _apply_orientation(image)
+            if image.mode in HIGH_DEPTH_MODES:
+                image = _high_depth_to_8bit(image)  # rebinding lets the 16/32-bit original go at once
+            return _to_rgb(image)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -64,12 +75,15 @@ def load_image(data: bytes) -> Image.Image:
         ) from None
     except Image.UnidentifiedImageError:
         raise ImageError(f"This file is not a picture we can read. Please upload a {FORMAT_LIST} image.") from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error):
+    except MemoryError:
+        raise ImageError("This image needs more memory to decode than the server has free; please upload a smaller one.") from None
+    except Exception:  # noqa: BLE001 - see below
+        # Pillow's parsers answer hostile bytes with OSError, SyntaxError, EOFError, struct.error, but also
+        # IndexError, KeyError, TypeError, ZeroDivisionError... All of them mean "this file is damaged".
         raise ImageError(
             "The image file is incomplete or damaged (perhaps cut off while downloading or copying), "
             "so it cannot be decoded. Try saving or exporting it again."
         ) from None
-    return _to_rgb(_apply_orientation(image))
 
 
 def _refuse_documents(data: bytes) -> None:
@@ -80,6 +94,18 @@ def _refuse_documents(data: bytes) -> None:
             raise ImageError(
                 f"This looks like {description}, not a photo or bitmap picture. Documents and vector "
                 f"files are not accepted; export the page as a {FORMAT_LIST} image instead."
+            )
+
+
+def _refuse_scan_bombs(data: bytes) -> None:
+    """Refuse a JPEG with more scans than any camera or editor writes (each scan re-decodes the whole image)."""
+    if data[:2] == b"\xff\xd8":
+        # Entropy-coded data stuffs every 0xFF byte with 0x00, so 0xFF 0xDA only ever starts a scan (SOS).
+        scans = data.count(b"\xff\xda")
+        if scans > MAX_JPEG_SCANS:
+            raise ImageError(
+                f"This JPEG has {scans:,} scans (ordinary photos have at most a dozen), which would take far too "
+                "long to decode. Please save it again as an ordinary JPEG or PNG."
             )
 
 
@@ -104,23 +130,26 @@ def _megapixels(pixels: int) -> str:
     return f"{pixels / 1e6:.3g} megapixels"
 
 
-def _apply_orientation(image: Image.Image) -> Image.Image:
-    """Rotate/flip as the EXIF orientation tag says (phones store photos sideways and set this tag)."""
+def _apply_orientation(image: Image.Image) -> None:
+    """Rotate/flip in place as the EXIF orientation tag says (phones store photos sideways and set this tag)."""
     try:
-        return ImageOps.exif_transpose(image)
+        # exif_transpose would return a full copy even for upright pictures: only call it when needed.
+        if image.getexif().get(ORIENTATION_TAG, 1) in range(2, 9):
+            ImageOps.exif_transpose(image, in_place=True)
     except Exception:  # noqa: BLE001 - a malformed EXIF block must not make a viewable photo unusable
-        return image
+        pass
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB; transparency is composited on white."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        image = _high_depth_to_8bit(image)
+    """Any 8-bit Pillow mode to RGB; transparency is composited on white."""
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
     if has_alpha:
-        rgba = image.convert("RGBA")  # resolves palette/grey transparency entries into an alpha channel
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")  # palette/grey transparency -> alpha
+        # Pasting through the alpha band onto white needs one RGB copy; alpha_composite would need three
+        # more RGBA-sized images, which matters at the 50-megapixel limit on a small server.
+        white = Image.new("RGB", rgba.size, (255, 255, 255))
+        white.paste(rgba, mask=rgba)
+        return white
     try:
         return image.convert("RGB")  # palette, 1-bit, L, CMYK, YCbCr ...
     except (ValueError, OSError):
@@ -129,18 +158,36 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def _high_depth_to_8bit(image: Image.Image) -> Image.Image:
     """16-bit or 32-bit greyscale to 8-bit 'L' by scaling (Pillow's own convert would clip at 255)."""
-    values = np.asarray(image, dtype=np.float64)
-    if image.mode.startswith("I;16") or (values.min() >= 0 and values.max() <= 65535 and image.mode == "I"):
-        scaled = values / 257.0  # 65535 -> 255 exactly
-    elif image.mode == "F" and values.min() >= 0 and values.max() <= 1:
-        scaled = values * 255.0  # floating-point images are usually 0..1
+    if image.mode.startswith("I;16"):
+        low, scale = 0.0, 1 / 257.0  # 65535 -> 255 exactly
     else:
-        low, high = float(values.min()), float(values.max())
-        scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
-    grey = Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
-    if "transparency" in image.info:
-        grey.info["transparency"] = int(round(image.info["transparency"] / 257))
-    return grey
+        finite = [block[np.isfinite(block)] for block in _row_blocks(image)]
+        low = min((float(block.min()) for block in finite if block.size), default=0.0)
+        high = max((float(block.max()) for block in finite if block.size), default=0.0)
+        if image.mode == "I" and low >= 0 and high <= 65535:
+            low, scale = 0.0, 1 / 257.0  # 16-bit data that Pillow widened to 32 bits
+        elif image.mode == "F" and low >= 0 and high <= 1:
+            low, scale = 0.0, 255.0  # floating-point images are usually 0..1
+        else:
+            scale = 255.0 / (high - low) if high > low else 0.0
+    grey = np.empty((image.height, image.width), dtype=np.uint8)
+    top = 0
+    for block in _row_blocks(image):
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN and infinite pixels are mapped just below
+            scaled = np.nan_to_num((block - low) * scale, nan=0.0, posinf=255.0, neginf=0.0)
+        grey[top : top + len(block)] = np.clip(np.rint(scaled), 0, 255)
+        top += len(block)
+    result = Image.fromarray(grey)
+    if isinstance(image.info.get("transparency"), (int, float)):
+        result.info["transparency"] = int(np.clip(round((image.info["transparency"] - low) * scale), 0, 255))
+    return result
+
+
+def _row_blocks(image: Image.Image):
+    """The image as float64 arrays of about CHUNK_PIXELS each (bands of rows), never one full-size copy."""
+    rows = max(1, CHUNK_PIXELS // image.width)
+    for top in range(0, image.height, rows):
+        yield np.asarray(image.crop((0, top, image.width, min(top + rows, image.height))), dtype=np.float64)
 
 
 def fit_for_display(image: Image.Image, max_side: int = MAX_DISPLAY_SIDE) -> tuple[Image.Image, bool]:

@@ -6,11 +6,12 @@ The story of a run:
 3. with a time budget, calibrate on real steps and choose the epoch count that fits, so the learning-rate
    schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes);
 4. fit, streaming events through LiveMetrics (which also honours Stop and keeps the best weights);
-5. restore the best weights, score the test split, save to the registry, report.
+5. keep the final weights (the best epoch if stopped early), score the test split, save, report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any, Callable
@@ -20,6 +21,7 @@ import numpy as np
 
 from cnn_core.config import TrainConfig
 from cnn_core.data import Dataset, load_dataset
+from cnn_core.devices import describe_devices, training_strategy
 from cnn_core.evaluation import evaluate_model
 from cnn_core.live_metrics import LiveMetrics
 from cnn_core.model import build_model, compile_model, make_datasets
@@ -56,11 +58,17 @@ def load_request_data(request: dict[str, Any], config: TrainConfig, emit: Callab
         raise TrainingError(f"{dataset.source}: training needs images in both the training and the test split.")
     if dataset.num_classes < 2:
         raise TrainingError(f"{dataset.source}: at least two classes are needed to train a classifier.")
+    config.validate(num_classes=dataset.num_classes)  # the output layer grows with the class count
     return dataset
 
 
 def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: float) -> dict[str, Any]:
     """Train the run described by its folder; returns the summary also written as the finish event."""
+    with training_strategy().scope():  # every GPU found (mirrored); the CPU or the one GPU otherwise
+        return _train_in_scope(run_id, emit, started)
+
+
+def _train_in_scope(run_id: str, emit: Callable[[dict[str, Any]], None], started: float) -> dict[str, Any]:
     config = TrainConfig.from_dict(read_config(run_id))
     request = read_request(run_id)
     folder = run_folder(run_id)
@@ -101,6 +109,7 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
             "class_names": dataset.class_names, "data_source": dataset.source,
             "time_budget_seconds": budget, "resumed_from": request.get("resume_from"),
             "calibration": None if calibration is None else vars(calibration),
+            "devices": describe_devices(),
             "elapsed": time.monotonic() - started,
         }
     )
@@ -130,10 +139,17 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
     if stop_file(run_id).exists():
         live.stop_reason = "user"  # stopped while loading or calibrating: nothing to train
     else:
-        model.fit(
-            train, validation_data=test, epochs=fit_last_epoch, initial_epoch=initial_epoch,
-            callbacks=callbacks, verbose=0, shuffle=False,  # make_datasets shuffles
-        )
+        try:
+            model.fit(
+                train, validation_data=test, epochs=fit_last_epoch, initial_epoch=initial_epoch,
+                callbacks=callbacks, verbose=0, shuffle=False,  # make_datasets shuffles
+            )
+        except BaseException:
+            # Interrupted or failed: the best epoch so far may still be held back by the checkpoint
+            # throttle; put it on disk so that resuming loses nothing (unless the disk is the problem).
+            with contextlib.suppress(Exception):
+                live.flush_checkpoint()
+            raise
     live.flush_checkpoint()
 
     user_stopped = live.stop_reason == "user"
@@ -150,7 +166,11 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
         update_status(run_id, state=summary["state"], ended=now_iso(), model_saved=False, epochs_completed=0)
         return summary
 
-    model.set_weights(live.best_weights)
+    # A run that completed its schedule keeps its final weights: the schedule has annealed them, and picking
+    # the epoch that scored best on the test split would quietly tune on the test split. A run cut short
+    # (Stop, or a hard time-budget stop) keeps its best epoch instead of a half-annealed last one.
+    if live.stop_reason is not None:
+        model.set_weights(live.best_weights)
     emit({"type": "evaluating"})
     scores = evaluate_model(model, dataset.x_test, dataset.y_test, dataset.class_names, config.test_time_flip)
     np.savez(

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from cnn_core.config import ConfigError, TrainConfig
+from cnn_core.config import MAX_PARAMETERS, ConfigError, TrainConfig, parameter_count  # noqa: F401 (re-exported)
 
 MAX_CONFIG_BYTES = 64 * 1024
-MAX_WEIGHTS_BYTES = 64 * 1024 * 1024  # ~16 million float32 parameters
+MAX_WEIGHTS_BYTES = 4 * MAX_PARAMETERS  # 64 MB: the largest network TrainConfig allows, as float32
 MAX_H5_OBJECTS = 10_000  # groups + datasets walked before a weights file counts as hostile
 MAX_CLASSES = 1000
 MIN_KERAS_VERSION = (3, 12)  # fixes for the safe_mode bypasses above
@@ -54,8 +54,10 @@ def parse_import_config(data: bytes, class_names: list[str] | None = None) -> tu
         raise ModelImportError(f"The configuration file is larger than {MAX_CONFIG_BYTES // 1024} KB.")
     try:
         document = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ModelImportError(f"The configuration is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ModelImportError("The configuration is nested far too deeply to be one of ours.") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, integers with thousands of digits
+        raise ModelImportError(f"The configuration is not valid JSON: {str(error)[:200]}") from None
     if not isinstance(document, dict):
         raise ModelImportError("The configuration must be a JSON object.")
     description = "unknown"
@@ -90,25 +92,6 @@ def _check_class_names(class_names: Any) -> list[str]:
     if len(set(names)) != len(names):
         raise ModelImportError("Class names must be different from each other.")
     return names
-
-
-def parameter_count(config: TrainConfig, num_classes: int, image_size: int = 32) -> int:
-    """Weights of build_model(config, num_classes), counted without building it (a hostile config may be huge)."""
-    total, channels, size = 0, 3, image_size
-    for filters in config.filters:
-        for conv in range(config.convs_per_block):
-            total += config.kernel_size**2 * channels * filters
-            total += 4 * filters if config.batch_norm else filters  # BN: gamma, beta, mean, variance
-            channels = filters
-            if conv == 0 and config.padding == "valid":
-                size -= config.kernel_size - 1
-        if config.pooling != "none":
-            size //= config.pool_size
-    features = channels * size * size if config.head == "flatten" else channels
-    for units in config.dense_units + [num_classes]:
-        total += features * units + units
-        features = units
-    return total
 
 
 # --- 2. The weights file. ---

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn_core.atomic import fsync_file, read_json, temp_path_for, write_json_atomic
+from cnn_core.atomic import fsync_directory, fsync_file, read_json, remove_stale_temps, temp_path_for, write_json_file
 from cnn_core.paths import models_dir
 
 MODEL_FILE = "model.keras"
@@ -83,37 +83,75 @@ def _outputs(model, images: np.ndarray) -> np.ndarray:
 
 
 def save_model(model, name: str, metadata: dict[str, Any]) -> Path:
-    """Save atomically (temp file, reload and compare, os.replace; previous kept as .bak); returns the folder."""
+    """Save atomically (temp file, reload and compare, os.replace; previous kept as .bak); returns the folder.
+
+    Model and metadata are both fully written and checked before either replaces its predecessor, and a
+    failure between the two renames puts the previous model back, so readers never get a model with
+    another model's metadata. A full or read-only disk raises RegistryError; the previous version stays.
+    """
     import keras
 
     folder = _folder(name)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / MODEL_FILE
-    temp = temp_path_for(target, suffix=".keras")  # Keras picks the format from the extension
-    try:
-        _inference_copy(model).save(temp)
-        fsync_file(temp)
-        try:
-            reloaded = keras.saving.load_model(temp, safe_mode=True, compile=False)
-            images = _check_images(model)
-            same = np.allclose(_outputs(model, images), _outputs(reloaded, images), atol=RELOAD_TOLERANCE)
-        except Exception as error:  # any failure to read back means the file is not trustworthy
-            raise RegistryError(f"The saved copy of {folder.name!r} could not be reloaded ({error}).") from error
-        if not same:
-            raise RegistryError(f"The saved copy of {folder.name!r} predicts differently from the model; not saved.")
-        _keep_backup(target)
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-
+    target, metadata_path = folder / MODEL_FILE, folder / METADATA_FILE
     record = dict(metadata)
     record["name"] = folder.name
     record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
     record.setdefault("keras_version", keras.__version__)
-    metadata_path = folder / METADATA_FILE
-    _keep_backup(metadata_path)
-    write_json_atomic(metadata_path, record)
+    temp = temp_path_for(target, suffix=".keras")  # Keras picks the format from the extension
+    temp_metadata = temp_path_for(metadata_path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(folder)  # left by a process killed mid-save
+        _write_checked_copy(model, temp, folder.name)
+        write_json_file(temp_metadata, record)
+        _keep_backup(target)
+        _keep_backup(metadata_path)
+        os.replace(temp, target)
+        try:
+            os.replace(temp_metadata, metadata_path)
+        except OSError:
+            _restore_backup(target)
+            raise
+        fsync_directory(folder)
+    except OSError as error:
+        raise RegistryError(
+            f"The model {folder.name!r} could not be written to disk ({error}). Its previous version, if any, is "
+            "unchanged; free some disk space and save again."
+        ) from error
+    finally:
+        temp.unlink(missing_ok=True)
+        temp_metadata.unlink(missing_ok=True)
     return folder
+
+
+def _write_checked_copy(model, temp: Path, name: str) -> None:
+    """Write `model` to `temp`, read it back and check that it predicts exactly what `model` predicts."""
+    import keras
+
+    _inference_copy(model).save(temp)
+    fsync_file(temp)
+    try:
+        reloaded = keras.saving.load_model(temp, safe_mode=True, compile=False)
+        images = _check_images(model)
+        same = np.allclose(_outputs(model, images), _outputs(reloaded, images), atol=RELOAD_TOLERANCE)
+    except Exception as error:  # any failure to read back means the file is not trustworthy
+        raise RegistryError(f"The saved copy of {name!r} could not be reloaded ({error}).") from error
+    if not same:
+        raise RegistryError(f"The saved copy of {name!r} predicts differently from the model; not saved.")
+
+
+def _restore_backup(path: Path) -> None:
+    """Undo a replace of `path`: its .bak (the version before) back in place, or no file if there was none."""
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    if not backup.exists():
+        path.unlink(missing_ok=True)
+        return
+    temp = temp_path_for(path)
+    try:
+        shutil.copy2(backup, temp)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def _inference_copy(model):
@@ -177,7 +215,8 @@ def list_models() -> list[dict[str, Any]]:
         return []
     models = []
     for folder in root.iterdir():
-        if folder.name.startswith(".") or not (folder / MODEL_FILE).is_file():
+        # Hidden names are temp files and half-deleted folders; symlinks could point anywhere on the server.
+        if folder.name.startswith(".") or folder.is_symlink() or not (folder / MODEL_FILE).is_file():
             continue
         try:
             metadata = read_json(folder / METADATA_FILE)

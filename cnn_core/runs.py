@@ -97,17 +97,21 @@ def create_run(config: dict[str, Any], request: dict[str, Any]) -> str:
     run_id = new_run_id()
     folder = run_folder(run_id)
     folder.mkdir(parents=True)
-    write_json_atomic(folder / "config.json", config)
-    write_json_atomic(folder / "request.json", request)
-    (folder / "events.jsonl").touch()
-    write_json_atomic(
-        folder / "status.json",
-        {
-            "run_id": run_id, "state": "starting", "pid": None, "created": now_iso(), "started": None,
-            "ended": None, "error": None, "model_name": request.get("model_name"), "epochs": None,
-            "data_source": None, "test_accuracy": None,
-        },
-    )
+    try:
+        write_json_atomic(folder / "config.json", config)
+        write_json_atomic(folder / "request.json", request)
+        (folder / "events.jsonl").touch()
+        write_json_atomic(  # last: a folder without status.json is not a run
+            folder / "status.json",
+            {
+                "run_id": run_id, "state": "starting", "pid": None, "created": now_iso(), "started": None,
+                "ended": None, "error": None, "model_name": request.get("model_name"), "epochs": None,
+                "data_source": None, "test_accuracy": None,
+            },
+        )
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)  # a full disk leaves no half-made run behind
+        raise
     return run_id
 
 
@@ -196,6 +200,9 @@ def process_alive(pid: int | None, start_marker: str | None = None) -> bool:
 def read_status(run_id: str) -> dict[str, Any]:
     """The run's status; an active run whose process has gone reads as "interrupted"."""
     status = read_json(existing_run_folder(run_id) / "status.json")
+    if not isinstance(status, dict) or "state" not in status:
+        raise RunNotFoundError(f"The status file of run {run_id} is damaged.")
+    status.setdefault("run_id", run_id)
     if status.get("state") in ACTIVE_STATES and not _still_active(status):
         status["state"] = "interrupted"
         status["error"] = status.get("error") or (

@@ -37,8 +37,10 @@ import contextlib
 import importlib.util
 import multiprocessing
 import os
+import errno
 import signal
 import sys
+import threading
 import time
 import traceback
 import types
@@ -84,7 +86,10 @@ def start_run(
         active = active_run()
         if active:
             raise BusyError(f"Run {active} is still training; stop it or wait until it ends before starting another.")
-        run_id = create_run(config.to_dict(), request)
+        try:
+            run_id = create_run(config.to_dict(), request)
+        except OSError as error:  # a full or read-only disk: say so instead of failing with a traceback
+            raise TrainingError(f"Could not create the run's folder in {runs_dir()} ({error}).") from None
         process = multiprocessing.get_context("spawn").Process(
             target=_child_main, args=(run_id, str(runs_dir()), str(models_dir())), name=f"cnn-studio-{run_id}",
             daemon=True,  # a server that shuts down ends its training run; the run then reads "interrupted"
@@ -93,9 +98,12 @@ def start_run(
             process.start()
         record_launch(run_id, process.pid)
         for old_id, old_process in list(_CHILDREN.items()):
-            if not old_process.is_alive():  # is_alive() also reaps an exited child (no zombie left)
+            if not old_process.is_alive():
                 del _CHILDREN[old_id]
         _CHILDREN[run_id] = process
+        # Reap the child the moment it exits: a long-lived server would otherwise keep it as a zombie
+        # (a process-table entry) until the next run starts.
+        threading.Thread(target=process.join, name=f"reap-{run_id}", daemon=True).start()
     return run_id
 
 
@@ -138,6 +146,7 @@ def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    _end_with_parent(os.getppid())
     with contextlib.suppress(OSError, AttributeError):
         os.nice(5)  # the web server's own requests stay responsive on a small machine
     try:
@@ -147,7 +156,31 @@ def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
+    raise KeyboardInterrupt(_STOP_REASON[0] or "the training process was asked to stop")
+
+
+PARENT_POLL_SECONDS = 1.0
+
+
+def _end_with_parent(parent_pid: int) -> None:
+    """Stop this run (recorded as interrupted) if the server that started it dies, even by SIGKILL.
+
+    A clean shutdown already ends daemonic children, but a killed or crashed server would leave an orphan
+    training on unseen, which a restarted server would list as running. The kernel's parent-death signal
+    cannot be used: it fires when the *thread* that started us ends, and Streamlit runs each rerun of a
+    page in a new thread. So a thread watches for the parent process to change.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        _STOP_REASON[0] = "the server that started it stopped"
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+_STOP_REASON = [""]  # why a SIGTERM arrived, when we sent it ourselves
 
 
 # --- The job itself. ---
@@ -175,9 +208,13 @@ def run_training(run_id: str, *, on_event: EventHandler | None = None, started: 
         from cnn_core.job import train_run
 
         return train_run(run_id, emit, started)
-    except (KeyboardInterrupt, SystemExit):
-        emit({"type": "interrupted"})
-        update_status(run_id, state="interrupted", ended=now_iso(), error="Training was interrupted (process stopped).")
+    except (KeyboardInterrupt, SystemExit) as stop:
+        reason = str(stop) if isinstance(stop, KeyboardInterrupt) and str(stop) else "process stopped"
+        emit({"type": "interrupted", "reason": reason})
+        update_status(
+            run_id, state="interrupted", ended=now_iso(),
+            error=f"Training was interrupted ({reason}). Resume from its checkpoint to continue.",
+        )
         raise
     except Exception as error:
         message = describe_error(error)
@@ -187,10 +224,17 @@ def run_training(run_id: str, *, on_event: EventHandler | None = None, started: 
         raise
 
 
+DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
 def describe_error(error: BaseException) -> str:
     """A message for people: our ValueErrors already are; anything else gets its type for context."""
     if isinstance(error, ValueError) and type(error).__module__.startswith("cnn_core"):
         return str(error)
+    if isinstance(error, OSError) and error.errno in DISK_ERRORS:
+        where = f" ({error.filename})" if error.filename else ""
+        return (f"A file could not be written: {error.strerror or error}{where}. Saved models are unchanged; "
+                "free some disk space, then resume this run from its checkpoint.")
     return f"{type(error).__name__}: {error}"
 
 
@@ -223,10 +267,14 @@ def load_resume_source(source: str):
         import keras
 
         checkpoint = run_folder(source) / "checkpoint.keras"
-        model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
-        info_path = checkpoint.with_suffix(".json")
-        epoch = read_json(info_path).get("epoch") if info_path.is_file() else 0
-        return model, int(epoch or 0)
+        try:
+            model = keras.saving.load_model(checkpoint, safe_mode=True, compile=False)
+            info_path = checkpoint.with_suffix(".json")
+            epoch = read_json(info_path).get("epoch") if info_path.is_file() else 0
+            return model, int(epoch or 0)
+        except Exception as error:  # a damaged file: one clear message rather than Keras' internals
+            raise TrainingError(f"The checkpoint of run {source} cannot be read ({type(error).__name__}); "
+                                "it cannot be resumed.") from None
     from cnn_core.registry import load_model
 
     metadata = load_metadata(source)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import io
+import json
+import random
 import struct
+import subprocess
+import sys
+import tomllib
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
+import image_corpus
 from cnn_core import images
 from cnn_core.images import ImageError, load_image
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -205,3 +216,187 @@ def test_array_helpers():
     # ITU-R 601 luma of pure red and pure blue.
     assert grey.shape == (20, 40) and grey[0, 0] == round(0.299 * 255) and grey[0, -1] == round(0.114 * 255)
     np.testing.assert_array_equal(images.to_grayscale_array(rgb), grey)  # arrays work too
+
+
+# --- Hostile input: a generated corpus (tests/image_corpus.py) and fuzzing. Every file ends as an RGB image
+# or an ImageError with a message: never another exception, a hang or memory out of proportion. ---
+
+CORPUS = image_corpus.build_corpus()
+
+
+def check_outcome(data: bytes) -> Image.Image | ImageError:
+    """load_image's answer: an RGB image or an ImageError (any other exception fails the calling test)."""
+    try:
+        image = load_image(data)
+    except ImageError as error:
+        message = str(error)
+        assert len(message) > 20 and message[0].isupper() and message.endswith("."), message
+        return error
+    assert isinstance(image, Image.Image) and image.mode == "RGB" and image.width >= 1 and image.height >= 1
+    array = images.to_array(image)
+    assert array.dtype == np.uint8 and array.shape == (image.height, image.width, 3)
+    return image
+
+
+@pytest.mark.parametrize("sample", CORPUS, ids=[sample.name for sample in CORPUS])
+def test_every_corpus_file_becomes_rgb_or_an_image_error(sample):
+    outcome = check_outcome(sample.data)
+    if isinstance(outcome, ImageError):
+        assert sample.expect in ("error", "any"), f"{sample.name} was refused: {outcome}"
+        assert sample.message is None or sample.message in str(outcome), str(outcome)
+    else:
+        assert sample.expect in ("rgb", "any"), f"{sample.name} was accepted as a {outcome.size} picture"
+        assert sample.size is None or outcome.size == sample.size
+
+
+def test_the_corpus_is_broad():
+    kinds = {sample.expect for sample in CORPUS}
+    assert kinds == {"rgb", "error", "any"} and len(CORPUS) >= 300
+    names = " ".join(sample.name for sample in CORPUS)
+    for kind in ("bomb", "truncated", "mutated", "16-bit", "cmyk", "palette", "animated", "65535", "pdf", "eps",
+                 "postscript", "zip.png", "html.png", "exif", "scan-bomb", "very-wide"):
+        assert kind in names, kind
+
+
+# A child process decodes the whole corpus, timing each file and watching its own peak memory (ru_maxrss),
+# then decodes the largest pictures we accept (just under MAX_PIXELS, the heaviest modes) one by one.
+CORPUS_RUNNER = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[1])
+import image_corpus
+from cnn_core.images import ImageError, MAX_PIXELS, load_image
+
+def reset_peak():
+    try:  # Linux: writing 5 to clear_refs resets the peak resident size (VmHWM)
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+    except OSError:
+        pass
+
+def peak_mb():
+    try:
+        with open("/proc/self/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+corpus = image_corpus.build_corpus()
+load_image(image_corpus.encode(image_corpus.noise(64, 64), "PNG"))  # warm up Pillow's plugins
+report = {"files": len(corpus), "bytes": sum(len(sample.data) for sample in corpus), "slowest": [0.0, ""],
+          "other_errors": []}
+reset_peak()
+baseline = peak_mb()
+for sample in corpus:
+    start = time.perf_counter()
+    try:
+        load_image(sample.data)
+    except ImageError:
+        pass
+    except BaseException as error:
+        report["other_errors"].append(f"{sample.name}: {type(error).__name__}: {error}")
+    seconds = time.perf_counter() - start
+    report["slowest"] = max(report["slowest"], [seconds, sample.name])
+report["corpus_growth_mb"] = peak_mb() - baseline
+
+side = int(MAX_PIXELS ** 0.5) - 1  # the largest square we accept
+largest = {"grey": (8, 0), "rgba": (8, 6), "16-bit grey + transparency": (16, 0)}
+report["largest"] = {}
+for name, (depth, colour) in largest.items():
+    extra = image_corpus.png_chunk(b"tRNS", b"\\0\\1") if depth == 16 else b""
+    data = image_corpus.zero_png(side, side, depth, colour, extra)
+    reset_peak()
+    before = peak_mb()
+    image = load_image(data)
+    assert image.size == (side, side) and image.mode == "RGB"
+    del image
+    report["largest"][name] = peak_mb() - before
+report["largest_pixels"] = side * side
+print(json.dumps(report))
+"""
+
+
+def test_the_corpus_decodes_quickly_and_within_bounded_memory():
+    finished = subprocess.run(
+        [sys.executable, "-c", CORPUS_RUNNER, str(Path(__file__).parent)], cwd=PROJECT_ROOT,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = json.loads(finished.stdout.strip().splitlines()[-1])
+    print(json.dumps(report, indent=1))  # the figures quoted in the README's Reliability section
+    assert report["other_errors"] == []
+    # No hang: the slowest file takes a few milliseconds here; the JPEG scan bomb, if it got through,
+    # would take about a minute (and a 20 MB one the better part of an hour).
+    assert report["slowest"][0] < 10.0, report["slowest"]
+    # Bombs are refused from their headers: the whole corpus needs no more memory than a small picture.
+    assert report["corpus_growth_mb"] < 64, report
+    # The largest accepted pictures need a few 8-bit copies (RGBA + RGB: 7-9 bytes per pixel), not the
+    # float64 arrays and RGBA composites that once took 24 (RGBA) to 36 (16-bit) bytes per pixel: 1.7 GB.
+    bytes_per_pixel = max(report["largest"].values()) * 2**20 / report["largest_pixels"]
+    assert bytes_per_pixel < 10, report["largest"]
+
+
+def test_pillow_exceptions_of_any_type_become_image_errors(monkeypatch):
+    data = image_corpus.encode(Image.new("RGB", (4, 4)), "PNG")
+    for error in (ZeroDivisionError("division by zero"), KeyError(7), TypeError("bad"), RecursionError()):
+        def broken_open(*args, error=error, **kwargs):
+            raise error
+
+        monkeypatch.setattr(Image, "open", broken_open)
+        with pytest.raises(ImageError, match="damaged"):
+            load_image(data)
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(Image, "open", out_of_memory)
+    with pytest.raises(ImageError, match="memory"):
+        load_image(data)
+
+
+def test_jpeg_scan_bombs_are_refused_but_progressive_photos_are_not():
+    with pytest.raises(ImageError, match="scans"):
+        load_image(image_corpus.scan_bomb(images.MAX_JPEG_SCANS))
+    progressive = image_corpus.encode(image_corpus.noise(64, 64), "JPEG", progressive=True)
+    assert progressive.count(b"\xff\xda") >= 5 and load_image(progressive).size == (64, 64)
+
+
+FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SIGNATURES = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xc2", b"GIF89a", b"GIF87a", b"BM",
+              b"II*\x00", b"MM\x00*", b"RIFF\x00\x01\x00\x00WEBPVP8 ", b"RIFF\x00\x01\x00\x00WEBPVP8L",
+              b"RIFF\x00\x01\x00\x00WEBPVP8X"]
+SEED_FILES = image_corpus.seed_files()
+
+
+@FUZZ
+@given(st.binary(max_size=4096))
+def test_fuzz_any_bytes(data):
+    check_outcome(data)
+
+
+@FUZZ
+@given(st.sampled_from(SIGNATURES), st.binary(max_size=2048))
+def test_fuzz_bytes_after_a_format_signature(signature, rest):
+    check_outcome(signature + rest)
+
+
+@FUZZ
+@given(st.sampled_from(range(len(SEED_FILES))), st.integers(0, 2**32 - 1))
+def test_fuzz_mutations_of_valid_files(index, seed):
+    check_outcome(image_corpus.mutate(SEED_FILES[index], random.Random(seed)))
+
+
+@FUZZ
+@given(st.sampled_from(range(len(SEED_FILES))), st.lists(st.tuples(st.integers(0, 4095), st.binary(min_size=1, max_size=4)),
+                                                         min_size=1, max_size=6))
+def test_fuzz_overwritten_header_fields(index, edits):
+    data = bytearray(SEED_FILES[index])
+    for position, value in edits:
+        position %= min(len(data), 256)  # headers and the first segments: where parsers trust sizes
+        data[position:position + len(value)] = value
+    check_outcome(bytes(data))
+
+
+def test_uploads_are_capped_in_the_streamlit_config():
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    # Streamlit refuses larger files in the browser ("File must be 20.0MB or smaller."), before our code runs.
+    assert 1 <= config["server"]["maxUploadSize"] <= 20

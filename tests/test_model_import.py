@@ -252,3 +252,22 @@ def test_weights_of_a_trained_model_with_optimizer_state_load(tmp_path):
         assert "optimizer" in handle  # Adam's moments travel with the weights
     model = build_with_weights(SMALL, CLASSES, data)
     np.testing.assert_allclose(model(images, training=False), trained(images, training=False), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"[" * 60_000, "nested"),  # json.loads would raise RecursionError, not a JSON error
+        (b'{"config": {"filters": [' + b"9" * 5000 + b"]}}", "not valid JSON"),  # integers past Python's limit
+        (json.dumps({"config": {"filters": [2048] * 8, "convs_per_block": 6, "kernel_size": 11, "padding": "same",
+                                "pooling": "none"}, "class_names": CLASSES}).encode(), "limit"),
+        (json.dumps({"config": {"filters": [8]}, "class_names": CLASSES,
+                     "layers": [{"class_name": "Lambda", "module": "keras.layers", "config": {}}]}).encode(), "Unknown key"),
+        (json.dumps({"config": {"filters": [8], "activation": {"class_name": "Lambda"}}, "class_names": CLASSES}).encode(),
+         "activation"),
+    ],
+)
+def test_hostile_descriptions_are_refused_with_a_model_import_error(data, message):
+    with pytest.raises(ModelImportError, match=message) as caught:
+        parse_import_config(data)
+    assert len(str(caught.value)) < 600

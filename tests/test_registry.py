@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -19,6 +22,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.model import build_model
 from cnn_core.paths import models_dir
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IMAGES = np.random.default_rng(1).integers(0, 256, size=(6, 32, 32, 3)).astype(np.float32)
 
 
@@ -191,3 +195,127 @@ def test_failed_save_leaves_the_previous_model_loadable(app_dirs, monkeypatch, f
     np.testing.assert_array_equal(outputs(registry.load_model("safe")), outputs(first))
     assert registry.load_metadata("safe")["version"] == 1
     assert not [path.name for path in folder.iterdir() if path.name.startswith(".")]
+
+
+# --- Faults while writing: a full disk, a crash between the two renames, a killed process. ---
+
+
+class DiskFull:
+    """Stands in for the model Keras would save: writes the first bytes of a .keras file, then runs out of space."""
+
+    def save(self, path) -> None:
+        with open(path, "wb") as handle:
+            handle.write(b"PK\x03\x04" + b"\0" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+def saved_state(folder) -> dict:
+    """Every file of a model folder with its bytes (hidden temp files included)."""
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_a_full_disk_while_writing_the_model_keeps_everything_saved(app_dirs, monkeypatch):
+    registry.save_model(tiny_model(seed=1), "kept", metadata(version=1))
+    registry.save_model(tiny_model(seed=3), "neighbour", metadata(version=1))
+    before = {name: saved_state(app_dirs["models"] / name) for name in ("kept", "neighbour")}
+    monkeypatch.setattr(registry, "_inference_copy", lambda model: DiskFull())
+    for name in ("kept", "brand-new"):
+        with pytest.raises(registry.RegistryError, match="No space left on device.*previous version"):
+            registry.save_model(tiny_model(seed=2), name, metadata(version=2))
+    assert {name: saved_state(app_dirs["models"] / name) for name in ("kept", "neighbour")} == before
+    assert sorted(entry["name"] for entry in registry.list_models()) == ["kept", "neighbour"]
+    assert not (app_dirs["models"] / "brand-new" / "model.keras").exists()  # no half-written model appears
+    np.testing.assert_array_equal(outputs(registry.load_model("kept")), outputs(tiny_model(seed=1)))
+
+
+def test_a_full_disk_while_writing_the_metadata_keeps_the_previous_model(app_dirs, monkeypatch):
+    registry.save_model(tiny_model(seed=1), "kept", metadata(version=1))
+    before = saved_state(app_dirs["models"] / "kept")
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(registry, "write_json_file", full)
+    with pytest.raises(registry.RegistryError, match="No space left"):
+        registry.save_model(tiny_model(seed=2), "kept", metadata(version=2))
+    assert saved_state(app_dirs["models"] / "kept") == before
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_failure_between_the_two_renames_puts_the_previous_model_back(app_dirs, monkeypatch, existing):
+    if existing:
+        registry.save_model(tiny_model(seed=1), "pair", metadata(version=1, class_names=list("abcdefghij")))
+    real_replace = os.replace
+
+    def replace(source, target):
+        if str(target).endswith("metadata.json"):
+            raise OSError(errno.EIO, "Input/output error", str(target))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(registry.RegistryError, match="Input/output error"):
+        registry.save_model(tiny_model(seed=2), "pair", metadata(version=2, class_names=list("0123456789")))
+    monkeypatch.setattr(os, "replace", real_replace)
+    if existing:  # the model and its metadata still belong together: the old model is back in place
+        np.testing.assert_array_equal(outputs(registry.load_model("pair")), outputs(tiny_model(seed=1)))
+        assert registry.load_metadata("pair")["class_names"] == list("abcdefghij")
+    else:  # a first save that failed leaves no model at all, rather than one without metadata
+        assert registry.list_models() == [] and not (app_dirs["models"] / "pair" / "model.keras").exists()
+    assert not [path.name for path in (app_dirs["models"] / "pair").iterdir() if path.name.startswith(".")]
+
+
+KILLED_SAVER = """
+import os, sys, time
+import numpy as np
+from cnn_core import registry
+from cnn_core.config import TrainConfig
+from cnn_core.model import build_model
+
+def slow_copy(model):
+    class Half:
+        def save(self, path):
+            with open(path, "wb") as handle:
+                handle.write(b"PK\\x03\\x04 half of a model")
+                handle.flush()
+            print("WRITING", flush=True)
+            time.sleep(60)  # killed here, mid-write
+    return Half()
+
+registry._inference_copy = slow_copy
+registry.save_model(build_model(TrainConfig(filters=[4], seed=2)), "victim", {"version": 2})
+"""
+
+
+def test_a_process_killed_while_saving_leaves_the_previous_model_and_no_half_file(app_dirs):
+    registry.save_model(tiny_model(seed=1), "victim", metadata(version=1))
+    before = saved_state(app_dirs["models"] / "victim")
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SAVER], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, cwd=PROJECT_ROOT)
+    try:
+        assert child.stdout.readline().strip() == "WRITING"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    folder = app_dirs["models"] / "victim"
+    leftovers = [name for name in saved_state(folder) if name not in before]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".")  # the half file: hidden, never model.keras
+    assert {name: data for name, data in saved_state(folder).items() if name in before} == before
+    assert [entry["version"] for entry in registry.list_models()] == [1]
+    np.testing.assert_array_equal(outputs(registry.load_model("victim")), outputs(tiny_model(seed=1)))
+    registry.save_model(tiny_model(seed=4), "victim", metadata(version=3))  # the next save clears it away
+    assert not [path for path in folder.iterdir() if path.name.startswith(".")]
+
+
+def test_symlinked_model_folders_are_neither_listed_nor_used(app_dirs, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    registry.save_model(tiny_model(), "real", metadata())
+    shutil.copytree(app_dirs["models"] / "real", outside / "copy")
+    (app_dirs["models"] / "sneaky").symlink_to(outside / "copy", target_is_directory=True)
+    assert [entry["name"] for entry in registry.list_models()] == ["real"]
+    for action in (registry.load_model, registry.load_metadata, registry.delete_model):
+        with pytest.raises(registry.RegistryError, match="outside"):
+            action("sneaky")
+    with pytest.raises(registry.RegistryError, match="outside"):
+        registry.save_model(tiny_model(), "sneaky", metadata())
+    assert sorted(path.name for path in (outside / "copy").iterdir()) == ["metadata.json", "model.keras"]

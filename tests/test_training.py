@@ -11,7 +11,6 @@ import importlib.util
 import io
 import multiprocessing.spawn
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -84,8 +83,8 @@ def test_run_reports_every_stage_and_its_numbers_add_up(app_dirs, cifar_subset):
     predicted = keras.ops.convert_to_numpy(saved(dataset.x_test.astype(np.float32), training=False)).argmax(axis=1)
     finish = events[-1]
     assert finish["test_accuracy"] == pytest.approx(np.mean(predicted == dataset.y_test))
-    best = max(epochs, key=lambda event: event["val_accuracy"])
-    assert finish["test_accuracy"] == pytest.approx(best["val_accuracy"], abs=1e-6)  # val = the test split
+    # A finished run keeps its final weights (choosing the best epoch would tune on the test split).
+    assert finish["test_accuracy"] == pytest.approx(epochs[-1]["val_accuracy"], abs=1e-6)  # val = the test split
     matrix = np.array(finish["confusion_matrix"])
     assert matrix.sum() == 509 and np.trace(matrix) == np.sum(predicted == dataset.y_test)
     for index, name in enumerate(dataset.class_names):
@@ -205,24 +204,6 @@ def test_a_run_whose_process_is_gone_reads_interrupted(app_dirs):
     assert training.read_status(run_id)["state"] == "running"
     with pytest.raises(training.BusyError):
         training.delete_run(run_id)
-
-
-@pytest.mark.slow
-def test_killed_run_reads_interrupted_and_resumes_from_its_checkpoint(app_dirs, cifar_subset):
-    config = TrainConfig(**TINY, epochs=200)
-    run_id = training.start_run(config, str(cifar_subset), "killed", max_images=1000)
-    wait_until(lambda: (app_dirs["runs"] / run_id / "checkpoint.json").exists())
-    os.kill(training.read_status(run_id)["pid"], signal.SIGKILL)
-    wait_until(lambda: training.read_status(run_id)["state"] == "interrupted", timeout=30)
-    assert training.active_run() is None
-
-    checkpoint_epoch = runs.read_json(app_dirs["runs"] / run_id / "checkpoint.json")["epoch"]
-    resumed = new_run(TrainConfig(**TINY, epochs=1), str(cifar_subset), "resumed", max_images=1000, resume_from=run_id)
-    training.run_training(resumed)
-    events = training.read_events(resumed)
-    assert events[1]["initial_epoch"] == checkpoint_epoch and events[1]["resumed_from"] == run_id
-    assert [event["epoch"] for event in events if event["type"] == "epoch"] == [checkpoint_epoch + 1]
-    assert registry.load_metadata("resumed")["epochs_trained"] == checkpoint_epoch + 1
 
 
 def test_runs_are_listed_newest_first_and_deleted_when_finished(app_dirs):
