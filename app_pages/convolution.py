@@ -1,18 +1,22 @@
 """Convolution & pooling: pick an image and a kernel, then watch the feature maps and one window's arithmetic.
 
-The page only gathers settings and lays out results: the math is cnn_core.ops, the charts cnn_core.figures.
-No TensorFlow here, so the page opens instantly.
+The page only gathers settings and lays out results: the math is cnn_core.ops, the charts and formulas
+cnn_core.figures, every word locales/<language>/convolution.toml and math.toml. No TensorFlow here,
+so the page opens instantly. Widgets have keys, so switching the language keeps their settings.
 """
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages.language import current_language, t
 from cnn_core import figures, images, kernels, ops, samples
 
-FROM_MODEL = "From model"
-CHANNELS = ("Red", "Green", "Blue")
+FROM_MODEL = "from_model"  # the preset slot of a learned filter sent from the classify page
+CHANNELS = ("red", "green", "blue")
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
+STILL = {"displayModeBar": False}
+language = current_language()
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -44,90 +48,108 @@ def model_kernel() -> np.ndarray | None:
     return kernel if ok else None
 
 
-st.title("Convolution & pooling")
-st.markdown(
-    "A convolutional layer slides a small grid of weights, the **kernel**, over the image. At every stop it "
-    "multiplies the pixels under the kernel by the weights and adds them up: one number of the **feature map**. "
-    "Pick an image and a kernel, change the settings, and watch what comes out."
-)
+def choices(prefix: str, options: list) -> dict:
+    """Option id -> its text, looked up now: AppTest (and any later call) may format options outside this run."""
+    return {option: t(f"{prefix}{option}") for option in options}
+
+
+st.title(t("convolution.title"))
+st.markdown(t("convolution.intro"))
 
 image_column, kernel_column, settings_column = st.columns([1.2, 1, 1], gap="large")
 
 with image_column:
-    st.subheader("1 · Image")
-    upload = st.file_uploader("Upload a picture", type=UPLOAD_TYPES,
-                              help=f"PNG, JPEG, WebP, GIF, BMP or TIFF. Images larger than "
-                                   f"{images.MAX_DISPLAY_SIDE} px per side are shrunk to keep the page fast.")
-    sample_name = st.selectbox("…or use a sample", samples.sample_names(), disabled=upload is not None)
-    colour = st.radio("Colour", ["Greyscale", "RGB"], horizontal=True)
-    summed = False
-    if colour == "RGB":
-        summed = st.radio("How the kernel meets the 3 channels",
-                          ["Each channel on its own", "Summed over channels (one Conv2D filter)"]).startswith("Summed")
+    st.subheader(t("convolution.image.heading"))
+    upload = st.file_uploader(t("convolution.image.upload"), type=UPLOAD_TYPES, key="upload",
+                              help=t("convolution.image.upload_help", side=images.MAX_DISPLAY_SIDE))
+    sample_name = st.selectbox(t("convolution.image.sample"), samples.sample_names(), key="sample",
+                               format_func=lambda name: samples.sample_label(name, language),
+                               disabled=upload is not None)
+    colours = choices("convolution.image.", ["grey", "rgb"])
+    colour = st.radio(t("convolution.image.colour"), list(colours), key="colour", horizontal=True, format_func=colours.get)
+    ways = {False: t("convolution.image.separate"), True: t("convolution.image.summed")}
+    summed = colour == "rgb" and st.radio(t("convolution.image.channels"), list(ways), key="summed", format_func=ways.get)
 
 if upload is not None:
     try:
         rgb, original_size, shrunk = decode_upload(upload.file_id, upload.getvalue())
     except images.ImageError as error:
-        st.error(f"**{upload.name}** could not be used: {error}")
+        st.error(t("convolution.image.unusable", name=upload.name, reason=error))
         st.stop()
     if shrunk:
-        st.info(f"Your {original_size[0]}×{original_size[1]} image was shrunk to {rgb.shape[1]}×{rgb.shape[0]} "
-                f"(at most {images.MAX_DISPLAY_SIDE} px per side) so every change updates instantly.")
+        st.info(t("convolution.image.shrunk", width=original_size[0], height=original_size[1], new_width=rgb.shape[1],
+                  new_height=rgb.shape[0], side=images.MAX_DISPLAY_SIDE))
 else:
     rgb = sample_array(sample_name)
     with image_column:
-        st.caption(samples.sample_credit(sample_name))
-x = rgb if colour == "RGB" else images.to_grayscale_array(rgb)
+        st.caption(samples.sample_credit(sample_name, language))
+x = rgb if colour == "rgb" else images.to_grayscale_array(rgb)
 
 with kernel_column:
-    st.subheader("2 · Kernel")
+    st.subheader(t("convolution.kernel.heading"))
     learned = model_kernel()
-    preset_names = ([FROM_MODEL] if learned is not None else []) + list(kernels.KERNEL_PRESETS)
-    preset_name = st.selectbox("Preset", preset_names, index=0 if learned is not None else preset_names.index("Sobel x"))
-    if preset_name == FROM_MODEL:
-        st.caption("A filter learned by your model (its first channel), sent from the Classify page.")
+    presets = ({FROM_MODEL: t("convolution.kernel.from_model")} if learned is not None else {}) | \
+        {preset_id: preset.label(language) for preset_id, preset in kernels.KERNEL_PRESETS.items()}
+    preset_id = st.selectbox(t("convolution.kernel.preset"), list(presets), format_func=presets.get, key="preset",
+                             index=0 if learned is not None else list(presets).index(kernels.DEFAULT_PRESET))
+    if preset_id == FROM_MODEL:
+        st.caption(t("convolution.kernel.from_model_note"))
         start, size_label = learned, "x".join(map(str, learned.shape))
     else:
-        preset = kernels.KERNEL_PRESETS[preset_name]
-        st.caption(preset.description)
-        size = st.radio("Size", list(preset.sizes), format_func=lambda n: f"{n}×{n}", horizontal=True)
+        preset = kernels.KERNEL_PRESETS[preset_id]
+        st.caption(preset.description(language))
+        size = st.radio(t("convolution.kernel.size"), list(preset.sizes), format_func=lambda n: f"{n}×{n}",
+                        horizontal=True, key=f"size-{preset_id}")
         start, size_label = preset.kernel(size), f"{size}x{size}"
-    st.caption("Edit any weight below; the maps update as you type.")
+    st.caption(t("convolution.kernel.edit_note"))
     table = pd.DataFrame(start, columns=[str(i + 1) for i in range(start.shape[1])])
-    edited = st.data_editor(table, key=f"kernel-{preset_name}-{size_label}", hide_index=True,
+    edited = st.data_editor(table, key=f"kernel-{preset_id}-{size_label}", hide_index=True,
                             column_config={name: st.column_config.NumberColumn(format="%.3f") for name in table.columns})
     kernel = edited.apply(pd.to_numeric, errors="coerce").fillna(0.0).to_numpy(dtype=np.float32)
 
 with settings_column:
-    st.subheader("3 · Settings")
-    stride = st.slider("Stride", 1, 4, 1, help="How many pixels the kernel moves between stops.")
-    padding_choice = st.selectbox("Padding", ["valid", "same", "zeros"],
-                                  help="valid: no border; same: output = ceil(input / stride), like Keras; "
-                                       "zeros: a border of your chosen width.")
-    padding = int(st.number_input("Zeros on each side", 0, 10, 1)) if padding_choice == "zeros" else padding_choice
-    dilation = st.slider("Dilation", 1, 4, 1, help="Gaps between the kernel's taps: a wider view, same weights.")
-    bias = st.number_input("Bias", value=0.0, step=10.0, help="Added to every output value.")
-    use_relu = st.toggle("ReLU after the convolution", value=True)
-    pool_mode = st.selectbox("Pooling", ["max", "avg", "none"])
+    st.subheader(t("convolution.settings.heading"))
+    stride = st.slider(t("convolution.settings.stride"), 1, 4, 1, key="stride", help=t("convolution.settings.stride_help"))
+    paddings = choices("convolution.settings.padding_", ["valid", "same", "zeros"])
+    padding_choice = st.selectbox(t("convolution.settings.padding"), list(paddings), key="padding",
+                                  format_func=paddings.get, help=t("convolution.settings.padding_help"))
+    padding = (int(st.number_input(t("convolution.settings.zeros"), 0, 10, 1, key="zeros"))
+               if padding_choice == "zeros" else padding_choice)
+    dilation = st.slider(t("convolution.settings.dilation"), 1, 4, 1, key="dilation",
+                         help=t("convolution.settings.dilation_help"))
+    bias = st.number_input(t("convolution.settings.bias"), value=0.0, step=10.0, key="bias",
+                           help=t("convolution.settings.bias_help"))
+    use_relu = st.toggle(t("convolution.settings.relu"), value=True, key="relu")
+    pool_modes = choices("convolution.settings.pooling_", ["max", "avg", "none"])
+    pool_mode = st.selectbox(t("convolution.settings.pooling"), list(pool_modes), key="pool_mode", format_func=pool_modes.get)
     if pool_mode != "none":
-        pool_size = st.slider("Pool size", 2, 4, 2)
-        pool_stride = st.slider("Pool stride", 1, 4, pool_size, key=f"pool-stride-{pool_size}")
-        pool_padding = st.selectbox("Pool padding", ["valid", "same"])
+        pool_size = st.slider(t("convolution.settings.pool_size"), 2, 4, 2, key="pool_size")
+        pool_stride = st.slider(t("convolution.settings.pool_stride"), 1, 4, pool_size, key=f"pool-stride-{pool_size}")
+        pool_padding = st.selectbox(t("convolution.settings.pool_padding"), ["valid", "same"], key="pool_padding",
+                                    format_func=paddings.get)
 
-# --- Compute: one call per stage, all in cnn_core.ops ---
+# --- Compute: one call per stage, all in cnn_core.ops; settings that cannot fit get a message in words ---
 weights = np.repeat(kernel[:, :, None], 3, axis=2) if summed else kernel
+conv_shape = [ops.output_size(n, k, stride, padding, dilation) for n, k in zip(x.shape[:2], kernel.shape)]
+if min(conv_shape) < 1:
+    st.error(t("convolution.errors.kernel_too_big", kernel=size_label, height=x.shape[0], width=x.shape[1]))
+    st.stop()
+if pool_mode != "none" and min(ops.output_size(n, pool_size, pool_stride, pool_padding) for n in conv_shape) < 1:
+    st.error(t("convolution.errors.pool_too_big", size=pool_size, height=conv_shape[0], width=conv_shape[1]))
+    st.stop()
 try:
     conv = ops.conv2d(x, weights, stride=stride, padding=padding, dilation=dilation, bias=bias)
     activated = ops.relu(conv) if use_relu else conv
     pooled = ops.pool2d(activated, pool_size, pool_stride, pool_mode, pool_padding) if pool_mode != "none" else None
-except ops.OpsError as error:
-    st.error(str(error))
+except ops.OpsError as error:  # a case the checks above missed: still a message, never a traceback
+    st.error(t("convolution.errors.other", reason=error))
     st.stop()
 
 channel = 0
 if conv.ndim == 3:
-    channel = CHANNELS.index(st.radio("Channel to show", CHANNELS, horizontal=True))
+    channel_names = choices("convolution.maps.", CHANNELS)
+    channel = CHANNELS.index(st.radio(t("convolution.maps.channel"), CHANNELS, horizontal=True, key="channel",
+                                      format_func=channel_names.get))
 
 
 def plane(values: np.ndarray) -> np.ndarray:
@@ -136,80 +158,101 @@ def plane(values: np.ndarray) -> np.ndarray:
 
 
 def shape_text(values: np.ndarray) -> str:
+    """ "298 × 449" or "298 × 449 × 3"."""
     return " × ".join(str(n) for n in values.shape)
 
 
-# --- Window position (chosen below, drawn on the image and the output map above) ---
+# --- Window position (chosen in section 5, drawn on the image and the maps of section 4) ---
 out_rows, out_cols = conv.shape[:2]
 window_input = x[:, :, channel] if (x.ndim == 3 and not summed) else x
 pads = ops.padding_amounts(x.shape[0], kernel.shape[0], stride, padding, dilation) + \
     ops.padding_amounts(x.shape[1], kernel.shape[1], stride, padding, dilation)
 
 st.divider()
-st.subheader("4 · Feature maps")
+st.subheader(t("convolution.maps.heading"))
 maps = st.container()  # filled after section 5's sliders have chosen the window to draw
 
 st.divider()
-st.subheader("5 · One window, step by step")
+st.subheader(t("convolution.window.heading"))
 step_columns = st.columns(2)
-row = step_columns[0].slider("Output row", 0, out_rows - 1, out_rows // 2, key=f"row-{out_rows}")
-col = step_columns[1].slider("Output column", 0, out_cols - 1, out_cols // 2, key=f"col-{out_cols}")
+row = step_columns[0].slider(t("convolution.window.row"), 0, out_rows - 1, out_rows // 2, key=f"row-{out_rows}")
+col = step_columns[1].slider(t("convolution.window.column"), 0, out_cols - 1, out_cols // 2, key=f"col-{out_cols}")
 window = ops.window_at(window_input, weights, row, col, stride=stride, padding=padding, dilation=dilation, bias=bias)
+if pooled is not None:
+    pooled_cell = figures.pooled_position(row, col, conv.shape, pool_size, pool_stride, pool_padding)
 
 limit = figures.colour_limit(plane(conv))  # one colour range for all maps, so they compare
 map_columns = maps.columns(4)
 with map_columns[0]:
-    st.plotly_chart(figures.image_figure(x, "Input", window, pads), config={"displayModeBar": False})
-    st.markdown(f"**Input:** {shape_text(x)}")
+    st.plotly_chart(figures.image_figure(x, t("convolution.maps.input"), window, pads), config=STILL)
+    st.markdown(t("convolution.maps.shape", name=t("convolution.maps.input"), shape=shape_text(x)))
 with map_columns[1]:
-    st.plotly_chart(figures.feature_map_figure(plane(conv), "Convolution (signed)", limit, (row, col)),
-                    config={"displayModeBar": False})
-    st.markdown(f"**Convolution output:** {shape_text(conv)}")
+    st.plotly_chart(figures.feature_map_figure(plane(conv), t("convolution.maps.convolution"), limit, (row, col),
+                                               language=language), config=STILL)
+    st.markdown(t("convolution.maps.shape", name=t("convolution.maps.convolution_output"), shape=shape_text(conv)))
 with map_columns[2]:
     if use_relu:
-        st.plotly_chart(figures.feature_map_figure(plane(activated), "After ReLU", limit, colour_bar=False),
-                        config={"displayModeBar": False})
-        st.markdown(f"**After ReLU:** {shape_text(activated)} · {np.mean(activated <= 0):.0%} zeros")
+        st.plotly_chart(figures.feature_map_figure(plane(activated), t("convolution.maps.after_relu"), limit,
+                                                   (row, col), colour_bar=False, language=language), config=STILL)
+        st.markdown(t("convolution.maps.shape", name=t("convolution.maps.after_relu"), shape=shape_text(activated))
+                    + " · " + t("convolution.maps.zeros", share=float(np.mean(activated <= 0))))
     else:
-        st.info("ReLU is off: pooling works on the signed convolution output.")
+        st.info(t("convolution.maps.relu_off"))
 with map_columns[3]:
     if pooled is not None:
-        st.plotly_chart(figures.feature_map_figure(plane(pooled), f"After {pool_mode} pooling", limit, colour_bar=False),
-                        config={"displayModeBar": False})
-        st.markdown(f"**After pooling:** {shape_text(pooled)}")
+        st.plotly_chart(figures.feature_map_figure(plane(pooled), t(f"convolution.maps.after_{pool_mode}_pooling"), limit,
+                                                   pooled_cell, colour_bar=False, language=language), config=STILL)
+        st.markdown(t("convolution.maps.shape", name=t("convolution.maps.after_pooling"), shape=shape_text(pooled)))
     else:
-        st.info("Pooling is off.")
+        st.info(t("convolution.maps.pooling_off"))
 
-maps.markdown("**Output size** (rows, then columns), with your numbers:")
-maps.latex(figures.output_size_latex(x.shape[0], kernel.shape[0], stride, padding, dilation, "H"))
-maps.latex(figures.output_size_latex(x.shape[1], kernel.shape[1], stride, padding, dilation, "W"))
+maps.markdown(t("convolution.maps.output_size"))
+maps.latex(figures.output_size_latex(x.shape[0], kernel.shape[0], stride, padding, dilation, "H", language=language))
+maps.latex(figures.output_size_latex(x.shape[1], kernel.shape[1], stride, padding, dilation, "W", language=language))
+for faq, column in zip(("why_relu", "why_pooling_shrinks", "choose_kernels"), maps.columns(3)):
+    with column.expander(t(f"math.faq.{faq}.question")):
+        st.markdown(t(f"math.faq.{faq}.answer"))
 
-# --- One window, step by step ---
-what = "R+G+B" if summed else ("the " + CHANNELS[channel].lower() + " channel" if x.ndim == 3 else "the grey values")
-st.markdown(f"Output position **({row}, {col})** reads input rows {window.rows[0]}…{window.rows[-1]} and columns "
-            f"{window.cols[0]}…{window.cols[-1]} of {what} (positions outside the image are zero padding).")
+# --- One window, step by step: the patch, the weights, their products and the sum ---
+source = (t("convolution.window.source_summed") if summed else
+          t(f"convolution.window.source_{CHANNELS[channel]}") if x.ndim == 3 else t("convolution.window.source_grey"))
+st.markdown(t("convolution.window.reads", row=row, col=col, first_row=int(window.rows[0]), last_row=int(window.rows[-1]),
+              first_col=int(window.cols[0]), last_col=int(window.cols[-1]), source=source))
 patch = window.patch.sum(axis=2) if summed else window.patch
 products = window.products.sum(axis=2) if summed else window.products
 parts = st.columns(3)
-parts[0].plotly_chart(figures.matrix_figure(patch, f"Input patch ({what})", diverging=False), key="patch",
-                      config={"displayModeBar": False})
-parts[1].plotly_chart(figures.matrix_figure(kernel, "Kernel weights"), key="weights", config={"displayModeBar": False})
-parts[2].plotly_chart(figures.matrix_figure(products, "Products w × x"), key="products", config={"displayModeBar": False})
-st.latex(figures.window_sum_latex(window, bias, use_relu))
-st.caption(f"Check: the convolution output at ({row}, {col}) is {float(plane(conv)[row, col]):.4g}.")
+parts[0].plotly_chart(figures.matrix_figure(patch, t("convolution.window.patch", source=source), diverging=False),
+                      key="patch", config=STILL)
+parts[1].plotly_chart(figures.matrix_figure(kernel, t("convolution.window.weights")), key="weights", config=STILL)
+parts[2].plotly_chart(figures.matrix_figure(products, t("convolution.window.products")), key="products", config=STILL)
+st.markdown(t("convolution.window.sum_intro"))
+st.latex(figures.window_sum_latex(window, weights, bias, use_relu))
+st.caption(t("convolution.window.check", row=row, col=col, value=float(plane(conv)[row, col])))
 
-# --- The math ---
+steps = st.columns(2)
+with steps[0]:
+    if use_relu:
+        st.markdown(t("convolution.window.relu_intro"))
+        st.latex(figures.relu_latex(float(plane(conv)[row, col])))
+with steps[1]:
+    if pooled is not None:
+        st.markdown(t(f"convolution.window.{pool_mode}_pool_intro", size=pool_size, row=pooled_cell[0], col=pooled_cell[1]))
+        st.latex(figures.pool_window_latex(plane(activated), *pooled_cell, pool_size, pool_stride, pool_mode, pool_padding))
+
+# --- The general formulas, each with a sentence in words ---
 st.divider()
-st.subheader("The math")
+st.subheader(t("convolution.math_heading"))
 math_columns = st.columns(2)
 with math_columns[0]:
-    st.markdown("**Convolution** (Keras' Conv2D: a cross-correlation, the kernel is not flipped), stride *s*, dilation *d*:")
+    st.markdown(t("math.convolution.words"))
+    if summed:
+        st.markdown(t("math.convolution.channels"))
     st.latex(figures.CONVOLUTION_SUM_CHANNELS if summed else figures.CONVOLUTION_SUM)
-    st.markdown("**Activation:**")
+    st.markdown(t("math.relu.words"))
     st.latex(figures.RELU)
 with math_columns[1]:
-    st.markdown("**Output size** for input *n*, kernel *k*, padding *p*:")
+    st.markdown(t("math.output_size.words"))
     st.latex(figures.OUTPUT_SIZE)
-    st.markdown("**Pooling** over a *P*×*P* window with stride *S*:")
+    st.markdown(t("math.pooling.words"))
     st.latex(figures.MAX_POOL)
     st.latex(figures.AVG_POOL)

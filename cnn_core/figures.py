@@ -1,6 +1,7 @@
-"""Plotly figures and LaTeX formulas for the convolution page (no Streamlit here, so scripts can use them).
+"""Plotly figures and LaTeX formulas for the home and convolution pages (no Streamlit here, so scripts can use them).
 
-Feature maps are signed, so they use a diverging colour scale centred on 0: blue below, white at 0,
+Words (hover text, the few words inside formulas) come from `locales/<language>/figures.toml`; every
+function that shows words takes a `language` keyword. Feature maps are signed, so they use a diverging colour scale centred on 0: blue below, white at 0,
 red above. Maps bigger than the screen can show are reduced for display by keeping, in each block,
 the value with the largest magnitude: a plain subsample would let thin edge lines vanish.
 """
@@ -14,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from cnn_core import i18n
 from cnn_core.ops import Window, output_size, padding_amounts
 
 DIVERGING = "RdBu_r"  # negative blue, zero white, positive red
@@ -71,17 +73,20 @@ def _crosshair(row: float, col: float, half_height: float, half_width: float) ->
 
 def feature_map_figure(values: np.ndarray, title: str, limit: float | None = None,
                        highlight: tuple[int, int] | None = None, colour_bar: bool = True,
-                       height: int = 320) -> go.Figure:
+                       height: int = 320, *, language: str = "en") -> go.Figure:
     """A signed 2-D map as a heatmap centred on 0 (symmetric range +-limit), optionally marking one cell."""
     limit = float(limit) if limit else colour_limit(values)
     shown, step = reduce_for_display(values)
+    # Plotly fills %{...} in the browser; the words around them come from the table.
+    hover = i18n.text(language, "figures.hover_cell", row="%{y}", col="%{x}", value="%{z:.3g}")
+    if step > 1:
+        hover += " " + i18n.text(language, "figures.strongest_of_block")
     heatmap = go.Heatmap(
         z=shown, x=np.arange(shown.shape[1]) * step, y=np.arange(shown.shape[0]) * step,
         colorscale=DIVERGING, zmid=0, zmin=-limit, zmax=limit, showscale=colour_bar,
         # Below the map, not beside it: columns are narrow, so a side bar would shrink the map.
         colorbar={"orientation": "h", "thickness": 8, "y": -0.12, "yanchor": "top", "len": 0.9},
-        hovertemplate=("row %{y}, col %{x}: %{z:.3g}" + (" (strongest of its block)" if step > 1 else "")
-                       + "<extra></extra>"),
+        hovertemplate=hover + "<extra></extra>",
     )
     shapes = _crosshair(highlight[0], highlight[1], 0.5 * step + 1, 0.5 * step + 1) if highlight else []
     return _figure([heatmap], title, height, shapes)
@@ -141,6 +146,7 @@ def matrix_figure(matrix: np.ndarray, title: str, diverging: bool = True, height
 
 
 # --- Formulas -----------------------------------------------------------------------------------
+# The general forms are language-neutral; the pages put a sentence in words next to each.
 
 CONVOLUTION_SUM = r"y_{r,c} = b + \sum_{i=0}^{k_h-1}\sum_{j=0}^{k_w-1} w_{i,j}\, x_{\,r s + i d,\; c s + j d}"
 CONVOLUTION_SUM_CHANNELS = (r"y_{r,c} = b + \sum_{ch}\sum_{i=0}^{k_h-1}\sum_{j=0}^{k_w-1} "
@@ -148,29 +154,106 @@ CONVOLUTION_SUM_CHANNELS = (r"y_{r,c} = b + \sum_{ch}\sum_{i=0}^{k_h-1}\sum_{j=0
 RELU = r"\operatorname{ReLU}(y) = \max(0,\, y)"
 MAX_POOL = r"p_{r,c} = \max_{0 \le i,j < P} a_{\,r S + i,\; c S + j}"
 AVG_POOL = r"p_{r,c} = \frac{1}{P^2} \sum_{0 \le i,j < P} a_{\,r S + i,\; c S + j}"
-OUTPUT_SIZE = r"n_{out} = \left\lfloor \frac{n + p_{before} + p_{after} - d\,(k-1) - 1}{s} \right\rfloor + 1"
+OUTPUT_SIZE = r"n_{out} = \left\lfloor \frac{n + 2p - d\,(k-1) - 1}{s} \right\rfloor + 1"
+DENSE = r"\mathbf{z} = W\mathbf{x} + \mathbf{b}, \qquad z_k = b_k + \sum_i W_{k,i}\, x_i"
+SOFTMAX = r"p_k = \operatorname{softmax}(\mathbf{z})_k = \frac{e^{z_k}}{\sum_{j=1}^{K} e^{z_j}}"
+CROSS_ENTROPY = r"L = -\sum_{k=1}^{K} t_k \log p_k = -\log p_{c}"
+GRADIENT_STEP = r"\theta \leftarrow \theta - \eta\, \frac{\partial L}{\partial \theta}"
+
+_MAX_EXPANDED_TERMS = 25  # up to a 5x5 kernel every product is written out; bigger ones are summarised
 
 
-def output_size_latex(n: int, k: int, stride: int, padding: str | int, dilation: int, axis: str = "H") -> str:
+def _number(value: float, digits: str = ".4g") -> str:
+    """A number for LaTeX: no '-0'; sums up to millions in full, beyond that as a power of ten."""
+    value = float(value)
+    text = format(value, digits)
+    if "e" in text and 1e3 <= abs(value) < 1e7:  # 12688, not 1.269 x 10^4: a sum of pixels should read exactly
+        text = f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+    if text in ("-0", "-0.0"):
+        return "0"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        text = rf"{mantissa}\times 10^{{{int(exponent)}}}"
+    return text
+
+
+def _factor(value: float, digits: str = ".4g") -> str:
+    """A number that is multiplied: negative ones in parentheses, so "3 · (-2)" reads right."""
+    text = _number(value, digits)
+    return f"({text})" if text.startswith("-") else text
+
+
+def output_size_latex(n: int, k: int, stride: int, padding: str | int, dilation: int, axis: str = "H",
+                      *, language: str = "en") -> str:
     """The output-size formula with this axis' numbers filled in, ending in the result."""
     result = output_size(n, k, stride, padding, dilation)
-    if padding == "same":
-        before, after = padding_amounts(n, k, stride, padding, dilation)
-        return (rf"{axis}_{{out}} = \left\lceil \frac{{{n}}}{{{stride}}} \right\rceil = {result}"
-                rf"\quad(\text{{same: }} {before} + {after} \text{{ zeros added}})")
     before, after = padding_amounts(n, k, stride, padding, dilation)
-    return (rf"{axis}_{{out}} = \left\lfloor \frac{{{n} + {before} + {after} - {dilation}\cdot({k}-1) - 1}}{{{stride}}}"
+    if padding == "same":  # TensorFlow's "same" picks the padding so the output is ceil(n / s)
+        words = i18n.text(language, "figures.same_padding", before=before, after=after)
+        return rf"{axis}_{{out}} = \left\lceil \frac{{{n}}}{{{stride}}} \right\rceil = {result}\quad(\text{{{words}}})"
+    return (rf"{axis}_{{out}} = \left\lfloor \frac{{{n} + 2\cdot {before} - {dilation}\cdot({k}-1) - 1}}{{{stride}}}"
             rf" \right\rfloor + 1 = {result}")
 
 
-def window_sum_latex(window: Window, bias: float, relu: bool) -> str:
-    """y = (sum of the products) + b = value [-> ReLU], with this window's numbers."""
+def window_sum_latex(window: Window, kernel: np.ndarray, bias: float, relu: bool) -> str:
+    """The window's sum written out with its numbers: every w·x (one line per kernel row), then the total.
+
+    A kernel applied to 3 channels at once (one Conv2D filter) shows one subtotal per channel instead.
+    """
+    weights = np.asarray(kernel, dtype=np.float64)
+    patch = np.asarray(window.patch, dtype=np.float64)
     products = float(np.sum(window.products, dtype=np.float64))
     total = float(np.sum(window.total))
-    text = rf"y_{{{window.row},{window.col}}} = \underbrace{{{products:.4g}}}_{{\sum w \cdot x}} + {bias:.4g} = {total:.4g}"
+    name = rf"y_{{{window.row},{window.col}}}"
+    if patch.ndim == 3 and weights.ndim == 3:  # summed over channels
+        per_channel = np.sum(window.products, axis=(0, 1), dtype=np.float64)
+        letters = "RGB" if len(per_channel) == 3 else [str(index) for index in range(len(per_channel))]
+        terms = " + ".join(rf"\underbrace{{{_factor(value)}}}_{{{letter}}}" for value, letter in zip(per_channel, letters))
+        lines = [rf"{name} &= {terms} + {_factor(bias)}"]
+    elif weights.size <= _MAX_EXPANDED_TERMS:
+        rows = [" + ".join(rf"{_factor(w, '.3g')}\cdot {_factor(x)}" for w, x in zip(w_row, x_row))
+                for w_row, x_row in zip(weights, patch)]
+        lines = [rf"{name} &= {rows[0]}"] + [rf"&\quad + {row}" for row in rows[1:]]
+        lines[-1] += rf" + {_factor(bias)}"
+        lines.append(rf"&= {_number(products)} + {_factor(bias)}")
+    else:
+        lines = [rf"{name} &= \underbrace{{{_number(products)}}}_{{\sum w \cdot x}} + {_factor(bias)}"]
+    lines[-1] += rf" = {_number(total)}"
     if relu:
-        text += rf"\;\xrightarrow{{\text{{ReLU}}}}\; {max(total, 0.0):.4g}"
-    return text
+        lines[-1] += rf"\;\xrightarrow{{\operatorname{{ReLU}}}}\; {_number(max(total, 0.0))}"
+    return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
+
+
+def relu_latex(value: float) -> str:
+    """ReLU of one number, worked out."""
+    return rf"\operatorname{{ReLU}}({_number(value)}) = \max(0,\, {_number(value)}) = {_number(max(value, 0.0))}"
+
+
+def pooled_position(row: int, col: int, map_shape: tuple[int, ...], size: int, stride: int,
+                    padding: str = "valid") -> tuple[int, int]:
+    """The pooling output cell whose window covers map position (row, col) (the nearest one if none does)."""
+    position = []
+    for index, n in zip((row, col), map_shape[:2]):
+        before = padding_amounts(n, size, stride, padding)[0]
+        cells = output_size(n, size, stride, padding)
+        position.append(min(max((index + before) // stride, 0), cells - 1))
+    return position[0], position[1]
+
+
+def pool_window_latex(values: np.ndarray, row: int, col: int, size: int, stride: int, mode: str,
+                      padding: str = "valid") -> str:
+    """One pooling output worked out: the window's values as a matrix, then their max or mean."""
+    values = np.asarray(values, dtype=np.float64)
+    first_row = row * stride - padding_amounts(values.shape[0], size, stride, padding)[0]
+    first_col = col * stride - padding_amounts(values.shape[1], size, stride, padding)[0]
+    # Padding cells are left out, as Keras does: max ignores them, the mean divides by real cells only.
+    window = values[max(first_row, 0):first_row + size, max(first_col, 0):first_col + size]
+    matrix = r" \\ ".join(" & ".join(_number(value) for value in line) for line in window)
+    name, shown = rf"p_{{{row},{col}}}", rf"\begin{{pmatrix}}{matrix}\end{{pmatrix}}"
+    if mode == "max":
+        return rf"{name} = \max{shown} = {_number(window.max())}"
+    return (rf"{name} = \operatorname{{mean}}{shown} = \frac{{{_number(window.sum())}}}{{{window.size}}}"
+            rf" = {_number(window.mean())}")
 
 
 def signed_map_image(values: np.ndarray, limit: float | None = None) -> np.ndarray:

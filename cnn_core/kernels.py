@@ -11,20 +11,33 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnn_core import i18n
+
 
 @dataclass(frozen=True)
 class KernelPreset:
-    """A named kernel family: one matrix per size, and a sentence on what it does."""
+    """A kernel family: a stable id (used in code and URLs), and one matrix per size.
+
+    Its name and a sentence on what it does live in the translation tables
+    (`locales/<language>/kernels.toml`, keys `<id>.name` and `<id>.description`).
+    """
 
     name: str
-    description: str
     sizes: dict[int, tuple[tuple[float, ...], ...]]
+
+    def label(self, language: str = "en") -> str:
+        """The preset's display name in `language` ("Sobel x", "高斯模糊"...)."""
+        return i18n.text(language, f"kernels.{self.name}.name")
+
+    def description(self, language: str = "en") -> str:
+        """One sentence, in `language`, on what the kernel does to a picture."""
+        return i18n.text(language, f"kernels.{self.name}.description")
 
     def kernel(self, size: int = 3) -> np.ndarray:
         """A fresh float32 copy of the size x size matrix."""
         if size not in self.sizes:
             available = ", ".join(f"{s}x{s}" for s in self.sizes)
-            raise ValueError(f"{self.name} comes in {available}, not {size}x{size}.")
+            raise ValueError(f"{self.label()} comes in {available}, not {size}x{size}.")
         return np.array(self.sizes[size], dtype=np.float32)
 
 
@@ -69,36 +82,24 @@ _EMBOSS_5 = np.array([
 ])
 
 _PRESETS = [
-    KernelPreset("Identity", "Copies the input unchanged: the centre weight is 1, all others 0.",
-                 {n: _matrix(_identity(n)) for n in (3, 5)}),
-    KernelPreset("Box blur", "Averages each neighbourhood equally: a soft, slightly blocky blur.",
-                 {n: _matrix(np.full((n, n), 1.0 / (n * n))) for n in (3, 5)}),
-    KernelPreset("Gaussian blur", "A weighted average that trusts the centre most: a smooth blur.",
-                 {n: _matrix(_gaussian(n)) for n in (3, 5)}),
-    KernelPreset("Sharpen", "Adds the difference from the blurred neighbourhood back: edges pop.",
-                 {3: _matrix(np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]])),
-                  5: _matrix(2 * _identity(5) - _gaussian(5))}),
-    KernelPreset("Laplacian edge", "Second derivative: zero on flat areas and ramps, strong at edges "
-                 "(positive and negative on either side).",
-                 {3: _matrix(np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]])), 5: _matrix(_LAPLACIAN_5)}),
-    KernelPreset("Sobel x", "Horizontal change: positive where the image brightens to the right, "
-                 "negative where it darkens; finds vertical edges.",
-                 {n: _matrix(_sobel_x(n)) for n in (3, 5)}),
-    KernelPreset("Sobel y", "Vertical change: positive where the image brightens downwards; finds "
-                 "horizontal edges.",
-                 {n: _matrix(_sobel_x(n).T) for n in (3, 5)}),
-    KernelPreset("Emboss", "Light from the top left: edges facing it go bright, the others dark, "
-                 "flat areas keep their brightness.",
-                 {3: _matrix(np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])), 5: _matrix(_EMBOSS_5)}),
-    KernelPreset("Outline", "Centre minus all eight neighbours: every edge becomes a thin bright line.",
-                 {3: _matrix(np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]))}),
+    KernelPreset("identity", {n: _matrix(_identity(n)) for n in (3, 5)}),
+    KernelPreset("box_blur", {n: _matrix(np.full((n, n), 1.0 / (n * n))) for n in (3, 5)}),
+    KernelPreset("gaussian_blur", {n: _matrix(_gaussian(n)) for n in (3, 5)}),
+    KernelPreset("sharpen", {3: _matrix(np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]])),
+                             5: _matrix(2 * _identity(5) - _gaussian(5))}),
+    KernelPreset("laplacian", {3: _matrix(np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]])), 5: _matrix(_LAPLACIAN_5)}),
+    KernelPreset("sobel_x", {n: _matrix(_sobel_x(n)) for n in (3, 5)}),
+    KernelPreset("sobel_y", {n: _matrix(_sobel_x(n).T) for n in (3, 5)}),
+    KernelPreset("emboss", {3: _matrix(np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])), 5: _matrix(_EMBOSS_5)}),
+    KernelPreset("outline", {3: _matrix(np.array([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]))}),
 ]
 
-KERNEL_PRESETS: dict[str, KernelPreset] = {preset.name: preset for preset in _PRESETS}
+KERNEL_PRESETS: dict[str, KernelPreset] = {preset.name: preset for preset in _PRESETS}  # id -> preset
+DEFAULT_PRESET = "sobel_x"  # edges are what first-layer CNN filters learn first
 
 
 def preset_kernel(name: str, size: int = 3) -> np.ndarray:
-    """The named preset's size x size kernel (float32 copy); ValueError for unknown names or sizes."""
+    """The preset's size x size kernel by id ("sobel_x"), as a float32 copy; ValueError for unknown ids or sizes."""
     if name not in KERNEL_PRESETS:
         raise ValueError(f"Unknown kernel preset {name!r}; choose one of {', '.join(KERNEL_PRESETS)}.")
     return KERNEL_PRESETS[name].kernel(size)

@@ -19,13 +19,17 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cnn_core import i18n
+
 
 @dataclass(frozen=True)
 class Sample:
-    """A sample image: its name in the menu, where it comes from, and how to make it."""
+    """A sample image: its stable name (what code and tests pass around), its entry in the
+    translation tables (`locales/<language>/samples.toml`: `<text_key>.name` and `.credit`),
+    and how to make it."""
 
     name: str
-    credit: str
+    text_key: str
     make: Callable[[], Image.Image]
 
 
@@ -65,13 +69,14 @@ def _stripes() -> Image.Image:
 
 # --- scikit-image's bundled photos --------------------------------------------------------------
 
-# File name, menu name and credit, from the docstrings of skimage.data.
+# File name and stable name; the credits (from the docstrings of skimage.data) are in samples.toml,
+# whose table for each photo is named after its file.
 _SKIMAGE_PHOTOS = (
-    ("chelsea.png", "Cat (Chelsea)", "Photo by Stefan van der Walt, CC0 (scikit-image sample data)"),
-    ("astronaut.png", "Astronaut", "NASA photo of Eileen Collins, public domain (scikit-image sample data)"),
-    ("coffee.png", "Coffee", "Photo by Rachel Michetti, CC0 (scikit-image sample data)"),
-    ("camera.png", "Camera man (greyscale)", "Photo by Lav Varshney, CC0 (scikit-image sample data)"),
-    ("brick.png", "Brick wall (greyscale)", "CC0Textures, CC0 (scikit-image sample data)"),
+    ("chelsea.png", "Cat (Chelsea)"),
+    ("astronaut.png", "Astronaut"),
+    ("coffee.png", "Coffee"),
+    ("camera.png", "Camera man (greyscale)"),
+    ("brick.png", "Brick wall (greyscale)"),
 )
 
 
@@ -96,9 +101,9 @@ def _photo_loader(path: Path) -> Callable[[], Image.Image]:
 
 
 _DRAWN = (
-    Sample("Shapes", "Drawn by CNN Studio", _shapes),
-    Sample("Checkerboard", "Drawn by CNN Studio", _checkerboard),
-    Sample("Stripes", "Drawn by CNN Studio", _stripes),
+    Sample("Shapes", "shapes", _shapes),
+    Sample("Checkerboard", "checkerboard", _checkerboard),
+    Sample("Stripes", "stripes", _stripes),
 )
 
 
@@ -107,21 +112,26 @@ def available_samples() -> dict[str, Sample]:
     samples: dict[str, Sample] = {}
     folder = _skimage_data_dir()
     if folder is not None:
-        for file_name, name, credit in _SKIMAGE_PHOTOS:
+        for file_name, name in _SKIMAGE_PHOTOS:
             if (folder / file_name).is_file():
-                samples[name] = Sample(name, credit, _photo_loader(folder / file_name))
+                samples[name] = Sample(name, Path(file_name).stem, _photo_loader(folder / file_name))
     samples.update({sample.name: sample for sample in _DRAWN})
     return samples
 
 
 def sample_names() -> list[str]:
-    """Menu names of the available samples; the first is a good default."""
+    """Stable names of the available samples (pass them to load_sample); the first is a good default."""
     return list(available_samples())
 
 
-def sample_credit(name: str) -> str:
-    """Where a sample comes from and its license."""
-    return _lookup(name).credit
+def sample_label(name: str, language: str = "en") -> str:
+    """What a menu shows for the sample, in `language` ("Cat (Chelsea)", "猫（Chelsea）")."""
+    return i18n.text(language, f"samples.{_lookup(name).text_key}.name")
+
+
+def sample_credit(name: str, language: str = "en") -> str:
+    """Where a sample comes from and its license, in `language`."""
+    return i18n.text(language, f"samples.{_lookup(name).text_key}.credit")
 
 
 def load_sample(name: str) -> Image.Image:

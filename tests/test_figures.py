@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import plotly.io
+import pytest
+from scipy import ndimage
 
 from cnn_core import figures, ops
 
@@ -58,3 +61,96 @@ def test_signed_map_image_colours():
     picture = figures.signed_map_image(np.array([[-2.0, 0.0, 2.0]]), limit=2.0)
     assert picture[0, 1].tolist() == [255, 255, 255]
     assert picture[0, 0, 2] > picture[0, 0, 0] and picture[0, 2, 0] > picture[0, 2, 2]  # blue, then red
+
+
+# --- Formulas with the current numbers plugged in ---
+
+_FACTOR = r"(\(?-?[\d.]+\)?)"
+
+
+def _value(text: str) -> float:
+    return float(text.strip("()"))
+
+
+def _last_number(latex: str) -> float:
+    return float(re.findall(r"= (-?[\d.]+)", latex)[-1])
+
+
+def test_output_size_in_chinese_keeps_the_numbers():
+    same = figures.output_size_latex(7, 4, 2, "same", 1, language="zh")
+    assert "= 4" in same and "1 + 2" in same and "补了" in same
+    assert figures.output_size_latex(28, 5, 2, 1, 1, language="zh") == figures.output_size_latex(28, 5, 2, 1, 1)
+
+
+@pytest.mark.parametrize("stride, padding, dilation, bias", [(1, "valid", 1, 0.0), (2, 1, 2, 7.5), (3, "same", 1, -20.0)])
+def test_window_sum_writes_out_every_product_and_adds_up_like_scipy(stride, padding, dilation, bias):
+    image = np.random.default_rng(1).integers(0, 256, size=(17, 19)).astype(np.float32)
+    kernel = np.array([[-1, 0, 1], [-2, 0.5, 2], [-1, 0, 1.25]], dtype=np.float32)
+    conv = ops.conv2d(image, kernel, stride=stride, padding=padding, dilation=dilation, bias=bias)
+    row, col = conv.shape[0] // 2, conv.shape[1] - 1
+    window = ops.window_at(image, kernel, row, col, stride=stride, padding=padding, dilation=dilation, bias=bias)
+    latex = figures.window_sum_latex(window, kernel, bias, relu=True)
+    pairs = re.findall(_FACTOR + r"\\cdot " + _FACTOR, latex)
+    assert len(pairs) == 9 and [_value(w) for w, _ in pairs] == kernel.ravel().tolist()
+    # An independent reference: SciPy's correlate on the zero-padded image, read at the window's corner.
+    pad_top = ops.padding_amounts(17, 3, stride, padding, dilation)[0]
+    pad_left = ops.padding_amounts(19, 3, stride, padding, dilation)[0]
+    padded = np.pad(image.astype(np.float64), 12)
+    dilated = np.zeros((2 * dilation + 1, 2 * dilation + 1))
+    dilated[::dilation, ::dilation] = kernel
+    reference = ndimage.correlate(padded, dilated, mode="constant")  # centred: index + dilation is the corner
+    expected = reference[12 + row * stride - pad_top + dilation, 12 + col * stride - pad_left + dilation] + bias
+    assert sum(_value(w) * _value(x) for w, x in pairs) + bias == pytest.approx(expected, abs=0.05)
+    before_relu = float(re.findall(r"= (-?[\d.]+)\\;\\xrightarrow", latex)[0])
+    assert before_relu == pytest.approx(expected, rel=1e-3, abs=1e-2)
+    after_relu = float(re.findall(r"\\xrightarrow\{\\operatorname\{ReLU\}\}\\; (-?[\d.]+)", latex)[0])
+    assert after_relu == pytest.approx(max(expected, 0.0), rel=1e-3, abs=1e-2)
+
+
+def test_window_sum_summarises_big_kernels_and_channel_sums():
+    image = np.random.default_rng(2).integers(0, 256, size=(12, 12, 3)).astype(np.float32)
+    big = np.ones((7, 7), dtype=np.float32)
+    latex = figures.window_sum_latex(ops.window_at(image[:, :, 0], big, 0, 0), big, 0.0, relu=False)
+    assert r"\sum w \cdot x" in latex and r"\cdot " not in latex.replace(r"\sum w \cdot x", "")
+    assert _last_number(latex) == pytest.approx(image[:7, :7, 0].sum(), rel=1e-4)
+    kernel = np.repeat(np.arange(9, dtype=np.float32).reshape(3, 3)[:, :, None], 3, axis=2)  # one Conv2D filter
+    window = ops.window_at(image, kernel, 2, 3)
+    latex = figures.window_sum_latex(window, kernel, 1.0, relu=False)
+    channel_sums = [float(value) for value in re.findall(r"\\underbrace\{(-?[\d.]+)\}_\{[RGB]\}", latex)]
+    expected = [(image[2:5, 3:6, c] * kernel[:, :, 0]).sum() for c in range(3)]
+    np.testing.assert_allclose(channel_sums, expected, rtol=1e-3)
+    assert _last_number(latex) == pytest.approx(sum(expected) + 1.0, rel=1e-4)
+
+
+def test_relu_and_large_numbers_in_latex():
+    assert figures.relu_latex(-3.5).endswith("= 0") and figures.relu_latex(2.25).endswith("= 2.25")
+    assert figures._number(12688.0) == "12688" and figures._number(1.5e8) == r"1.5\times 10^{8}" and figures._number(-0.0) == "0"
+    assert figures._factor(-2.0) == "(-2)"
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("size, stride, padding", [(2, 2, "valid"), (3, 2, "same"), (2, 1, "valid"), (3, 3, "same")])
+def test_pool_window_matches_the_pooled_map(mode, size, stride, padding):
+    values = np.random.default_rng(3).normal(size=(11, 13)).astype(np.float32)
+    pooled = ops.pool2d(values, size, stride, mode, padding)
+    for row, col in [(0, 0), (5, 7), (10, 12)]:
+        cell = figures.pooled_position(row, col, values.shape, size, stride, padding)
+        assert 0 <= cell[0] < pooled.shape[0] and 0 <= cell[1] < pooled.shape[1]
+        latex = figures.pool_window_latex(values, *cell, size, stride, mode, padding)
+        assert latex.startswith(f"p_{{{cell[0]},{cell[1]}}}") and ("\\max" in latex) == (mode == "max")
+        assert _last_number(latex) == pytest.approx(float(pooled[cell]), abs=1e-3)
+    # With windows that touch (stride <= size), the chosen window covers the position asked about.
+    before = ops.padding_amounts(11, size, stride, padding)[0]
+    row = 6
+    cell_row = figures.pooled_position(row, 0, values.shape, size, stride, padding)[0]
+    assert cell_row * stride - before <= row < cell_row * stride - before + size
+
+
+def test_feature_map_hover_text_speaks_the_language():
+    values = np.ones((4, 4), dtype=np.float32)
+    english = figures.feature_map_figure(values, "map").data[0].hovertemplate
+    chinese = figures.feature_map_figure(values, "map", language="zh").data[0].hovertemplate
+    assert english.startswith("row %{y}, col %{x}: %{z:.3g}")
+    assert chinese.startswith("第 %{y} 行，第 %{x} 列：%{z:.3g}")
+    big = figures.feature_map_figure(np.ones((600, 600), dtype=np.float32), "map", language="zh").data[0]
+    assert "最大" in big.hovertemplate

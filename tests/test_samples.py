@@ -37,3 +37,15 @@ def test_without_scikit_image_the_drawn_samples_remain(monkeypatch):
 def test_unknown_sample_is_a_value_error():
     with pytest.raises(ValueError, match="Unknown sample"):
         samples.load_sample("Mona Lisa")
+
+
+def test_menu_names_and_credits_in_both_languages():
+    names = samples.sample_names()
+    for language in ("en", "zh"):
+        labels = [samples.sample_label(name, language) for name in names]
+        assert len(set(labels)) == len(labels) and all(samples.sample_credit(name, language) for name in names)
+    assert [samples.sample_label(name) for name in names] == names  # in English the menu shows the stable names
+    assert samples.sample_label("Checkerboard", "zh") == "棋盘格"
+    assert samples.sample_credit("Shapes", "zh") == "由 CNN Studio 绘制"
+    if "Cat (Chelsea)" in names:
+        assert "CC0" in samples.sample_credit("Cat (Chelsea)", "zh") and "摄影" in samples.sample_credit("Cat (Chelsea)", "zh")

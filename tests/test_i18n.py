@@ -1,0 +1,239 @@
+"""cnn_core.i18n and the translation tables: complete, consistent, and used by every page.
+
+Besides the tables themselves, a static scan of app_pages/*.py (and app.py) keeps hard-coded text
+from creeping back: any string literal handed straight to a Streamlit display call fails the test.
+`english_leftovers` is shared with the page and browser tests (they import it from here).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from cnn_core import data, i18n
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_FILES = sorted((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"]
+CJK = re.compile(r"[\u3400-\u9fff]")
+EN, ZH = i18n.table("en"), i18n.table("zh")
+
+# Names that stay as they are in every language (products, datasets, layer and kernel names, formats).
+PROPER_NAMES = ("CNN Studio", "CIFAR-10", "Sobel", "ReLU", "Softmax", "softmax", "Keras", "Conv2D", "Adam", "SGD",
+                "Grad-CAM", "TensorFlow", "PNG", "JPEG", "WebP", "GIF", "BMP", "TIFF", "RGB", "Streamlit")
+
+
+# --- Shared helper: English text that should have been translated -------------------------------
+
+
+def _english_fragments() -> set[str]:
+    """Pieces of English UI text that a Chinese page must not show.
+
+    For every key whose two languages differ: the English template's literal parts (placeholders
+    removed, Markdown markers and inline math dropped), at least 4 characters and with letters,
+    leaving out pieces that Chinese text also uses (proper names such as "Sobel x" or "R+G+B").
+    """
+    chinese = "\n".join(ZH.values())
+    fragments = set()
+    for key, english in EN.items():
+        if english == ZH.get(key):
+            continue
+        for literal, *_ in string.Formatter().parse(english):
+            for piece in re.split(r"\$[^$]*\$|\*\*|`|\n", literal):
+                piece = piece.strip(" .,:;·…()[]—-–#*")
+                if len(piece) >= 4 and re.search(r"[A-Za-z]{2}", piece) and piece not in chinese \
+                        and piece not in PROPER_NAMES:
+                    fragments.add(piece)
+    return fragments
+
+
+ENGLISH_FRAGMENTS = _english_fragments()
+
+
+def english_leftovers(shown_text: str) -> list[str]:
+    """The English UI fragments that appear as whole words in `shown_text` (what a Chinese page displays)."""
+    found = [piece for piece in ENGLISH_FRAGMENTS
+             if piece in shown_text and re.search(rf"(?<![A-Za-z]){re.escape(piece)}(?![A-Za-z])", shown_text)]
+    return sorted(found, key=len, reverse=True)
+
+
+# --- The tables -----------------------------------------------------------------------------------
+
+
+def test_every_key_exists_in_both_languages_with_the_same_placeholders():
+    assert set(EN) - set(ZH) == set(), "keys missing in Chinese"
+    assert set(ZH) - set(EN) == set(), "keys missing in English"
+    mismatched = {key: (i18n.placeholders(EN[key]), i18n.placeholders(ZH[key]))
+                  for key in EN if i18n.placeholders(EN[key]) != i18n.placeholders(ZH.get(key, ""))}
+    assert mismatched == {}
+
+
+def test_no_value_is_empty_and_every_template_formats():
+    for language, table in (("en", EN), ("zh", ZH)):
+        assert [key for key, value in table.items() if not value.strip()] == [], language
+        for key, template in table.items():
+            # Braces other than placeholders (say, LaTeX subscripts) would break str.format.
+            template.format(**{name: 1 for name in i18n.placeholders(template)})
+
+
+def _is_sentence(english: str) -> bool:
+    """Three words or more, or ending like a sentence (placeholders do not count as words)."""
+    words = re.findall(r"[A-Za-z]{2,}", re.sub(r"\{[^{}]*\}", "", english))
+    return len(words) >= 3 or (len(words) >= 1 and english.rstrip().endswith((".", "?", ":")))
+
+
+def test_chinese_sentences_are_chinese():
+    untranslated = {key: ZH[key] for key, english in EN.items() if _is_sentence(english) and not CJK.search(ZH[key])}
+    assert untranslated == {}
+    assert _is_sentence(EN["home.intro"]) and not _is_sentence("Sobel x")  # the rule itself
+
+
+def test_class_names():
+    chinese = ["飞机", "汽车", "鸟", "猫", "鹿", "狗", "青蛙", "马", "船", "卡车"]
+    assert [i18n.class_label("zh", name) for name in data.CIFAR10_CLASSES] == chinese
+    assert [i18n.class_label("en", name) for name in data.CIFAR10_CLASSES] == data.CIFAR10_CLASSES
+    assert i18n.class_label("zh", "my_teapots") == "my_teapots"  # a user's own folder names are kept
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("zh", "zh"), ("zh-CN", "zh"), ("ZH_hans", "zh"), (" zh ", "zh"), ("en", "en"), ("en-GB", "en"),
+    ("fr", "en"), ("", "en"), (None, "en"), ("chinese", "en"),
+])
+def test_normalise_language(value, expected):
+    assert i18n.normalise_language(value) == expected
+
+
+def test_missing_key_and_unknown_language_raise():
+    with pytest.raises(i18n.MissingTextError, match="no.such.key"):
+        i18n.text("zh", "no.such.key")
+    with pytest.raises(KeyError):  # MissingTextError is a KeyError, so callers may catch either
+        i18n.text("en", "home.no_such_key")
+    with pytest.raises(ValueError, match="unknown language"):
+        i18n.table("fr")
+    assert i18n.text("zh", "home.example.image", height=3, width=4) == "图像 3×4"
+
+
+def test_the_leftover_check_finds_english_and_spares_proper_names():
+    assert english_leftovers("… Convolution output: 3 × 3 …")[0] == "Convolution output"
+    assert english_leftovers("Sobel x 卷积 ReLU CIFAR-10 R+G+B") == []
+    assert "Input" in ENGLISH_FRAGMENTS and english_leftovers("InputLayer") == []  # whole words only
+
+
+# --- The pages use the tables ---------------------------------------------------------------------
+
+# Streamlit calls whose first argument (or `label`/`body`/...) is shown as text.
+DISPLAY_CALLS = {
+    "title", "header", "subheader", "markdown", "caption", "text", "write", "info", "warning", "error", "success",
+    "toast", "button", "download_button", "link_button", "form_submit_button", "page_link", "selectbox", "radio",
+    "multiselect", "select_slider", "slider", "number_input", "text_input", "text_area", "checkbox", "toggle",
+    "file_uploader", "camera_input", "date_input", "time_input", "color_picker", "pills", "segmented_control",
+    "expander", "popover", "tabs", "metric", "spinner", "status", "progress", "chat_input", "image", "set_page_config",
+}
+TEXT_KEYWORDS = {"label", "body", "help", "caption", "placeholder", "text", "title", "page_title"}
+OPTION_CALLS = {"selectbox", "radio", "multiselect", "select_slider", "pills", "segmented_control"}
+NO_POSITIONAL_TEXT = {"page_link", "image", "set_page_config", "progress"}  # their first argument is not text
+
+
+def _literals(node: ast.AST) -> list[str]:
+    """String constants that an expression shows as they are (text produced by calls like t() is fine)."""
+    if isinstance(node, ast.Constant):
+        return [node.value] if isinstance(node.value, str) else []
+    if isinstance(node, ast.JoinedStr):  # f-strings: the constant parts, and what their {fields} show
+        return [text for part in node.values for text in
+                (_literals(part.value) if isinstance(part, ast.FormattedValue) else _literals(part))]
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return [text for element in node.elts for text in _literals(element)]
+    if isinstance(node, ast.BinOp):
+        return _literals(node.left) + _literals(node.right)
+    if isinstance(node, ast.IfExp):
+        return _literals(node.body) + _literals(node.orelse)
+    if isinstance(node, ast.BoolOp):
+        return [text for value in node.values for text in _literals(value)]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return _literals(node.func.value)  # "Epoch {}".format(n) shows its template; t("key") shows none
+    return []
+
+
+def _has_words(text: str) -> bool:
+    for name in PROPER_NAMES:
+        text = text.replace(name, "")
+    return bool(re.search(r"[A-Za-z]{2}", text) or CJK.search(text))
+
+
+def _module_constants(tree: ast.Module) -> dict[str, ast.AST]:
+    """Module-level NAME = <literal> assignments, so `st.radio(label, CHOICES)` is checked too."""
+    return {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
+
+
+def hard_coded_text(path: Path) -> list[str]:
+    """'file:line: text' for each literal with words passed directly to a display call in one script."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    constants = _module_constants(tree)
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        name = node.func.attr
+        if name not in DISPLAY_CALLS and not name.endswith("Column"):
+            continue
+        shown = [keyword.value for keyword in node.keywords if keyword.arg in TEXT_KEYWORDS]
+        if node.args and name not in NO_POSITIONAL_TEXT:
+            shown.append(node.args[0])
+        keywords = {keyword.arg for keyword in node.keywords}
+        if name in OPTION_CALLS and "format_func" not in keywords:  # options shown as they are
+            options = node.args[1] if len(node.args) > 1 else \
+                next((k.value for k in node.keywords if k.arg == "options"), None)
+            if isinstance(options, ast.Name):
+                options = constants.get(options.id)
+            if options is not None:
+                shown.append(options)
+        for expression in shown:
+            for text in _literals(expression):
+                if _has_words(text):
+                    found.append(f"{path.name}:{node.lineno}: {text!r}")
+    return found
+
+
+def test_the_scan_catches_hard_coded_text(tmp_path):
+    sample = tmp_path / "page.py"
+    sample.write_text(
+        'import streamlit as st\nfrom app_pages.language import t\nMODES = ["Fast", "Slow"]\n'
+        'st.title("CNN Studio")\nst.header(t("home.title"))\nst.markdown(f"**{t(\'home.title\')}**: {3}")\n'
+        'st.caption(f"Epoch {3}")\ncolumn = st\ncolumn.button("Stop", help=t("home.title"))\n'
+        'st.radio(t("home.title"), MODES)\nst.radio(t("home.title"), ["a1", "b2"], format_func=t)\n'
+        'st.metric(t("home.title"), "12 %", help="Hover text")\nst.image(x, caption="A cat")\n',
+        encoding="utf-8")
+    found = [line.split(": ", 1)[1] for line in hard_coded_text(sample)]
+    assert sorted(found) == sorted(["'Epoch '", "'Stop'", "'Fast'", "'Slow'", "'Hover text'", "'A cat'"])
+
+
+def test_pages_hold_no_hard_coded_text():
+    """Fails until every page is converted (training and classify are converted by others)."""
+    found = [line for path in PAGE_FILES for line in hard_coded_text(path)]
+    assert found == [], "hard-coded text:\n" + "\n".join(found)
+
+
+def _literal_keys(path: Path) -> list[tuple[int, str]]:
+    """(line, key) for every t("key") / i18n.text(language, "key") with a literal key."""
+    keys = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call):
+            function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            position = {"t": 0, "text": 1}.get(function)
+            if position is not None and len(node.args) > position:
+                argument = node.args[position]
+                if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                    keys.append((node.lineno, argument.value))
+    return keys
+
+
+def test_every_literal_key_in_the_code_exists():
+    """No page renders a missing key (keys built with f-strings are covered by the page tests)."""
+    files = PAGE_FILES + sorted((ROOT / "cnn_core").glob("*.py"))
+    missing = [f"{path.relative_to(ROOT)}:{line}: {key}" for path in files for line, key in _literal_keys(path)
+               if "." in key and key not in EN]
+    assert missing == []
