@@ -2,7 +2,8 @@
 
 Everything here is plain data in, figure (or dict) out: no Streamlit, and no TensorFlow except
 `schedule_figure`, which asks `cnn_core.model` for the learning rate. The event dicts are those of
-`cnn_core.training` (`{"type": "batch", ...}`, `{"type": "epoch", ...}`, ...).
+`cnn_core.training` (`{"type": "batch", ...}`, `{"type": "epoch", ...}`, ...). Every word on a chart
+comes from `locales/<language>/training_figures.toml`; CIFAR-10 class names through `i18n.class_label`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnn_core import i18n
 from cnn_core.config import TrainConfig
 
 TRAIN_COLOR = "#1f77b4"
@@ -21,6 +23,10 @@ VALIDATION_COLOR = "#ff7f0e"
 # redraws the whole chart every second.
 MAX_POINTS = 1500
 FIGURE_HEIGHT = 320
+
+
+def _word(language: str, key: str, **values: object) -> str:
+    return i18n.text(language, f"training_figures.{key}", **values)
 
 
 def _thin(*columns: np.ndarray, max_points: int = MAX_POINTS) -> list[np.ndarray]:
@@ -43,12 +49,13 @@ def _two_panels(left_title: str, right_title: str, x_title: str) -> go.Figure:
 
 
 def batch_figure(batch_events: list[dict[str, Any]], steps_per_epoch: int,
-                 epoch_range: tuple[int, int] | None = None) -> go.Figure:
+                 epoch_range: tuple[int, int] | None = None, *, language: str = "en") -> go.Figure:
     """Per-batch loss and accuracy (already smoothed by the trainer) against fractional epochs.
 
     `epoch_range` (first, last epoch of the run) fixes the x axis, so a live chart shows how far is left.
     """
-    figure = _two_panels("Loss per batch", "Accuracy per batch", "epoch")
+    figure = _two_panels(_word(language, "loss_per_batch"), _word(language, "accuracy_per_batch"),
+                         _word(language, "epoch"))
     if epoch_range:
         figure.update_xaxes(range=[epoch_range[0] - 1, epoch_range[1]])
     steps = max(int(steps_per_epoch), 1)
@@ -57,26 +64,30 @@ def batch_figure(batch_events: list[dict[str, Any]], steps_per_epoch: int,
         values = np.array([event[name] if event[name] is not None else np.nan for event in batch_events], dtype=float)
         x_shown, values_shown = _thin(x, values)
         figure.add_scatter(x=x_shown, y=values_shown, mode="lines", line=dict(color=TRAIN_COLOR, width=2),
-                           name=name, showlegend=False, row=1, col=column)
+                           name=_word(language, name), showlegend=False, row=1, col=column)
     return figure
 
 
-def epoch_figure(epoch_events: list[dict[str, Any]], epoch_range: tuple[int, int] | None = None) -> go.Figure:
+def epoch_figure(epoch_events: list[dict[str, Any]], epoch_range: tuple[int, int] | None = None, *,
+                 language: str = "en") -> go.Figure:
     """Training and validation loss and accuracy after each epoch (x axis fixed to `epoch_range` if given)."""
-    figure = _two_panels("Loss per epoch", "Accuracy per epoch", "epoch")
+    figure = _two_panels(_word(language, "loss_per_epoch"), _word(language, "accuracy_per_epoch"),
+                         _word(language, "epoch"))
     if epoch_range:
         figure.update_xaxes(range=[epoch_range[0] - 0.5, epoch_range[1] + 0.5])
     epochs = [event["epoch"] for event in epoch_events]
     for column, name in ((1, "loss"), (2, "accuracy")):
         for prefix, label, color in (("", "training", TRAIN_COLOR), ("val_", "validation", VALIDATION_COLOR)):
             values = [event.get(prefix + name) for event in epoch_events]
-            figure.add_scatter(x=epochs, y=values, mode="lines+markers", line=dict(color=color), name=label,
-                               legendgroup=label, showlegend=column == 1, row=1, col=column)
-    figure.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+            figure.add_scatter(x=epochs, y=values, mode="lines+markers", line=dict(color=color),
+                               name=_word(language, label), legendgroup=label, showlegend=column == 1,
+                               row=1, col=column)
+    span = (epoch_range[1] - epoch_range[0] + 1) if epoch_range else len(epochs)
+    figure.update_xaxes(dtick=1 if span <= 20 else None)  # whole epochs, unless that crowds the axis
     return figure
 
 
-def schedule_figure(config: TrainConfig, steps_per_epoch: int) -> go.Figure:
+def schedule_figure(config: TrainConfig, steps_per_epoch: int, *, language: str = "en") -> go.Figure:
     """The learning rate over the run (`cnn_core.model.learning_rate_at`), against epochs."""
     from cnn_core.model import learning_rate_at  # TensorFlow: only when the chart is drawn
 
@@ -85,52 +96,73 @@ def schedule_figure(config: TrainConfig, steps_per_epoch: int) -> go.Figure:
     steps = np.unique(np.linspace(0, total_steps, min(total_steps + 1, 400)).astype(int))
     rates = [learning_rate_at(config, int(step), total_steps) for step in steps]
     figure = go.Figure(go.Scatter(x=steps / steps_per_epoch, y=rates, mode="lines", line=dict(color=TRAIN_COLOR)))
-    figure.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="Learning rate",
-                         xaxis_title="epoch", yaxis_title="learning rate", yaxis_rangemode="tozero")
+    figure.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title=_word(language, "schedule_title"),
+                         xaxis_title=_word(language, "epoch"), yaxis_title=_word(language, "learning_rate"),
+                         yaxis_rangemode="tozero")
     return figure
 
 
-def per_class_figure(accuracies: dict[str, float | None]) -> go.Figure:
+def per_class_figure(accuracies: dict[str, float | None], *, language: str = "en") -> go.Figure:
     """Test accuracy of each class as bars (None: the class has no test images)."""
     values = list(accuracies.values())
-    figure = go.Figure(go.Bar(x=list(accuracies), y=[0 if value is None else value for value in values],
+    figure = go.Figure(go.Bar(x=[i18n.class_label(language, name) for name in accuracies],
+                              y=[0 if value is None else value for value in values],
                               marker_color=TRAIN_COLOR, textposition="outside",
                               text=["–" if value is None else f"{value:.0%}" for value in values]))
-    figure.update_layout(height=FIGURE_HEIGHT, margin=dict(l=10, r=10, t=30, b=10), title="Accuracy per class",
-                         yaxis=dict(range=[0, 1.1], tickformat=".0%"))
+    figure.update_layout(height=FIGURE_HEIGHT, margin=dict(l=10, r=10, t=30, b=10),
+                         title=_word(language, "per_class_title"), yaxis=dict(range=[0, 1.1], tickformat=".0%"))
     return figure
 
 
-def confusion_figure(matrix: Sequence[Sequence[int]], class_names: list[str]) -> go.Figure:
+def confusion_figure(matrix: Sequence[Sequence[int]], class_names: list[str], *, language: str = "en") -> go.Figure:
     """Confusion matrix heatmap: rows are true classes, columns predicted ones; cells are clickable.
 
-    Streamlit reports no selection for heatmap traces (streamlit/streamlit#8760), so a scatter of
+    The axes show the classes in `language`; a click reports that label, and `confusion_cell` maps it
+    back. Streamlit reports no selection for heatmap traces (streamlit/streamlit#8760), so a scatter of
     almost invisible square markers sits on the cell centres: clicking a cell selects its marker.
     """
     counts = np.asarray(matrix, dtype=int)
-    figure = go.Figure(go.Heatmap(z=counts, x=class_names, y=class_names, colorscale="Blues", text=counts,
+    labels = [i18n.class_label(language, name) for name in class_names]
+    figure = go.Figure(go.Heatmap(z=counts, x=labels, y=labels, colorscale="Blues", text=counts,
                                   texttemplate="%{text}", hoverinfo="skip"))
     rows, columns = np.indices(counts.shape)
+    hover = _word(language, "cell_hover", true="%{y}", predicted="%{x}", count="%{customdata}")
     figure.add_scatter(
-        x=[class_names[column] for column in columns.ravel()], y=[class_names[row] for row in rows.ravel()],
+        x=[labels[column] for column in columns.ravel()], y=[labels[row] for row in rows.ravel()],
         mode="markers", marker=dict(symbol="square", size=28, opacity=0.01, color="black"),
-        customdata=counts.ravel(), showlegend=False,
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata} images<extra></extra>",
+        customdata=counts.ravel(), showlegend=False, hovertemplate=hover + "<extra></extra>",
     )
-    figure.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), title="Confusion matrix",
-                         xaxis_title="predicted class", yaxis_title="true class", clickmode="event+select")
+    figure.update_layout(height=460, margin=dict(l=10, r=10, t=30, b=10), title=_word(language, "confusion_title"),
+                         xaxis_title=_word(language, "predicted_class"), yaxis_title=_word(language, "true_class"),
+                         clickmode="event+select")
     figure.update_yaxes(autorange="reversed")  # first class at the top, as in a table
     return figure
+
+
+def confusion_cell(point: dict[str, Any], class_names: list[str], *, language: str = "en") -> tuple[str, str] | None:
+    """(true, predicted) class names of a clicked `confusion_figure` marker, or None for anything else."""
+    by_label = {i18n.class_label(language, name): name for name in class_names}
+    true_name, predicted_name = by_label.get(point.get("y")), by_label.get(point.get("x"))
+    return (true_name, predicted_name) if true_name and predicted_name else None
+
+
+def planned_epochs(status: dict[str, Any], events: list[dict[str, Any]]) -> int:
+    """How many epochs this run trains: the latest time-budget re-plan, else the start event, else the status."""
+    for event in reversed(events):
+        if event["type"] in ("replan", "start") and event.get("epochs"):
+            return int(event["epochs"])
+    return int(status.get("epochs") or 1)
 
 
 def progress_numbers(status: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     """Live numbers: epoch (as numbered in the events), last epoch, fraction done, images/s, elapsed, ETA (s).
 
-    A resumed run numbers its epochs on from the model it continues (`initial_epoch` in the start event).
+    A resumed run numbers its epochs on from the model it continues (`initial_epoch` in the start event);
+    a time-budgeted run may re-plan its epoch count while it trains (`replan` events).
     """
     start = next((event for event in events if event["type"] == "start"), {})
     first = int(start.get("initial_epoch") or 0)
-    epochs = int(start.get("epochs") or status.get("epochs") or 1)
+    epochs = max(planned_epochs(status, events), 1)
     steps_per_epoch = max(int(start.get("steps_per_epoch") or 1), 1)
     last_batch = next((event for event in reversed(events) if event["type"] == "batch"), None)
     last_epoch = next((event for event in reversed(events) if event["type"] == "epoch"), None)
@@ -151,13 +183,15 @@ def progress_numbers(status: dict[str, Any], events: list[dict[str, Any]]) -> di
     }
 
 
-def format_seconds(seconds: float | None) -> str:
-    """'1 h 02 min', '3 min 05 s', '42 s', or '–' when unknown."""
+def format_seconds(seconds: float | None, *, language: str = "en") -> str:
+    """'1 h 02 min', '3 min 05 s', '42 s', or '–' when unknown (in `language`)."""
     if seconds is None:
         return "–"
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+        return _word(language, "duration.hours", hours=hours, minutes=minutes)
+    if minutes:
+        return _word(language, "duration.minutes", minutes=minutes, seconds=seconds)
+    return _word(language, "duration.seconds", seconds=seconds)

@@ -1,4 +1,4 @@
-"""The training page through streamlit.testing.v1.AppTest, with fake run folders written by the test.
+"""The training page through streamlit.testing.v1.AppTest (app.py, then the page), in English and Chinese.
 
 No training happens here: the runs are status.json + events.jsonl files in the shape that
 cnn_core.training writes, so the charts, the runs list and the results can be checked exactly.
@@ -14,8 +14,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.config import PRESETS, TrainConfig
+from test_i18n import CJK, english_leftovers
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app_pages" / "training.py")
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGE = "app_pages/training.py"
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 TIMEOUT = 60  # the first run imports TensorFlow and builds a model
 
@@ -69,10 +71,26 @@ def fake_start_run(calls: list, run_id: str):
     return start_run
 
 
-def run_page(query_params: dict | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+def run_page(query_params: dict | None = None, language: str = "en") -> AppTest:
+    """The app opened on its home page with `?lang=` (and a shared link's settings), then the training page."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["lang"] = language
     at.query_params.update(query_params or {})
-    return at.run()
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [item.value for item in at.exception]
+    return at
+
+
+def shown_text(at: AppTest) -> str:
+    """What the page says in words: headings, Markdown, captions, messages, widget and metric labels."""
+    parts = [item.value for kind in (at.title, at.subheader, at.markdown, at.caption, at.info, at.warning,
+                                     at.error, at.success) for item in kind]
+    for kind in ("text_input", "number_input", "selectbox", "checkbox", "slider", "radio", "button", "metric",
+                 "expander", "tab"):
+        parts += [element.label for element in at.get(kind) if hasattr(element, "label")]
+    parts += [option for box in at.selectbox for option in box.options]
+    return "\n".join(parts)
 
 
 def table_with(at: AppTest, column: str):
@@ -93,7 +111,7 @@ def test_page_shows_seed_model_and_its_summary(app_dirs):
     ]
     params = 3 * 3 * 3 * 32 + 32 + 3 * 3 * 32 * 64 + 64 + 6 * 6 * 64 * 10 + 10
     assert at.metric[0].value == f"{params:,}"
-    assert at.query_params == {}  # the defaults need no URL parameters
+    assert at.query_params == {"lang": "en"}  # the defaults need no URL parameters
 
 
 def test_changing_preset_changes_summary_table_and_url(app_dirs):
@@ -130,10 +148,10 @@ def test_query_params_round_trip(app_dirs):
 
 
 def test_broken_link_falls_back_to_seed_with_a_message(app_dirs):
-    at = run_page({"filters": "[8", "lang": "de"})
+    at = run_page({"filters": "[8"})
     assert any("link's settings were not used" in warning.value for warning in at.warning)
     assert at.text_input(key="cfg_filters").value == "32, 64"
-    assert at.query_params == {"lang": "de"}
+    assert at.query_params == {"lang": "en"}
 
 
 def test_uploaded_json_config_is_applied_and_bad_json_explained(app_dirs):
@@ -170,7 +188,7 @@ def test_runs_list_shows_finished_and_interrupted_runs_with_charts(app_dirs):
     assert epoch_figure["data"][0]["x"] == [1, 2, 3]
     assert epoch_figure["data"][0]["y"] == pytest.approx([2.0, 1.0, 2 / 3])
     at.selectbox(key="open_run").set_value("20260101-103000-eeeeee").run()
-    assert [error.value for error in at.error] == ["Out of memory"]
+    assert [error.value for error in at.error] == ["Training failed: Out of memory"]
 
 
 def test_confusion_cell_shows_exactly_the_images_behind_it(app_dirs, cifar_subset):
@@ -244,46 +262,6 @@ def test_uploaded_class_folder_zip_is_stored_and_sets_the_class_count(app_dirs):
     assert table["output_shape"].iloc[-1] == "2"  # two classes in the zip -> two softmax outputs
 
 
-def write_model(models_dir: Path, name: str, config: TrainConfig, accuracy: float) -> None:
-    folder = models_dir / name
-    folder.mkdir(parents=True)
-    (folder / "model.keras").write_bytes(b"not a real model")
-    (folder / "metadata.json").write_text(json.dumps({
-        "name": name, "config": config.to_dict(), "class_names": CLASS_NAMES, "dataset": "CIFAR-10 subset",
-        "test_accuracy": accuracy, "created": f"2026-01-0{len(name) % 9 + 1}T10:00:00", "training_seconds": 12.0,
-    }))
-
-
-def test_registry_compares_deletes_with_confirmation_and_continues_training(app_dirs, monkeypatch):
-    from cnn_core import training
-
-    write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
-    write_model(app_dirs["models"], "bigger", TrainConfig(filters=[32, 64], flip=True), 0.58)
-    calls = []
-    monkeypatch.setattr(training, "start_run", fake_start_run(calls, "20260101-140000-ffffff"))
-    at = run_page()
-    assert set(table_with(at, "test accuracy")["name"]) == {"small", "bigger"}
-    at.multiselect(key="compare_models").set_value(["small", "bigger"]).run()
-    compared = table_with(at, "small")
-    assert list(compared[""]) == ["test accuracy", "training seconds", "filters", "flip"]
-
-    at.selectbox(key="registry_model").set_value("small").run()
-    at.button(key="delete_model").click().run()
-    assert (app_dirs["models"] / "small").exists()  # not before the confirmation
-    at.button(key="confirm_delete_no").click().run()
-    assert (app_dirs["models"] / "small").exists()
-    at.button(key="delete_model").click().run()
-    at.button(key="confirm_delete_yes").click().run()
-    assert not (app_dirs["models"] / "small").exists()
-    assert list(table_with(at, "test accuracy")["name"]) == ["bigger"]
-
-    at.number_input(key="more_epochs").set_value(3).run()
-    at.button(key="continue_training").click().run()
-    (config, data, name), options = calls[0]
-    assert config == TrainConfig(filters=[32, 64], flip=True, epochs=3)
-    assert (name, options) == ("bigger", {"resume_from": "bigger"})
-
-
 def test_missing_data_folder_is_explained_and_blocks_training(app_dirs, tmp_path):
     at = run_page()
     at.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()
@@ -305,3 +283,132 @@ def test_download_choice_explains_its_size_and_a_running_download_shows_progress
     bars = [bar.proto for bar in at.get("progress")]
     assert bars[0].text == "Downloading CIFAR-10: 41 of 170 MB"
     assert bars[0].value == int(100 * 41_000_000 / 170_498_071)
+
+
+# --- Chinese, and the lessons beside the settings. ---
+
+
+def latex(at: AppTest) -> str:
+    return "\n".join(item.value for item in at.latex)
+
+
+def test_page_in_chinese_has_chinese_labels_lessons_and_no_english_ui_text(app_dirs):
+    at = run_page(language="zh")
+    assert at.title[0].value == "训练 CNN"
+    assert at.text_input(key="cfg_filters").label == "每个卷积块的卷积核数量"
+    assert at.selectbox(key="cfg_optimizer").options == ["Adam", "AdamW", "带动量的 SGD"]
+    assert at.selectbox(key="cfg_schedule").options == ["恒定", "余弦衰减", "单周期（one-cycle）", "线性衰减"]
+    text = shown_text(at)
+    assert "为什么全连接层放在最后？" in text and "如何选择卷积核大小和卷积核数量？" in text and "数据增强有什么用？" in text
+    assert len(CJK.findall(text)) > 1000
+    assert english_leftovers(text) == []
+    # The seed model's output layer, y = Wx + b with its real sizes: 6*6*64 = 2304 inputs, 10 classes.
+    assert r"W &\in \mathbb{R}^{10 \times 2304}" in latex(at)
+    assert r"2{,}304 \cdot 10 + 10 = 23{,}050" in latex(at)
+
+
+def test_lessons_follow_the_settings(app_dirs, cifar_subset):
+    at = run_page()
+    at.text_input(key="data_path").set_value(str(cifar_subset)).run()
+    formulas = latex(at)
+    assert r"\varepsilon = 0,\ K = 10:\quad y_c = 1,\quad y_{k \ne c} = 0" in formulas
+    assert r"\eta_t = \eta_{\max} = 0.001" in formulas and r"\beta_1 &= 0.9" in formulas  # the seed's Adam 1e-3
+    at.slider(key="cfg_label_smoothing").set_value(0.2).run()
+    at.selectbox(key="cfg_optimizer").set_value("sgd").run()
+    at.text_input(key="cfg_dense_units").set_value("128").run()
+    at.selectbox(key="cfg_schedule").set_value("cosine")
+    at.slider(key="cfg_warmup_fraction").set_value(0.1).run()
+    formulas = latex(at)
+    assert r"y_c = 0.82,\quad y_{k \ne c} = 0.02" in formulas  # (1 - 0.2) + 0.2/10 and 0.2/10
+    assert r"\mu &= 0.9" in formulas and r"\hat m_t" not in formulas
+    assert r"W &\in \mathbb{R}^{128 \times 2304}" in formulas and r"2{,}304 \cdot 128 + 128 = 295{,}040" in formulas
+    # 5,085 subset images in batches of 64: 80 steps per epoch, 10 epochs, 10 % warm-up.
+    assert r"w = 80,\quad T = 800" in formulas
+    captions = " ".join(caption.value for caption in at.caption)
+    assert "ln K = 2.303" in captions and "cannot go below 0.867" in captions
+
+
+def test_augmentation_lesson_shows_the_transforms_and_the_preview(app_dirs, cifar_subset):
+    at = run_page({"flip": "True", "shift_fraction": "0.1"})
+    at.text_input(key="data_path").set_value(str(cifar_subset)).run()
+    formulas = latex(at)
+    assert r"x'_{i,j} = x_{i,\,31 - j}" in formulas and "U(-3.2,\\ 3.2)" in formulas
+    rows = [image for image in at.image if len(image.value) == 8]
+    assert len(rows) == 3  # the samples, then two random draws
+    assert rows[1].value != rows[2].value and rows[0].value != rows[1].value  # two different random draws
+
+
+def test_switching_the_language_keeps_the_settings(app_dirs):
+    at = run_page({"filters": "[8, 16]"}, language="zh")
+    at.number_input(key="cfg_epochs").set_value(3).run()
+    at.selectbox(key="cfg_optimizer").set_value("sgd")
+    at.selectbox(key="cfg_schedule").set_value("cosine").run()
+    at.radio(key="data_kind").set_value("download").run()
+    at.selectbox(key="language").set_value("en").run()
+    assert not at.exception and at.title[0].value == "Train a CNN"
+    assert at.text_input(key="cfg_filters").value == "8, 16" and at.number_input(key="cfg_epochs").value == 3
+    # Choices are sent back as their shown (translated) text: they must survive the change of words.
+    assert at.selectbox(key="cfg_optimizer").value == "sgd" and at.selectbox(key="cfg_schedule").value == "cosine"
+    assert at.radio(key="data_kind").value == "download"
+    assert at.selectbox(key="cfg_optimizer").options == ["Adam", "AdamW", "SGD with momentum"]
+    assert at.query_params["lang"] == "en" and at.query_params["optimizer"] == "sgd"
+
+
+def test_runs_and_results_in_chinese(app_dirs, cifar_subset):
+    from cnn_core.data import load_dataset
+
+    labels = load_dataset(cifar_subset).y_test
+    predictions = np.where(np.arange(len(labels)) % 3 == 0, (labels + 1) % 10, labels)
+    write_run(app_dirs["runs"], "20260101-100000-aaaaaa", "interrupted")
+    write_run(app_dirs["runs"], "20260101-110000-cccccc", "finished", data=str(cifar_subset), labels=labels,
+              predictions=predictions)
+    at = run_page(language="zh")
+    assert list(table_with(at, "state")["state"]) == ["✅ 已完成", "⚠️ 已中断"]
+    key = "runs_20260101-110000-cccccc"
+    at.selectbox(key=f"true_{key}").set_value("cat")
+    at.selectbox(key=f"predicted_{key}").set_value("deer").run()
+    expected = int(np.sum((labels == 3) & (predictions == 4)))
+    assert any(caption.value == f"{expected} 张类别为「猫」却被预测为「鹿」的测试图像" for caption in at.caption)
+    mistakes = at.get("image")[-1]
+    chinese = ["飞机", "汽车", "鸟", "猫", "鹿", "狗", "青蛙", "马", "船", "卡车"]
+    assert mistakes.captions[0] == f"{chinese[labels[0]]} → {chinese[predictions[0]]}"
+    figures = [json.loads(element.proto.spec) for element in at.get("plotly_chart")]
+    confusion = next(f for f in figures if f["layout"].get("title", {}).get("text") == "混淆矩阵")
+    assert confusion["data"][0]["x"] == chinese
+    assert english_leftovers(shown_text(at)) == []
+    # The interrupted run says why in Chinese, not in the training process' English.
+    at.selectbox(key="open_run").set_value("20260101-100000-aaaaaa").run()
+    assert [warning.value for warning in at.warning][-1].startswith("这次训练的进程意外结束了")
+
+
+def test_live_view_in_chinese_follows_a_replanned_run_and_stops(app_dirs):
+    write_run(app_dirs["runs"], "20260101-120000-dddddd", "running", epochs=4)
+    with (app_dirs["runs"] / "20260101-120000-dddddd" / "events.jsonl").open("a") as events:
+        events.write(json.dumps({"type": "replan", "epochs": 6, "elapsed": 40.5}) + "\n")
+    at = run_page(language="zh")
+    assert "第 4 轮，共 6 轮" in at.get("progress")[0].proto.text
+    assert at.get("progress")[0].proto.value == int(100 * 4 / 6)
+    assert [metric.value for metric in at.metric][-3:] == ["900", "40 秒", "0 秒"]
+    assert any("同一时间只能训练一个模型" in info.value for info in at.info)
+    at.button(key="stop_current").click().run()
+    assert (app_dirs["runs"] / "20260101-120000-dddddd" / "STOP").exists()
+    assert at.button(key="stop_current").disabled is True
+    assert any(info.value.startswith("将在当前批次结束后停止") for info in at.info)
+
+
+def test_an_interrupted_run_continues_from_its_checkpoint(app_dirs, cifar_subset, monkeypatch):
+    from cnn_core import training
+
+    folder = app_dirs["runs"] / "20260101-100000-aaaaaa"
+    write_run(app_dirs["runs"], folder.name, "interrupted", data=str(cifar_subset), epochs=5)
+    events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    kept = [event for event in events if event.get("epoch", 0) <= 2]  # it died during epoch 3 of 5
+    (folder / "events.jsonl").write_text("".join(json.dumps(event) + "\n" for event in kept))
+    (folder / "checkpoint.keras").write_bytes(b"weights")
+    calls = []
+    monkeypatch.setattr(training, "start_run", fake_start_run(calls, "20260101-130000-eeeeee"))
+    at = run_page()
+    at.button(key=f"resume_runs_{folder.name}").click().run()
+    assert calls == [((TrainConfig(epochs=3), str(cifar_subset), f"model-{folder.name}"),
+                      {"resume_from": folder.name})]
+    assert any("Started run 20260101-130000-eeeeee" in success.value for success in at.success)

@@ -47,8 +47,8 @@ def test_compare_models_lists_only_differing_settings():
          "config": TrainConfig(epochs=3, flip=True).to_dict()},
     ]
     rows = view.compare_models(models)
-    assert [row[""] for row in rows] == ["test accuracy", "training seconds", "epochs", "flip"]
-    assert rows[2] == {"": "epochs", "a": "10", "b": "3"}
+    assert [row[""] for row in rows] == ["test accuracy", "training seconds", "Epochs", "Horizontal flip"]
+    assert rows[2] == {"": "Epochs", "a": "10", "b": "3"}
 
 
 def test_store_upload_is_content_addressed_and_stays_in_data_dir(app_dirs):
@@ -57,3 +57,75 @@ def test_store_upload_is_content_addressed_and_stays_in_data_dir(app_dirs):
     assert first.read_bytes() == b"PK zip bytes"
     assert view.store_upload("other.zip", b"PK zip bytes").read_bytes() == b"PK zip bytes"
     assert view.store_upload("../../evil name.zip", b"PK zip bytes") == first
+
+
+def test_parse_widths_speaks_the_pages_language():
+    with pytest.raises(ConfigError, match="每个卷积块的卷积核数量：请填写用逗号分隔的整数"):
+        view.config_from_form({**view.form_values(TrainConfig()), "filters": "32 64"}, language="zh")
+
+
+def test_compare_models_in_chinese_names_rows_like_the_form():
+    models = [{"name": "a", "config": TrainConfig().to_dict()}, {"name": "b", "config": TrainConfig(flip=True).to_dict()}]
+    assert [row[""] for row in view.compare_models(models, "zh")] == ["测试准确率", "训练时间（秒）", "水平翻转"]
+
+
+# --- The numbers in the lessons, against Keras (an independent reference). ---
+
+
+@pytest.fixture(scope="module")
+def seed_rows():
+    from cnn_core.model import layer_table
+
+    return layer_table(TrainConfig(dense_units=[16], dropout_rate=0.5))
+
+
+def test_dense_layers_are_y_equals_wx_plus_b_with_kerass_parameter_counts(seed_rows):
+    layers = view.dense_layers(seed_rows)
+    # 32x32 -> conv 3x3 valid 30 -> pool 15 -> conv 13 -> pool 6: 6*6*64 = 2304 flattened inputs.
+    assert [(layer["layer"], layer["inputs"], layer["units"]) for layer in layers] == [
+        ("dense1", 2304, 16), ("predictions", 16, 10)]
+    for layer in layers:  # W: units x inputs, b: units
+        assert layer["params"] == layer["inputs"] * layer["units"] + layer["units"]
+
+
+def test_spatial_sizes_trace_the_shapes_through_the_network(seed_rows):
+    assert [shape for _, shape in view.spatial_sizes(seed_rows)] == [
+        (32, 32, 3), (30, 30, 32), (15, 15, 32), (13, 13, 64), (6, 6, 64), (2304,), (16,), (10,)]
+
+
+@pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5, 7])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+def test_conv_output_size_matches_keras(kernel_size, padding):
+    import keras
+
+    layer = keras.layers.Conv2D(4, kernel_size, padding=padding)
+    expected = layer.compute_output_shape((1, 32, 32, 3))[1]
+    assert view.conv_output_size(32, kernel_size, padding)[1] == expected
+
+
+@pytest.mark.parametrize("epsilon, classes", [(0.0, 10), (0.1, 10), (0.3, 2)])
+def test_loss_landmarks_match_kerass_smoothed_crossentropy(epsilon, classes):
+    import keras
+    import numpy as np
+
+    loss = keras.losses.CategoricalCrossentropy(label_smoothing=epsilon)
+    one_hot = np.eye(classes, dtype="float32")[:1]
+    true, other = view.smoothed_targets(epsilon, classes)
+    assert true + (classes - 1) * other == pytest.approx(1.0)
+    uniform = np.full((1, classes), 1 / classes, dtype="float32")
+    assert float(loss(one_hot, uniform)) == pytest.approx(view.uniform_guess_loss(classes), rel=1e-5)
+    # The best possible prediction is the smoothed target itself; its loss is the floor.
+    best = np.array([[true] + [other] * (classes - 1)], dtype="float32").clip(1e-7)
+    assert float(loss(one_hot, best)) == pytest.approx(view.smoothed_loss_floor(epsilon, classes), abs=1e-5)
+
+
+def test_steps_per_epoch_counts_the_last_partial_batch():
+    assert view.steps_per_epoch(5085, 64) == 80 and view.steps_per_epoch(128, 64) == 2 and view.steps_per_epoch(0, 8) == 1
+
+
+@pytest.mark.parametrize("iso_time, shown", [
+    ("2026-11-25T06:22:38+00:00", "2026-11-25 06:22 UTC"), ("2026-01-01T10:00:00", "2026-01-01 10:00"),
+    (None, ""), ("not a time", "not a time"),
+])
+def test_short_time(iso_time, shown):
+    assert view.short_time(iso_time) == shown

@@ -1,0 +1,81 @@
+"""Saved models: compare them, download one, delete one (after a confirmation), or train one further.
+
+Models are folders in the registry (`cnn_core.registry`): the training page saves there. Continuing a
+model starts a background run on the data chosen on the training page and follows it there.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages import training_runs as runs
+from app_pages import training_setup as setup
+from app_pages.language import current_language, t
+from cnn_core import registry, training
+from cnn_core import training_view as view
+from cnn_core.config import TrainConfig
+
+TRAINING_PAGE = "app_pages/training.py"
+
+st.title(t("models.title"))
+st.markdown(t("models.intro"))
+models = registry.list_models()
+if not models:
+    st.info(t("models.none"))
+    st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")
+    st.stop()
+
+# --- All models, and a side-by-side comparison of the chosen ones. ---
+table = [{"name": model["name"], "test_accuracy": model.get("test_accuracy"), "created": view.short_time(model.get("created")),
+          "train_images": model.get("train_images"), "training_seconds": model.get("training_seconds")}
+         for model in models]
+columns = {
+    "name": t("models.columns.name"), "created": t("models.columns.created"),
+    "test_accuracy": st.column_config.NumberColumn(t("models.columns.test_accuracy"), format="percent"),
+    "train_images": st.column_config.NumberColumn(t("models.columns.train_images"), format="localized"),
+    "training_seconds": st.column_config.NumberColumn(t("models.columns.training_seconds"), format="%.0f"),
+}
+st.dataframe(table, hide_index=True, key="models_table", column_config=columns)
+by_name = {model["name"]: model for model in models}
+compared = st.multiselect(t("models.compare"), list(by_name), key="compare_models",
+                          placeholder=t("models.compare_placeholder"))
+if len(compared) >= 2:
+    st.dataframe(view.compare_models([by_name[name] for name in compared], current_language()), hide_index=True,
+                 key="compare_table")
+
+# --- One model: download, delete, continue training. ---
+name = st.selectbox(t("models.pick"), list(by_name), key="registry_model")
+download, delete, more = st.columns(3)
+download.download_button(t("models.download"), lambda: registry.model_file(name).read_bytes(), f"{name}.keras",
+                         "application/octet-stream", key="download_model", on_click="ignore")
+if delete.button(t("models.delete"), key="delete_model"):
+    st.session_state["confirm_delete"] = name
+if st.session_state.get("confirm_delete") == name:
+    st.warning(t("models.confirm_delete", name=name))
+    yes, no = st.columns(2)
+    if yes.button(t("models.yes_delete"), key="confirm_delete_yes"):
+        registry.delete_model(name)
+        del st.session_state["confirm_delete"]
+        st.toast(t("models.deleted", name=name))
+        st.rerun()
+    if no.button(t("models.cancel"), key="confirm_delete_no"):
+        del st.session_state["confirm_delete"]
+        st.rerun()
+
+# Continuing uses the data chosen on the training page (or, before any choice, the same default it offers).
+choice = st.session_state.get("data_choice")
+if choice is None:
+    kind, path = setup.default_data()
+    choice = {"spec": path if kind == "path" else None, "problem": None}
+epochs = more.number_input(t("models.more_epochs"), 1, 1000, value=5, key="more_epochs", help=t("models.continue_help"))
+more.caption(t("models.continue_data", data=choice["spec"] or t("models.download_data")))
+busy = training.active_run() is not None
+if more.button(t("models.continue"), key="continue_training", disabled=bool(choice["problem"]) or busy):
+    config = TrainConfig.from_dict({**by_name[name]["config"], "epochs": int(epochs), "time_budget_seconds": 0.0})
+    if runs.start(config, choice["spec"], name, resume_from=name):
+        st.switch_page(TRAINING_PAGE)  # its live view follows the new run
+if choice["problem"]:
+    more.warning(choice["problem"])
+if busy:
+    st.info(runs.busy_message(training.active_run()))
+st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")

@@ -1,0 +1,271 @@
+"""Not a page: the training page's settings. Data source, the model editor, the URL and JSON round trips.
+
+Every setting is a widget keyed `cfg_<name>` (see `cnn_core.training_view.FORM_KEYS`), kept for the whole
+session (`persist_state`), mirrored into the page URL (share a setup as a link) and turned into a
+validated `TrainConfig` here. Each group of settings sits in an expander with room beside it, where
+`training_lessons` explains the math with the current numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app_pages.language import current_language, t
+from cnn_core import i18n, paths
+from cnn_core import training_view as view
+from cnn_core.config import (
+    ACTIVATIONS, HEADS, OPTIMIZERS, POOL_POSITIONS, POOLINGS, PRESETS, SCHEDULES, ConfigError, TrainConfig, preset,
+)
+from cnn_core.data import DataError
+
+KEEP = {"persist_state": "session"}  # settings keep their values across page switches
+SHARED_SUBSET = paths.PROJECT_ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
+DATA_KINDS = ("path", "upload", "download")
+GROUPS = ("arch", "aug", "optim", "fit")  # the editor's expanders, in page order
+DOWNLOAD_TRAIN_IMAGES = 50_000  # CIFAR-10's training split, for step counts before it is downloaded
+
+
+def label(setting: str) -> str:
+    return t(f"training.labels.{setting}")
+
+
+def options(setting: str):
+    """`format_func` for a choice setting: its values are config words, its labels come from the table."""
+    language = current_language()  # bound now: Streamlit may call it after this run's language changed
+    return lambda value: i18n.text(language, f"training.options.{setting}.{value}")
+
+
+# --- Settings ⇄ widgets ⇄ URL. ---
+
+
+def config_to_widgets(config: TrainConfig) -> None:
+    """Show `config` in the editor (widget values live in session state under cfg_<entry>)."""
+    for name, value in view.form_values(config).items():
+        st.session_state["cfg_" + name] = value
+
+
+def config_from_widgets() -> TrainConfig:
+    """The validated config the editor shows; ConfigError says what to change."""
+    values = {name: st.session_state["cfg_" + name] for name in view.FORM_KEYS}
+    return view.config_from_form(values, current_language())
+
+
+def load_initial_config() -> None:
+    """First visit in this session: the settings in the URL (a shared link), else the seed preset."""
+    if "cfg_filters" in st.session_state:
+        return
+    config = preset("seed")
+    try:
+        config = TrainConfig.from_query_params(st.query_params.to_dict())
+    except ConfigError as error:
+        st.session_state["link_error"] = t("training.model.bad_link", error=error)
+    config_to_widgets(config)
+    st.session_state["preset"] = next((name for name, value in PRESETS.items() if value == config), "seed")
+
+
+def write_url(config: TrainConfig) -> None:
+    """Put the settings that differ from the defaults into the address bar (keeps `lang`)."""
+    wanted = config.to_query_params()
+    if "lang" in st.query_params:
+        wanted["lang"] = st.query_params["lang"]
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def apply_preset() -> None:
+    config_to_widgets(preset(st.session_state["preset"]))
+
+
+def apply_uploaded_config() -> None:
+    upload = st.session_state.get("config_upload")
+    st.session_state.pop("upload_error", None)
+    if upload is not None:
+        try:
+            config_to_widgets(TrainConfig.from_json(upload.getvalue()))
+        except ConfigError as error:
+            st.session_state["upload_error"] = str(error)
+
+
+# --- Cached, pure helpers (shared by all sessions: keyed by their arguments only). ---
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def data_summary(spec: str) -> dict:
+    """Sizes, class names and 8 sample training images of a dataset (DataError if unreadable)."""
+    from cnn_core.data import load_dataset
+
+    dataset = load_dataset(spec)
+    picks = np.linspace(0, len(dataset.x_train) - 1, 8).astype(int)
+    return {"train": len(dataset.x_train), "test": len(dataset.x_test), "classes": dataset.class_names,
+            "samples": dataset.x_train[picks]}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def model_summary(config_json: str, num_classes: int) -> tuple[list[dict], int]:
+    """The layer table and weight size of a config (builds the Keras model once per config)."""
+    from cnn_core.model import layer_table, model_size_bytes
+
+    config = TrainConfig.from_json(config_json)
+    return layer_table(config, num_classes), model_size_bytes(config, num_classes)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def augmented(images: np.ndarray, config_json: str, seed: int) -> np.ndarray:
+    """One random draw of the configured augmentations on `images`."""
+    from cnn_core.model import augment_preview
+
+    return augment_preview(images, TrainConfig.from_json(config_json), seed=seed)
+
+
+def summary_of(config: TrainConfig, info: dict | None) -> tuple[list[dict], int]:
+    with st.spinner(t("training.summary.building")):
+        return model_summary(config.to_json(), len(info["classes"]) if info else 10)
+
+
+# --- 1 · Data. ---
+
+
+def default_data() -> tuple[str, str]:
+    """(kind, path) before anything was chosen: a local CIFAR-10 folder if there is one, else the download."""
+    local = paths.data_dir() / "cifar-10-batches-py"
+    found = next((str(path) for path in (local, SHARED_SUBSET) if path.exists()), "")
+    return ("path" if found else "download"), found
+
+
+def data_section() -> tuple[str | None, dict | None, str | None]:
+    """(data spec for `start_run`, None = download; its summary if local; a problem that blocks training)."""
+    st.subheader(t("training.data.heading"))
+    if "data_path" not in st.session_state:
+        st.session_state["data_kind"], st.session_state["data_path"] = default_data()
+    spec, info, problem = None, None, None
+    kind = st.radio(t("training.data.kind"), DATA_KINDS, format_func=options("data_kind"), horizontal=True,
+                    key="data_kind", **KEEP)
+    if kind == "download":
+        st.caption(t("training.data.download_note"))
+    elif kind == "path":
+        spec = st.text_input(t("training.data.path"), help=t("training.data.path_help"), key="data_path",
+                             **KEEP).strip() or None
+        problem = None if spec else t("training.data.no_path")
+    else:
+        upload = st.file_uploader(t("training.data.upload"), type=["zip"], key="data_upload")
+        spec = str(view.store_upload(upload.name, upload.getvalue())) if upload else None
+        problem = None if upload else t("training.data.no_upload")
+    if spec:
+        try:
+            with st.spinner(t("training.data.reading")):
+                info = data_summary(spec)
+            st.caption(t("training.data.found", train=info["train"], test=info["test"], classes=len(info["classes"])))
+        except DataError as error:
+            st.error(str(error))
+            problem = str(error)
+    # The saved-models page continues training on this same choice.
+    st.session_state["data_choice"] = {"spec": spec, "problem": problem, "kind": kind}
+    return spec, info, problem
+
+
+# --- 2 · Model: the editor, one expander per group, each with a column for its lesson. ---
+
+
+def config_section() -> tuple[TrainConfig | None, str | None, dict]:
+    """Preset, JSON load/save and the grouped editor.
+
+    Returns (config or None, its problem, {group: (column beside the widgets, container below them)}): the
+    page fills those with the group's lesson and questions once it knows the config is valid.
+    """
+    st.subheader(t("training.model.heading"))
+    left, right = st.columns([2, 1])
+    left.selectbox(t("training.model.preset"), list(PRESETS), format_func=options("preset"), key="preset",
+                   on_change=apply_preset, **KEEP)
+    right.file_uploader(t("training.model.upload_config"), type=["json"], key="config_upload",
+                        on_change=apply_uploaded_config)
+    if "upload_error" in st.session_state:
+        st.error(st.session_state["upload_error"])
+    lessons = {}
+    for group, draw in zip(GROUPS, (architecture_widgets, augmentation_widgets, optimizer_widgets, fit_widgets)):
+        with st.expander(t(f"training.groups.{group}"), expanded=group == "arch"):
+            controls, beside = st.columns(2, gap="large")
+            with controls:
+                draw()
+            lessons[group] = (beside, st.container())
+    try:
+        config = config_from_widgets()
+    except ConfigError as error:
+        st.error(t("training.model.invalid", error=error))
+        return None, str(error), lessons
+    write_url(config)
+    if config != PRESETS[st.session_state["preset"]]:
+        left.caption(t("training.model.modified"))
+    st.caption(t("training.model.share"))
+    st.download_button(t("training.model.download_config"), config.to_json(), "cnn-config.json", "application/json",
+                       on_click="ignore")
+    return config, None, lessons
+
+
+def architecture_widgets() -> None:
+    st.text_input(label("filters"), key="cfg_filters", help=t("training.help.filters"), **KEEP)
+    a, b = st.columns(2)
+    a.number_input(label("convs_per_block"), 1, 6, key="cfg_convs_per_block", **KEEP)
+    b.number_input(label("kernel_size"), 1, 11, key="cfg_kernel_size", help=t("training.help.kernel_size"), **KEEP)
+    a.selectbox(label("padding"), ("valid", "same"), format_func=options("padding"), key="cfg_padding", **KEEP)
+    b.selectbox(label("activation"), ACTIVATIONS, format_func=options("activation"), key="cfg_activation", **KEEP)
+    a.selectbox(label("pooling"), POOLINGS, format_func=options("pooling"), key="cfg_pooling", **KEEP)
+    b.number_input(label("pool_size"), 2, 4, key="cfg_pool_size", **KEEP)
+    a.selectbox(label("pool_position"), POOL_POSITIONS, format_func=options("pool_position"),
+                key="cfg_pool_position", **KEEP)
+    b.checkbox(label("batch_norm"), key="cfg_batch_norm", help=t("training.help.batch_norm"), **KEEP)
+    a.selectbox(label("head"), HEADS, format_func=options("head"), key="cfg_head", help=t("training.help.head"),
+                **KEEP)
+    st.text_input(label("dense_units"), key="cfg_dense_units", help=t("training.help.dense_units"), **KEEP)
+    st.slider(label("dropout_rate"), 0.0, 0.9, step=0.05, key="cfg_dropout_rate", help=t("training.help.dropout_rate"),
+              **KEEP)
+
+
+def augmentation_widgets() -> None:
+    a, b = st.columns(2)
+    a.checkbox(label("flip"), key="cfg_flip", **KEEP)
+    b.checkbox(label("test_time_flip"), key="cfg_test_time_flip", help=t("training.help.test_time_flip"), **KEEP)
+    if a.checkbox(label("rotation_on"), key="cfg_rotation_on", **KEEP):
+        a.number_input(label("rotation_degrees"), 0.0, 180.0, step=5.0, key="cfg_rotation_degrees", **KEEP)
+    if b.checkbox(label("shift_on"), key="cfg_shift_on", **KEEP):
+        b.number_input(label("shift_fraction"), 0.0, 0.5, step=0.05, key="cfg_shift_fraction", **KEEP)
+
+
+def optimizer_widgets() -> None:
+    a, b = st.columns(2)
+    a.selectbox(label("optimizer"), OPTIMIZERS, format_func=options("optimizer"), key="cfg_optimizer", **KEEP)
+    b.number_input(label("learning_rate"), 1e-6, 1.0, step=1e-4, format="%.5f", key="cfg_learning_rate", **KEEP)
+    a.number_input(label("weight_decay"), 0.0, 1.0, step=1e-4, format="%.5f", key="cfg_weight_decay",
+                   help=t("training.help.weight_decay"), **KEEP)
+    b.number_input(label("momentum"), 0.0, 0.999, step=0.01, key="cfg_momentum", **KEEP)
+    a.selectbox(label("schedule"), SCHEDULES, format_func=options("schedule"), key="cfg_schedule", **KEEP)
+    b.slider(label("warmup_fraction"), 0.0, 0.5, step=0.05, key="cfg_warmup_fraction", **KEEP)
+
+
+def fit_widgets() -> None:
+    a, b = st.columns(2)
+    a.number_input(label("batch_size"), 1, 4096, key="cfg_batch_size", help=t("training.help.batch_size"), **KEEP)
+    b.number_input(label("epochs"), 1, 1000, key="cfg_epochs", help=t("training.help.epochs"), **KEEP)
+    a.slider(label("label_smoothing"), 0.0, 0.5, step=0.05, key="cfg_label_smoothing",
+             help=t("training.help.label_smoothing"), **KEEP)
+    b.number_input(label("time_budget_seconds"), 0.0, 7 * 24 * 3600.0, step=60.0, key="cfg_time_budget_seconds",
+                   help=t("training.help.time_budget_seconds"), **KEEP)
+    a.number_input(label("seed"), 0, 2**31 - 1, key="cfg_seed", help=t("training.help.seed"), **KEEP)
+
+
+# --- 3 · Before training. ---
+
+
+def summary_section(rows: list[dict], size: int) -> None:
+    """Parameter count, size and FLOPs, and the layer table (column names in the page's language)."""
+    st.subheader(t("training.summary.heading"))
+    a, b, c = st.columns(3)
+    a.metric(t("training.summary.params"), f"{sum(row['params'] for row in rows):,}")
+    b.metric(t("training.summary.size"), f"{size / 1e6:.2f} MB")
+    c.metric(t("training.summary.flops"), f"{sum(row['flops'] for row in rows) / 1e6:,.1f} M")
+    table = [{**row, "output_shape": " × ".join(map(str, row["output_shape"]))} for row in rows]
+    columns = {name: t(f"training.summary.columns.{name}") for name in ("layer", "type", "output_shape")}
+    columns |= {name: st.column_config.NumberColumn(t(f"training.summary.columns.{name}"), format="localized")
+                for name in ("params", "flops")}
+    st.dataframe(table, hide_index=True, key="layer_table", column_config=columns)
+    st.caption(t("training.summary.flops_note"))
