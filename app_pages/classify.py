@@ -1,9 +1,11 @@
-"""Classify images: what a trained CNN thinks each photo shows, and why.
+"""Classify images: what a trained CNN thinks each photo shows, why, and the math behind it.
 
-Everything heavy is in cnn_core (inference: the 32x32 input and top-k; explain: Grad-CAM, logits,
-activations); this script lays it out. Models are shared by every user of the server, so they sit in
-st.cache_resource keyed by (name, file modification time): a retrained model reloads. Each user's
-results live in st.session_state.
+Everything heavy is in cnn_core (inference: the 32x32 input and top-k; explain: Grad-CAM, the last
+layer's numbers, activations; explain_figures: the chart and the formulas with this photo's numbers);
+this script lays it out. Every word comes from the translation tables (`t`), class names through
+`class_label`. Models are shared by every user of the server, so they sit in st.cache_resource keyed
+by (name, file modification time): a retrained model reloads. Each user's results live in
+st.session_state, keyed by class ids, so switching the language never reclassifies.
 """
 
 from __future__ import annotations
@@ -13,35 +15,32 @@ import hashlib
 import io
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
-from cnn_core import explain, inference, registry, samples
+from app_pages.language import class_label, current_language, t
+from cnn_core import explain, explain_figures, inference, registry, samples
 from cnn_core.images import ImageError, fit_for_display, load_image
 from cnn_core.model_import import import_model
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 SHOWN_SIZE = 224  # the 32x32 input and heatmaps are enlarged to this many pixels for display
 THRESHOLD = inference.LOW_CONFIDENCE_THRESHOLD
-FIT_LABELS = {"crop": "Centre crop (fills the frame, cuts the edges)", "pad": "Pad (keeps everything, adds a border)"}
-CHANNELS = {"mean": "Average of R, G, B", 0: "Red channel", 1: "Green channel", 2: "Blue channel"}
+CHANNELS = {"mean": "channel_mean", 0: "channel_red", 1: "channel_green", 2: "channel_blue"}
 
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+@st.cache_resource(max_entries=4, show_spinner=False)
 def cached_model(name: str, modified: float):
     """The registry model `name`; `modified` (the file's mtime) is in the key so a retrained file reloads."""
     return registry.load_model(name)
 
 
 def model_label(metadata: dict) -> str:
-    """'name · 71.2 % test accuracy · shipped' for the picker."""
+    """'name · 71.2% test accuracy · shipped' for the picker."""
     accuracy = metadata.get("test_accuracy")
-    parts = [metadata["name"], f"{accuracy:.1%} test accuracy" if isinstance(accuracy, (int, float)) else "accuracy not measured"]
-    if metadata.get("shipped"):
-        parts.append("shipped")
-    if metadata.get("imported"):
-        parts.append("imported")
+    parts = [metadata["name"], t("classify.model.accuracy", accuracy=f"{accuracy:.1%}")
+             if isinstance(accuracy, (int, float)) else t("classify.model.accuracy_unknown")]
+    parts += [t(f"classify.model.{flag}") for flag in ("shipped", "imported") if metadata.get(flag)]
     return " · ".join(parts)
 
 
@@ -60,52 +59,28 @@ def enlarged(pixels: np.ndarray | Image.Image, side: int = SHOWN_SIZE) -> Image.
     return image.resize((side, side), Image.Resampling.NEAREST)
 
 
-def top_chart(top: list[tuple[str, float]]) -> go.Figure:
-    """Horizontal bars of the top-k probabilities, most likely at the top."""
-    labels = [label for label, _ in top][::-1]
-    values = [p for _, p in top][::-1]
-    figure = go.Figure(go.Bar(x=values, y=labels, orientation="h", text=[f"{v:.1%}" for v in values],
-                              textposition="auto", marker_color="#4c78a8"))
-    figure.add_vline(x=THRESHOLD, line_dash="dot", line_color="grey")
-    figure.update_layout(height=60 + 32 * len(top), margin=dict(l=10, r=10, t=10, b=30),
-                         xaxis=dict(range=[0, 1], tickformat=".0%", title="probability"))
-    return figure
-
-
-def softmax_latex(logits: np.ndarray, class_names: list[str], index: int) -> str:
-    """softmax written out for class `index` with this image's logits plugged in."""
-    terms = " + ".join(f"e^{{{value:.2f}}}" for value in logits)
-    probability = explain.softmax(logits)[index]
-    name = class_names[index].replace("_", r"\_")
-    return (rf"p_{{\text{{{name}}}}} = \frac{{e^{{z_{{\text{{{name}}}}}}}}}{{\sum_j e^{{z_j}}}}"
-            rf" = \frac{{e^{{{logits[index]:.2f}}}}}{{{terms}}} = {probability:.3f}")
-
-
 def import_section() -> None:
     """Import a model trained elsewhere: our JSON schema + a .weights.h5, never a model file."""
     message = st.session_state.pop("import_message", None)
-    with st.expander("Import a model trained elsewhere (configuration JSON + .weights.h5)", expanded=bool(message)):
+    with st.expander(t("classify.import.title"), expanded=bool(message)):
         if message:
             st.success(message)
-        st.markdown("For safety the app never opens `.keras` or full `.h5` model files from users (they can run "
-                    "code). Upload the training settings as JSON (`{\"config\": …, \"class_names\": […]}`) and "
-                    "weights saved with `model.save_weights(\"model.weights.h5\")`; the app builds the "
-                    "architecture itself and loads only the numbers.")
+        st.markdown(t("classify.import.help"))
         with st.form("import"):
-            config_file = st.file_uploader("Configuration (JSON)", type=["json"])
-            weights_file = st.file_uploader("Weights (.weights.h5)", type=["h5"])
-            new_name = st.text_input("Save as", value="imported-model")
-            if st.form_submit_button("Import"):
+            config_file = st.file_uploader(t("classify.import.config"), type=["json"], key="import_config")
+            weights_file = st.file_uploader(t("classify.import.weights"), type=["h5"], key="import_weights")
+            new_name = st.text_input(t("classify.import.name"), value="imported-model", key="import_name")
+            if st.form_submit_button(t("classify.import.button")):
                 if config_file is None or weights_file is None:
-                    st.error("Choose both files.")
+                    st.error(t("classify.import.need_both"))
                     return
                 try:
                     saved = import_model(new_name, config_file.getvalue(), weights_file.getvalue(),
                                          weights_filename=weights_file.name)
-                except ValueError as error:  # ModelImportError and registry name errors
-                    st.error(str(error))
+                except ValueError as error:  # ModelImportError and registry name errors (English from cnn_core)
+                    st.error(t("classify.import.refused", error=error))
                 else:  # rerun so the model list above shows it; the message survives in the session
-                    st.session_state["import_message"] = f"Imported as **{saved}**; pick it in the model list."
+                    st.session_state["import_message"] = t("classify.import.done", name=saved)
                     st.rerun()
 
 
@@ -114,31 +89,43 @@ def import_section() -> None:
 
 def pick_model(models: list[dict]) -> tuple[str, dict]:
     """Model picker (default: the shipped model, else the newest) showing its metadata; (name, metadata)."""
-    names = [metadata["name"] for metadata in models]
+    by_name = {metadata["name"]: metadata for metadata in models}
+    names = list(by_name)
     default_name = inference.default_model(models)["name"]
-    name = st.selectbox("Model", names, index=names.index(default_name),
-                        format_func=lambda value: model_label(models[names.index(value)]))
-    metadata = models[names.index(name)]
-    created = str(metadata.get("created") or "unknown")[:16].replace("T", " ")
-    st.caption(f"Trained on: {metadata.get('dataset') or 'unknown data'} · {len(metadata.get('class_names') or [])} classes · "
-               f"created {created}" + (f" · Keras {metadata['keras_version']}" if metadata.get("keras_version") else ""))
+    # Labels made now, not inside format_func: Streamlit may call that outside this run (tests do).
+    labels = {name: model_label(metadata) for name, metadata in by_name.items()}
+    name = st.selectbox(t("classify.model.picker"), names, index=names.index(default_name), key="classify_model",
+                        format_func=labels.__getitem__)
+    metadata = by_name[name]
+    created = str(metadata.get("created") or t("classify.model.unknown_date"))[:16].replace("T", " ")
+    caption = t("classify.model.caption", dataset=metadata.get("dataset") or t("classify.model.unknown_data"),
+                classes=len(metadata.get("class_names") or []), created=created)
+    if metadata.get("keras_version"):
+        caption += t("classify.model.keras", version=metadata["keras_version"])
+    st.caption(caption)
     return name, metadata
 
 
 def gather_inputs() -> list[tuple[str, str, bytes | Image.Image]]:
     """Uploads, the camera (behind a toggle) and samples as (label, identity, bytes or decoded sample)."""
     limit = st.get_option("server.maxUploadSize")  # set in .streamlit/config.toml; Streamlit refuses larger files
-    uploads = st.file_uploader("Upload photos", type=IMAGE_TYPES, accept_multiple_files=True,
-                               help=f"PNG, JPEG, WebP, GIF, BMP or TIFF, up to {limit} MB each.")
+    uploads = st.file_uploader(t("classify.inputs.upload"), type=IMAGE_TYPES, accept_multiple_files=True,
+                               help=t("classify.inputs.upload_help", limit=limit), key="classify_uploads")
     inputs = [(upload.name, hashlib.sha256(upload.getvalue()).hexdigest(), upload.getvalue()) for upload in uploads or []]
     # The browser asks for camera permission as soon as st.camera_input is shown, so only on request.
-    if st.toggle("Use the camera", help="Your browser asks for permission only when this is on."):
-        photo = st.camera_input("Take a photo")
+    if st.toggle(t("classify.inputs.camera_toggle"), help=t("classify.inputs.camera_help"), key="classify_camera_on"):
+        photo = st.camera_input(t("classify.inputs.camera"), key="classify_camera")
         if photo is not None:
-            inputs.append(("camera photo", hashlib.sha256(photo.getvalue()).hexdigest(), photo.getvalue()))
-    for sample in st.multiselect("Or try bundled samples", samples.sample_names()):
-        inputs.append((f"sample: {sample}", f"sample:{sample}", samples.load_sample(sample)))
-        st.caption(f"{sample}: {samples.sample_credit(sample)}")
+            inputs.append((t("classify.inputs.camera_photo"), hashlib.sha256(photo.getvalue()).hexdigest(),
+                           photo.getvalue()))
+    language = current_language()
+    labels = {sample: samples.sample_label(sample, language) for sample in samples.sample_names()}
+    chosen = st.multiselect(t("classify.inputs.samples"), list(labels), key="classify_samples",
+                            format_func=labels.__getitem__, placeholder=t("classify.inputs.samples_placeholder"))
+    for sample in chosen:
+        shown = labels[sample]
+        inputs.append((t("classify.inputs.sample_item", name=shown), f"sample:{sample}", samples.load_sample(sample)))
+        st.caption(t("classify.inputs.sample_credit", name=shown, credit=samples.sample_credit(sample, language)))
     return inputs
 
 
@@ -151,8 +138,8 @@ def classify_all(model, inputs, cache_key: tuple, fit: str, class_names: list[st
     for label, identity, source in inputs:
         try:
             original = source if isinstance(source, Image.Image) else load_image(source)
-        except ImageError as error:
-            st.error(f"**{label}**: {error}")
+        except ImageError as error:  # the reason is cnn_core's (English); the lead-in is translated
+            st.error(t("classify.image_error", label=label, error=error))
             continue
         items.append({"label": label, "key": (*cache_key, fit, identity), "original": original,
                       "input": inference.prepare_image(original, fit)})
@@ -168,110 +155,175 @@ def classify_all(model, inputs, cache_key: tuple, fit: str, class_names: list[st
 
 def summary(items: list[dict]) -> dict:
     """Table of all images (thumbnail, top class, probability); returns the one picked for details."""
-    st.subheader(f"{len(items)} images")
+    st.subheader(t("classify.summary.heading", count=len(items)))
+    columns = {key: t(f"classify.summary.{key}") for key in ("image", "file", "top_class", "probability", "confident")}
     st.dataframe({
-        "image": [thumbnail_url(item["original"]) for item in items],
-        "file": [item["label"] for item in items],
-        "top class": [item["top"][0][0] for item in items],
-        "probability": [item["top"][0][1] for item in items],
-        "confident?": ["no" if inference.is_low_confidence(item["top"]) else "yes" for item in items],
+        columns["image"]: [thumbnail_url(item["original"]) for item in items],
+        columns["file"]: [item["label"] for item in items],
+        columns["top_class"]: [class_label(item["top"][0][0]) for item in items],
+        columns["probability"]: [item["top"][0][1] for item in items],
+        columns["confident"]: [t("classify.summary.no" if inference.is_low_confidence(item["top"]) else
+                                 "classify.summary.yes") for item in items],
     }, hide_index=True, column_config={
-        "image": st.column_config.ImageColumn("image", width="small"),
-        "probability": st.column_config.ProgressColumn("probability", min_value=0.0, max_value=1.0, format="percent"),
+        columns["image"]: st.column_config.ImageColumn(columns["image"], width="small"),
+        columns["probability"]: st.column_config.ProgressColumn(columns["probability"], min_value=0.0,
+                                                                max_value=1.0, format="percent"),
     })
-    labels = [f"{index + 1}. {item['label']}" for index, item in enumerate(items)]
-    return items[labels.index(st.selectbox("Details for", labels))]
+    # Positions, not labels, as options: the choice survives a language switch.
+    index = st.selectbox(t("classify.summary.details_for"), range(len(items)), key="classify_details",
+                         format_func=lambda position: f"{position + 1}. {items[position]['label']}")
+    return items[index or 0]
 
 
-def details(model, item: dict, fit: str, class_names: list[str], test_time_flip: bool) -> None:
-    """One image: photo, network input, Grad-CAM, top-5 chart, warning and softmax with its numbers."""
+def details(model, item: dict, fit: str, class_names: list[str]) -> explain.GradCam:
+    """One image: headline, warning, photo, network input, Grad-CAM of a chosen class, top-k chart."""
     top = item["top"]
-    st.subheader(f"{item['label']}: {top[0][0]} ({top[0][1]:.1%})")
+    st.subheader(t("classify.details.heading", label=item["label"], class_name=class_label(top[0][0]),
+                   probability=f"{top[0][1]:.1%}"))
     if inference.is_low_confidence(top):
-        st.warning(f"Low confidence: the top class has less than {THRESHOLD:.0%} probability. The photo may show "
-                   f"something outside the model's {len(class_names)} classes, or the model is unsure.")
+        st.warning(t("classify.details.low_confidence", threshold=f"{THRESHOLD:.0%}", classes=len(class_names)))
     display, _ = fit_for_display(item["original"], 512)
-    heat, explained = explain.grad_cam_map(model, item["input"], class_names.index(top[0][0]))
-    heat_input = explain.upsample(heat, item["input"].shape[1::-1])
     left, middle, right = st.columns(3)
-    left.image(display, caption="Your photo")
-    middle.image(enlarged(item["input"]), caption="What the network sees (32x32, enlarged)")
+    left.image(display, caption=t("classify.details.photo"))
+    size = item["input"].shape[0]
+    middle.image(enlarged(item["input"]), caption=t("classify.details.network_input", size=size))
+    choices = {class_names.index(name): class_label(name) for name, _ in top}
+    chosen = right.selectbox(t("classify.details.explain_class"), list(choices), key=f"explain_class_{item['key']}",
+                             format_func=choices.__getitem__)
+    cam = explain.grad_cam_details(model, item["input"], chosen)
+    heat_input = explain.upsample(cam.heatmap, item["input"].shape[1::-1])
     right.image(explain.overlay(display, explain.heatmap_for_original(heat_input, display.size, fit)),
-                caption=f"Grad-CAM for “{class_names[explained]}”: red = where it looked")
-    st.caption("Preprocessing: " + inference.describe_preprocessing(fit, item["original"].size))
-    st.plotly_chart(top_chart(top), key=f"top-{item['key']}")
-    st.caption(f"Dotted line: the {THRESHOLD:.0%} confidence threshold.")
+                caption=t("classify.details.grad_cam", class_name=class_label(class_names[cam.class_index])))
+    sentence = inference.describe_preprocessing(fit, item["original"].size, language=current_language())
+    st.caption(t("classify.details.preprocessing", sentence=sentence))
+    st.plotly_chart(explain_figures.top_k_figure(top, THRESHOLD, language=current_language()),
+                    key=f"top-{item['key']}")
+    return cam
 
-    with st.expander("How the probabilities are computed (softmax)", expanded=True):
-        values = explain.logits(model, item["input"])
-        st.markdown("The last layer gives one score $z_j$ (a *logit*) per class; softmax turns them into "
-                    "probabilities that are positive and add up to 1:")
-        st.latex(softmax_latex(values, class_names, int(np.argmax(values))))
+
+def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: bool) -> None:
+    """The dense layer, softmax and cross-entropy with this photo's numbers, and why dense layers come last."""
+    language = current_language()
+    numbers = explain.last_layer(model, item["input"])
+    scores = numbers.logits
+    best, runner_up = (int(index) for index in np.argsort(-scores, kind="stable")[:2])
+    inputs, classes = numbers.kernel.shape
+    with st.expander(t("classify.math.title"), expanded=True):
+        st.markdown(t("classify.math.dense", inputs=f"{inputs:,}", source=numbers.source,
+                      weights=f"{numbers.kernel.size:,}", biases=classes))
+        st.latex(explain_figures.dense_shapes_latex(inputs, classes))
+        st.markdown(t("classify.math.dense_row", class_name=class_label(class_names[best]), inputs=f"{inputs:,}"))
+        st.latex(explain_figures.dense_row_latex(class_names[best], numbers.weighted_sums[best],
+                                                 numbers.bias[best], inputs, language=language))
+        st.markdown(t("classify.math.softmax"))
+        st.latex(explain_figures.SOFTMAX)
+        st.markdown(t("classify.math.softmax_numbers"))
+        st.latex(explain_figures.softmax_latex(scores, class_names, best, language=language))
+        st.caption(t("classify.math.real_scores"))
         if test_time_flip:
-            st.caption("This model also classifies the mirrored photo and averages both, so the chart above can "
-                       "differ slightly from this single pass.")
-    with st.expander("Grad-CAM: how the heatmap is made"):
-        st.markdown(f"Grad-CAM takes the last convolution's feature maps $A^k$ (layer "
-                    f"`{explain.last_conv_layer_name(model)}`), weights each by how much it raises the class "
-                    "score $z_c$ (the gradient averaged over positions), adds them up and keeps the positive part:")
-        st.latex(r"L^c = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big),\quad "
-                 r"\alpha_k^c = \frac{1}{HW}\sum_{i,j} \frac{\partial z_c}{\partial A^k_{ij}}")
-        st.image(enlarged(explain.colorize(heat_input)), caption="The raw 32x32 map", width=SHOWN_SIZE)
+            st.caption(t("classify.math.test_time_flip"))
+        probabilities = explain.softmax(scores)
+        st.markdown(t("classify.math.cross_entropy"))
+        st.latex(explain_figures.CROSS_ENTROPY)
+        st.markdown(t("classify.math.cross_entropy_top", class_name=class_label(class_names[best])))
+        st.latex(explain_figures.cross_entropy_latex(class_names[best], probabilities[best], language=language))
+        st.markdown(t("classify.math.cross_entropy_other", class_name=class_label(class_names[runner_up])))
+        st.latex(explain_figures.cross_entropy_latex(class_names[runner_up], probabilities[runner_up],
+                                                     language=language))
+        st.page_link("app_pages/training.py", label=t("classify.math.training_link"), icon="📉")
+        st.markdown(f"**{t('classify.math.faq_dense_title')}**")
+        st.markdown(t("classify.math.faq_dense", weights=f"{numbers.kernel.size:,}", inputs=f"{inputs:,}"))
+        st.page_link("app_pages/training.py", label=t("classify.math.faq_dense_link"), icon="🏋️")
 
 
-def look_inside(model, item: dict) -> None:
-    """Every conv/pool layer's activations for this image, the first layer's filters, send one to the conv page."""
-    with st.expander("Look inside: every layer's activations and the first layer's filters"):
-        st.markdown("Each small square is one channel's feature map for this photo (bright = strong response). "
-                    "Early layers respond to edges and colours; deeper ones to larger patterns.")
-        for layer, activation in explain.layer_activations(model, item["input"]).items():
-            height, width, channels = activation.shape
-            st.image(explain.activation_grid(activation, columns=16, scale=max(1, 64 // height)),
-                     caption=f"{layer}: {channels} channels of {height}x{width}")
+def grad_cam_math(cam: explain.GradCam, class_names: list[str]) -> None:
+    """What Grad-CAM computes, with this photo's channel weights."""
+    height, width, channels = cam.feature_shape
+    name = class_names[cam.class_index]
+    with st.expander(t("classify.grad_cam.title")):
+        st.markdown(t("classify.grad_cam.intro", channels=channels, height=height, width=width, layer=cam.layer_name,
+                      class_name=class_label(name)))
+        st.latex(explain_figures.GRAD_CAM)
+        st.markdown(t("classify.grad_cam.numbers"))
+        st.latex(explain_figures.grad_cam_sum_latex(cam.channel_weights, name, language=current_language()))
+        st.caption(t("classify.grad_cam.why_logit"))
+        st.image(enlarged(explain.colorize(cam.heatmap)), width=SHOWN_SIZE,
+                 caption=t("classify.grad_cam.raw_map", height=height, width=width))
+
+
+def look_inside(model, item: dict, activation: str) -> None:
+    """Every conv/pool layer's activations, why ReLU, the first layer's filters; send one to the conv page."""
+    with st.expander(t("classify.inside.title")):
+        st.markdown(t("classify.inside.intro"))
+        for layer, values in explain.layer_activations(model, item["input"]).items():
+            height, width, channels = values.shape
+            caption = t("classify.inside.layer", layer=layer, channels=channels, height=height, width=width)
+            if activation == "ReLU" and not explain.is_pooling_layer(layer):  # smooth activations leave few exact 0s
+                caption = t("classify.inside.zeros", layer=layer, channels=channels, height=height, width=width,
+                            share=f"{explain_figures.zero_share(values):.0%}", activation=activation)
+            # Deep layers have many small maps: smaller tiles, more per row, so the grid stays a few rows tall.
+            columns, side = (32, 32) if channels > 64 else (16, 64)
+            st.image(explain.activation_grid(values, columns=columns, scale=max(1, side // height)), caption=caption)
+        st.markdown(f"**{t('classify.inside.faq_relu_title')}**")
+        st.markdown(t("classify.inside.faq_relu"))
+        st.latex(explain_figures.RELU)
+        if activation != "ReLU":
+            st.caption(t("classify.inside.other_activation", activation=activation))
         filters = explain.first_layer_filters(model)
         size, _, _, count = filters.shape
-        st.image(explain.filter_grid(filters, columns=16), caption=f"The {count} learned {size}x{size} filters of "
-                 "the first convolution (grey = 0; brighter/darker = positive/negative weight per colour)")
-        number = st.number_input("Filter", min_value=1, max_value=count, value=1, step=1)
-        channel = st.radio("As a grey kernel, use", list(CHANNELS), format_func=CHANNELS.get, horizontal=True)
+        st.image(explain.filter_grid(filters, columns=16), caption=t("classify.inside.filters", count=count, size=size))
+        st.markdown(t("classify.inside.filters_formula"))
+        st.latex(explain_figures.CONVOLUTION)
+        number = st.number_input(t("classify.inside.filter"), min_value=1, max_value=count, value=1, step=1,
+                                 key="classify_filter", width=240)
+        channel_labels = {value: t(f"classify.inside.{key}") for value, key in CHANNELS.items()}
+        channel = st.radio(t("classify.inside.channel"), list(CHANNELS), horizontal=True, key="classify_channel",
+                           format_func=channel_labels.__getitem__)
         kernel = explain.filter_as_kernel(filters, int(number) - 1, None if channel == "mean" else channel)
-        st.dataframe(np.round(np.array(kernel), 3))
-        if st.button("Step through this filter on the convolution page"):
+        st.dataframe(np.round(np.array(kernel), 3), width="content")
+        if st.button(t("classify.inside.send"), key="classify_send"):
             st.session_state["kernel_from_model"] = kernel
             st.switch_page("app_pages/convolution.py")
 
 
 # --- The page. ---
 
-st.title("Classify images")
-st.caption("Drop in photos and see which class a trained CNN picks, how sure it is, and where it looked.")
+st.title(t("classify.title"))
+st.caption(t("classify.intro"))
 
 models = registry.list_models()
 if not models:
-    st.info("There is no trained model yet. Train one on the training page (a few minutes on a laptop), "
-            "or import one below, then come back here.")
-    st.page_link("app_pages/training.py", label="Go to Train a CNN", icon="🏋️")
+    st.info(t("classify.no_models"))
+    st.page_link("app_pages/training.py", label=t("classify.go_training"), icon="🏋️")
 else:
     name, metadata = pick_model(models)
     class_names = list(metadata.get("class_names") or [])
     try:
         modified = registry.model_file(name).stat().st_mtime
-        model = cached_model(name, modified)
+        with st.spinner(t("classify.loading_model")):
+            model = cached_model(name, modified)
         if len(class_names) != int(model.output_shape[-1]):
-            raise registry.RegistryError(f"its metadata lists {len(class_names)} class names for "
-                                         f"{model.output_shape[-1]} outputs")
+            raise registry.RegistryError(t("classify.model.class_mismatch", names=len(class_names),
+                                           outputs=model.output_shape[-1]))
     except registry.RegistryError as error:  # a damaged or inconsistent file: say so, keep the page usable
-        st.error(f"The model {name!r} cannot be used: {error}. Pick another model or retrain it.")
+        st.error(t("classify.model.broken", name=name, error=error))
         import_section()
         st.stop()
-    test_time_flip = bool(metadata.get("config", {}).get("test_time_flip", False))
-    fit = st.radio("Make each photo square by", list(FIT_LABELS), format_func=FIT_LABELS.get, horizontal=True)
+    config = metadata.get("config") or {}
+    test_time_flip = bool(config.get("test_time_flip", False))
+    activation = {"relu": "ReLU", "gelu": "GELU", "elu": "ELU", "tanh": "tanh"}.get(config.get("activation", "relu"),
+                                                                                  str(config.get("activation")))
+    fit_labels = {value: t(f"classify.inputs.fit_{value}") for value in inference.FIT_CHOICES}
+    fit = st.radio(t("classify.inputs.fit"), list(fit_labels), horizontal=True, key="classify_fit",
+                   format_func=fit_labels.__getitem__)
     inputs = gather_inputs()
     items = classify_all(model, inputs, (name, modified), fit, class_names, test_time_flip)
     if not inputs:
-        st.info("Upload one or more photos (or take one, or pick a sample) to classify them.")
+        st.info(t("classify.prompt"))
     elif items:
         item = summary(items) if len(items) > 1 else items[0]
-        details(model, item, fit, class_names, test_time_flip)
-        look_inside(model, item)
+        cam = details(model, item, fit, class_names)
+        last_layer_math(model, item, class_names, test_time_flip)
+        grad_cam_math(cam, class_names)
+        look_inside(model, item, activation)
 import_section()

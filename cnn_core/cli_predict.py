@@ -3,6 +3,8 @@
 Each line is `{"file": ..., "top": [{"label": ..., "p": ...}, ...]}`, or `{"file": ..., "error": ...}`
 for a file that is not an image we accept. Refusing a file is handling it, so the exit status is 0
 whenever every file got its line; it is 2 only when the command itself cannot run (no such model).
+Labels are the model's class names; `--lang zh` writes CIFAR-10's in Chinese (猫, 狗, …) for people
+reading the output (scripts should keep the default). Messages stay English, like every CLI here.
 Images are prepared exactly as on the classify page (cnn_core.inference.prepare_image).
 """
 
@@ -14,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Sequence, TextIO
 
+from cnn_core import i18n
 from cnn_core.inference import FIT_CHOICES, default_model, prepare_image
 
 # Files larger than this are refused before reading; no accepted image format needs more.
@@ -29,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=5, help="how many classes to list per file (default 5)")
     parser.add_argument("--fit", choices=FIT_CHOICES, default="crop",
                         help="make photos square by centre crop (default) or by padding")
+    parser.add_argument("--lang", choices=sorted(i18n.LANGUAGES), default="en",
+                        help="language of the class labels (default en: the model's own class names)")
 
 
 def _read_file(path: Path) -> bytes:
@@ -55,7 +60,8 @@ def _prepare(path: Path, fit: str):
         return None, str(error) or type(error).__name__
 
 
-def predict_files(model_name: str, files: Sequence[str], top_k: int = 5, fit: str = "crop") -> Iterator[dict]:
+def predict_files(model_name: str, files: Sequence[str], top_k: int = 5, fit: str = "crop",
+                  language: str = "en") -> Iterator[dict]:
     """One result dict per file, in order; images are classified in a single batch."""
     from cnn_core import registry
     from cnn_core.inference import classify
@@ -70,7 +76,9 @@ def predict_files(model_name: str, files: Sequence[str], top_k: int = 5, fit: st
         if image is None:
             yield {"file": name, "error": error}
         else:
-            yield {"file": name, "top": [{"label": label, "p": round(p, 6)} for label, p in next(results)]}
+            top = next(results)
+            yield {"file": name, "top": [{"label": i18n.class_label(language, label), "p": round(p, 6)}
+                                         for label, p in top]}
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
@@ -89,7 +97,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
             return EXIT_USAGE
         name = chosen["name"]
     try:
-        for line in predict_files(name, args.files, args.top, args.fit):
+        for line in predict_files(name, args.files, args.top, args.fit, getattr(args, "lang", "en")):
             print(json.dumps(line, ensure_ascii=False), file=stdout, flush=True)
     except (registry.RegistryError, FileNotFoundError) as error:
         print(f"error: cannot load model {name!r}: {error}", file=stderr)

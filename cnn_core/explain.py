@@ -10,6 +10,7 @@ is a coarse map of where the class was seen. Models come from cnn_core.model, wh
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -53,9 +54,14 @@ def feature_layer_names(model: keras.Model) -> list[str]:
     return selected
 
 
+def is_pooling_layer(name: str) -> bool:
+    """Whether a layer name from `feature_layer_names` is a pooling layer (else a convolution's activation)."""
+    return bool(_POOL.match(name))
+
+
 def last_conv_layer_name(model: keras.Model) -> str:
     """The last convolutional feature map (after activation): the layer Grad-CAM differentiates."""
-    candidates = [name for name in feature_layer_names(model) if not _POOL.match(name)]
+    candidates = [name for name in feature_layer_names(model) if not is_pooling_layer(name)]
     if not candidates:
         raise ExplainError("This model has no convolution layer named block{b}_conv{c} to explain.")
     return candidates[-1]
@@ -72,19 +78,41 @@ def _batch(image: np.ndarray) -> np.ndarray:
 # --- Logits and softmax. ---
 
 
-def _dense_head(model: keras.Model) -> tuple[keras.Model, np.ndarray, np.ndarray]:
-    """A model from the image to the features entering `predictions`, plus that layer's kernel and bias."""
+@dataclass(frozen=True)
+class LastLayer:
+    """The `predictions` Dense layer at work on one image: z = W x + b, before its softmax."""
+
+    source: str  # the layer whose output x is (flatten, global_pool or dense{i})
+    features: np.ndarray  # x, (inputs,)
+    kernel: np.ndarray  # W as Keras stores it, (inputs, classes): z = x @ W + b
+    bias: np.ndarray  # b, (classes,)
+
+    @property
+    def weighted_sums(self) -> np.ndarray:
+        """sum_i W_{k,i} x_i for every class k: the score before the bias is added."""
+        return self.features.astype(np.float64) @ self.kernel.astype(np.float64)
+
+    @property
+    def logits(self) -> np.ndarray:
+        """z = x W + b in float64 (the scores softmax turns into probabilities)."""
+        return self.weighted_sums + self.bias.astype(np.float64)
+
+
+def last_layer(model: keras.Model, image: np.ndarray) -> LastLayer:
+    """What enters the final Dense layer for `image`, with that layer's weights and bias."""
     predictions = model.get_layer("predictions")
     features = keras.Model(model.input, predictions.input)
+    values = keras.ops.convert_to_numpy(features(_batch(image), training=False))[0]
     kernel, bias = (keras.ops.convert_to_numpy(weight) for weight in predictions.weights[:2])
-    return features, kernel, bias
+    # Dropout is the identity when predicting, so name the layer that actually computed x.
+    names = [layer.name for layer in model.layers]
+    before = [name for name in names[: names.index("predictions")] if not name.startswith("dropout")]
+    return LastLayer(before[-1] if before else "input", values, kernel, bias)
 
 
 def logits(model: keras.Model, image: np.ndarray) -> np.ndarray:
     """The pre-softmax scores z (classes,) of one image: the `predictions` Dense layer before its softmax."""
-    features, kernel, bias = _dense_head(model)
-    values = keras.ops.convert_to_numpy(features(_batch(image), training=False))[0]
-    return (values.astype(np.float64) @ kernel.astype(np.float64) + bias).astype(np.float64)
+    return last_layer(model, image).logits
 
 
 def softmax(values: np.ndarray) -> np.ndarray:
@@ -97,9 +125,20 @@ def softmax(values: np.ndarray) -> np.ndarray:
 # --- Grad-CAM. ---
 
 
-def grad_cam_map(model: keras.Model, image: np.ndarray, class_index: int | None = None,
-                 layer_name: str | None = None) -> tuple[np.ndarray, int]:
-    """Grad-CAM at the feature map's own resolution (h, w), in [0, 1], and the class it explains."""
+@dataclass(frozen=True)
+class GradCam:
+    """A Grad-CAM map and the numbers behind it (the page writes the formula out with them)."""
+
+    heatmap: np.ndarray  # (h, w) at the feature map's resolution, in [0, 1]
+    class_index: int
+    layer_name: str
+    channel_weights: np.ndarray  # alpha_k: the class score's gradient averaged over positions, (channels,)
+    feature_shape: tuple[int, int, int]  # (h, w, channels) of the feature map A
+
+
+def grad_cam_details(model: keras.Model, image: np.ndarray, class_index: int | None = None,
+                     layer_name: str | None = None) -> GradCam:
+    """Grad-CAM of `class_index` (default: the predicted class) with its channel weights."""
     layer_name = layer_name or last_conv_layer_name(model)
     predictions = model.get_layer("predictions")
     # Gradients of the logit, not the softmax output: probabilities near 1 saturate and give ~0 gradients.
@@ -118,10 +157,19 @@ def grad_cam_map(model: keras.Model, image: np.ndarray, class_index: int | None 
         raise ExplainError(f"The class score does not depend on layer {layer_name!r}.")
     gradients = gradients[0].numpy()
     channel_weights = gradients.mean(axis=(0, 1))  # one importance per channel
-    cam = np.maximum(feature_map[0].numpy() @ channel_weights, 0.0)
+    maps = feature_map[0].numpy()
+    cam = np.maximum(maps @ channel_weights, 0.0)
     peak = float(cam.max())
     cam = cam / peak if peak > 0 else np.zeros_like(cam)
-    return cam.astype(np.float32), class_index
+    return GradCam(cam.astype(np.float32), int(class_index), layer_name, channel_weights.astype(np.float64),
+                   tuple(int(side) for side in maps.shape))
+
+
+def grad_cam_map(model: keras.Model, image: np.ndarray, class_index: int | None = None,
+                 layer_name: str | None = None) -> tuple[np.ndarray, int]:
+    """Grad-CAM at the feature map's own resolution (h, w), in [0, 1], and the class it explains."""
+    details = grad_cam_details(model, image, class_index, layer_name)
+    return details.heatmap, details.class_index
 
 
 def upsample(heatmap: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -16,6 +16,8 @@ from typing import Literal, Sequence
 import numpy as np
 from PIL import Image, ImageStat
 
+from cnn_core import i18n
+
 INPUT_SIZE = 32  # CIFAR-10's side; models built by cnn_core.model take (32, 32, 3)
 FIT_CHOICES = ("crop", "pad")
 # Below this top-class probability the page warns that the model is unsure.
@@ -65,19 +67,16 @@ def prepare_image(image: Image.Image, fit: Literal["crop", "pad"] = "crop", size
     return np.asarray(resized, dtype=np.uint8).copy()
 
 
-def describe_preprocessing(fit: str, original_size: tuple[int, int], size: int = INPUT_SIZE) -> str:
-    """One sentence (Markdown) saying exactly what `prepare_image` did to an image of `original_size`."""
+def describe_preprocessing(fit: str, original_size: tuple[int, int], size: int = INPUT_SIZE, *,
+                           language: str = "en") -> str:
+    """One sentence (Markdown, in `language`) saying exactly what `prepare_image` did to an image of `original_size`."""
     width, height = original_size
-    if fit == "crop":
-        side = min(width, height)
-        step = f"centre-cropped to {side}x{side} (the longer side's edges are cut off)"
-    else:
-        side = max(width, height)
-        step = f"padded to {side}x{side} with its average colour (nothing is cut off)"
-    return (
-        f"{width}x{height} photo, EXIF orientation applied, {step}, then shrunk to {size}x{size} with an "
-        f"antialiasing Lanczos filter (box-reduced first when more than {REDUCING_GAP:g}x larger)."
-    )
+    if fit not in FIT_CHOICES:
+        raise PreprocessError(f"fit must be one of {', '.join(FIT_CHOICES)} (got {fit!r}).")
+    side = min(width, height) if fit == "crop" else max(width, height)
+    step = i18n.text(language, f"explain.preprocessing.{fit}", side=side)
+    return i18n.text(language, "explain.preprocessing.sentence", width=width, height=height, step=step,
+                     size=size, gap=f"{REDUCING_GAP:g}")
 
 
 # --- Prediction. Keras is imported here, not at module top, so preprocessing stays TensorFlow-free. ---

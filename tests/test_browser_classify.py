@@ -1,6 +1,8 @@
-"""The classify page in Debian chromium: upload two photos, see both classified."""
+"""The classify page in Debian chromium: upload two photos, see both classified; in Chinese too."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +12,22 @@ pytestmark = pytest.mark.browser
 
 CLASSES = ["red", "green", "blue"]
 TIMEOUT_MS = 90_000  # first visit imports TensorFlow and loads the model on a shared 2-core machine
+
+
+def save_colour_model(name: str, class_names: list[str]) -> None:
+    from cnn_core import registry
+
+    model, config = train_colour_model()
+    registry.save_model(model, name, {
+        "name": name, "config": config.to_dict(), "class_names": class_names, "dataset": "synthetic colours",
+        "test_accuracy": 1.0, "created": "2025-01-01T00:00:00+00:00",
+    })
+
+
+def pick_model(page, label: str, name: str) -> None:
+    """Choose the test's model in the picker (the app's shipped model, copied in, is the default)."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
+    page.get_by_role("option", name=re.compile(rf"^{re.escape(name)} · ")).click()
 
 
 def train_colour_model():
@@ -32,13 +50,7 @@ def train_colour_model():
 
 
 def test_upload_two_photos_and_see_both_results(streamlit_server, browser_page, app_dirs, tmp_path):
-    from cnn_core import registry
-
-    model, config = train_colour_model()
-    registry.save_model(model, "colours", {
-        "name": "colours", "config": config.to_dict(), "class_names": CLASSES, "dataset": "synthetic colours",
-        "test_accuracy": 1.0, "created": "2025-01-01T00:00:00+00:00",
-    })
+    save_colour_model("colours", CLASSES)
     red, blue = tmp_path / "red.png", tmp_path / "blue.png"
     Image.new("RGB", (120, 80), (220, 30, 30)).save(red)
     Image.new("RGB", (80, 120), (20, 40, 230)).save(blue)
@@ -47,6 +59,7 @@ def test_upload_two_photos_and_see_both_results(streamlit_server, browser_page, 
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{streamlit_server}/classify")
     page.get_by_text("Upload photos").wait_for()
+    pick_model(page, "Model", "colours")
     uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Upload photos")
     uploader.locator('input[type="file"]').set_input_files([str(red), str(blue)])
 
@@ -58,4 +71,30 @@ def test_upload_two_photos_and_see_both_results(streamlit_server, browser_page, 
     page.get_by_role("option", name="2. blue.png").click()
     page.get_by_text("blue.png: blue").wait_for()
     page.screenshot(path=str(tmp_path / "classify.png"), full_page=True)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_in_chinese_an_upload_shows_a_chinese_class_name_with_its_probability(
+        streamlit_server, browser_page, app_dirs, tmp_path):
+    # The colour task under CIFAR-10 names: red -> airplane, shown as 飞机.
+    save_colour_model("cifar-names", ["airplane", "automobile", "bird"])
+    red = tmp_path / "red.png"
+    Image.new("RGB", (120, 80), (220, 30, 30)).save(red)
+
+    page = browser_page
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{streamlit_server}/classify?lang=zh")
+    page.get_by_text("上传照片").first.wait_for()
+    pick_model(page, "模型", "cifar-names")
+    uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="上传照片")
+    uploader.locator('input[type="file"]').set_input_files([str(red)])
+
+    headline = page.get_by_text(re.compile(r"red\.png：飞机（\d+\.\d%）"))
+    headline.wait_for()
+    probability = float(re.search(r"（(\d+\.\d)%）", headline.inner_text()).group(1))
+    assert 50.0 < probability <= 100.0
+    page.locator(".katex").first.wait_for()  # the formulas render (KaTeX), not as raw LaTeX
+    assert page.locator(".katex-error").count() == 0
+    assert page.locator(".js-plotly-plot .xtitle").first.text_content() == "概率"  # the top-k chart's axis
+    assert "Upload photos" not in page.inner_text("body")
     assert page.locator('[data-testid="stException"]').count() == 0

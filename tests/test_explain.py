@@ -67,6 +67,35 @@ def test_logits_and_softmax_match_the_model_and_a_numpy_reference():
     assert explain.softmax(np.array([1000.0, 1000.0])) == pytest.approx([0.5, 0.5])  # no overflow
 
 
+def test_last_layer_numbers_are_the_dense_layer_at_work():
+    model = global_average_model(seed=5)
+    image = np.random.default_rng(1).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    numbers = explain.last_layer(model, image)
+    dense_kernel, dense_bias = (weight.numpy() for weight in model.get_layer("predictions").weights)
+    assert numbers.source == "global_pool"
+    np.testing.assert_allclose(numbers.features, scipy_feature_maps(model, image).mean(axis=(0, 1)), atol=1e-5)
+    np.testing.assert_allclose(numbers.weighted_sums, numbers.features @ dense_kernel, atol=1e-6)
+    np.testing.assert_allclose(numbers.weighted_sums + dense_bias, numbers.logits, atol=1e-9)
+    # With hidden dense layers and dropout, x is what the last hidden layer computed (dropout is off).
+    deep = build_model(TrainConfig(filters=[4], dense_units=[6], dropout_rate=0.5), num_classes=3)
+    assert explain.last_layer(deep, image).source == "dense1"
+    assert explain.last_layer(deep, image).features.shape == (6,)
+
+
+def test_grad_cam_channel_weights_have_the_closed_form_of_a_global_average_head():
+    # d logit_c / d A^k_ij = W[k, c] / (h*w) at every position, so the averaged gradient is that too.
+    model = global_average_model(seed=3)
+    image = np.random.default_rng(4).integers(0, 256, (32, 32, 3)).astype(np.uint8)
+    dense_kernel = model.get_layer("predictions").weights[0].numpy()
+    details = explain.grad_cam_details(model, image, 2)
+    assert details.class_index == 2 and details.layer_name == "block1_conv1"
+    assert details.feature_shape == (32, 32, 4)
+    np.testing.assert_allclose(details.channel_weights, dense_kernel[:, 2] / (32 * 32), rtol=1e-4, atol=1e-9)
+    heatmap, chosen = explain.grad_cam_map(model, image, 2)
+    np.testing.assert_array_equal(heatmap, details.heatmap)
+    assert explain.is_pooling_layer("block2_pool") and not explain.is_pooling_layer("block2_act1")
+
+
 def test_grad_cam_defaults_to_the_predicted_class_and_checks_the_index():
     model = global_average_model(seed=7)
     image = np.random.default_rng(2).integers(0, 256, (32, 32, 3)).astype(np.uint8)

@@ -117,6 +117,15 @@ def test_description_states_every_step():
     assert "640x640" in describe_preprocessing("pad", (640, 480))
 
 
+def test_description_in_chinese_and_bad_fit():
+    assert describe_preprocessing("crop", (640, 480), language="zh") == (
+        "640x480 的照片，已按 EXIF 信息校正方向，居中裁剪为 480x480（较长一边的两端被裁掉），"
+        "再用抗锯齿的 Lanczos 滤波器缩小到 32x32（比目标大 3 倍以上时先用方框滤波快速缩小）。")
+    assert "填充为 640x640" in describe_preprocessing("pad", (640, 480), language="zh")
+    with pytest.raises(PreprocessError):
+        describe_preprocessing("stretch", (640, 480))
+
+
 def test_importing_inference_does_not_import_tensorflow():
     code = "import sys, cnn_core.inference; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
