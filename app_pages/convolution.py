@@ -61,7 +61,8 @@ image_column, kernel_column, settings_column = st.columns([1.2, 1, 1], gap="larg
 with image_column:
     st.subheader(t("convolution.image.heading"))
     upload = st.file_uploader(t("convolution.image.upload"), type=UPLOAD_TYPES, key="upload",
-                              help=t("convolution.image.upload_help", side=images.MAX_DISPLAY_SIDE))
+                              help=t("convolution.image.upload_help", side=images.MAX_DISPLAY_SIDE,
+                                     limit=st.get_option("server.maxUploadSize")))
     sample_name = st.selectbox(t("convolution.image.sample"), samples.sample_names(), key="sample",
                                format_func=lambda name: samples.sample_label(name, language),
                                disabled=upload is not None)

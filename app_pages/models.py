@@ -54,7 +54,10 @@ if st.session_state.get("confirm_delete") == name:
     st.warning(t("models.confirm_delete", name=name))
     yes, no = st.columns(2)
     if yes.button(t("models.yes_delete"), key="confirm_delete_yes"):
-        registry.delete_model(name)
+        try:
+            registry.delete_model(name)
+        except registry.RegistryError as error:  # e.g. already deleted in another tab
+            st.warning(str(error))
         del st.session_state["confirm_delete"]
         st.toast(t("models.deleted", name=name))
         st.rerun()

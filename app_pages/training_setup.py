@@ -149,8 +149,13 @@ def data_section() -> tuple[str | None, dict | None, str | None]:
         problem = None if spec else t("training.data.no_path")
     else:
         upload = st.file_uploader(t("training.data.upload"), type=["zip"], key="data_upload")
-        spec = str(view.store_upload(upload.name, upload.getvalue())) if upload else None
-        problem = None if upload else t("training.data.no_upload")
+        spec, problem = None, None if upload else t("training.data.no_upload")
+        if upload:
+            try:
+                spec = str(view.store_upload(upload.name, upload.getvalue()))
+            except OSError as error:  # e.g. a full disk
+                st.error(str(error))
+                problem = str(error)
     if spec:
         try:
             with st.spinner(t("training.data.reading")):

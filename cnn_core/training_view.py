@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cnn_core import i18n, paths
+from cnn_core import atomic, i18n, paths
 from cnn_core.config import ConfigError, TrainConfig
 
 # The tutorial's augmentation, offered when a switch is turned on.
@@ -148,7 +148,23 @@ def store_upload(file_name: str, content: bytes) -> Path:
     target = paths.data_dir() / "uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_name}"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".part")
-        partial.write_bytes(content)
-        partial.replace(target)  # atomic: a half-written file never carries the final name
+        partial = atomic.temp_path_for(target)  # unique: two sessions may upload the same file at once
+        try:
+            partial.write_bytes(content)
+            partial.replace(target)  # atomic: a half-written file never carries the final name
+        finally:
+            partial.unlink(missing_ok=True)
+    _prune_uploads(target.parent, keep=target)
     return target
+
+
+KEPT_UPLOADS = 10  # each may be 20 MB; older ones can simply be uploaded again
+
+
+def _prune_uploads(folder: Path, keep: Path) -> None:
+    """Delete all but the newest KEPT_UPLOADS datasets (never `keep`, the one just stored)."""
+    files = sorted((path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")),
+                   key=lambda path: path.stat().st_mtime, reverse=True)
+    for path in files[KEPT_UPLOADS:]:
+        if path != keep:
+            path.unlink(missing_ok=True)

@@ -126,3 +126,23 @@ def test_python_dash_m_cnn_core_predict(colour_model, tmp_path, app_dirs):
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines[0]["file"] == str(red) and lines[0]["top"][0]["label"] == "red"
     assert lines[1]["file"] == str(text) and "error" in lines[1]
+
+
+def test_lang_zh_writes_cifar_class_names_in_chinese(app_dirs, trained_colour_model, tmp_path):
+    import keras
+
+    from cnn_core import registry
+
+    model, config = trained_colour_model
+    registry.save_model(model, "cifar-names", {
+        "name": "cifar-names", "config": config.to_dict(), "class_names": ["airplane", "automobile", "bird"],
+        "dataset": "synthetic colours", "created": "2025-01-01T00:00:00+00:00", "keras_version": keras.__version__,
+    })
+    red = write_photo(tmp_path / "red.png", (220, 30, 30))
+    status, english, _ = run_cli("--model", "cifar-names", "--top", "3", str(red))
+    assert status == 0 and [entry["label"] for entry in english[0]["top"]][0] == "airplane"
+    status, chinese, _ = run_cli("--model", "cifar-names", "--top", "3", "--lang", "zh", str(red))
+    assert status == 0
+    assert [entry["label"] for entry in chinese[0]["top"]] == [
+        {"airplane": "飞机", "automobile": "汽车", "bird": "鸟"}[entry["label"]] for entry in english[0]["top"]]
+    assert [entry["p"] for entry in chinese[0]["top"]] == [entry["p"] for entry in english[0]["top"]]
