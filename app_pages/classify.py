@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages.language import class_label, current_language, t
+from app_pages.language import class_label, current_language, error_text, t
 from cnn_core import explain, explain_figures, inference, registry, samples
 from cnn_core.images import ImageError, fit_for_display, load_image
 from cnn_core.model_import import import_model
@@ -138,8 +138,8 @@ def classify_all(model, inputs, cache_key: tuple, fit: str, class_names: list[st
     for label, identity, source in inputs:
         try:
             original = source if isinstance(source, Image.Image) else load_image(source)
-        except ImageError as error:  # the reason is cnn_core's (English); the lead-in is translated
-            st.error(t("classify.image_error", label=label, error=error))
+        except ImageError as error:  # reason and lead-in both in the reader's language
+            st.error(t("classify.image_error", label=label, error=error_text(error)))
             continue
         items.append({"label": label, "key": (*cache_key, fit, identity), "original": original,
                       "input": inference.prepare_image(original, fit)})

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages.language import current_language, t
+from app_pages.language import current_language, error_text, t
 from cnn_core import figures, images, kernels, ops, samples
 
 FROM_MODEL = "from_model"  # the preset slot of a learned filter sent from the classify page
@@ -75,7 +75,7 @@ if upload is not None:
     try:
         rgb, original_size, shrunk = decode_upload(upload.file_id, upload.getvalue())
     except images.ImageError as error:
-        st.error(t("convolution.image.unusable", name=upload.name, reason=error))
+        st.error(t("convolution.image.unusable", name=upload.name, reason=error_text(error)))
         st.stop()
     if shrunk:
         st.info(t("convolution.image.shrunk", width=original_size[0], height=original_size[1], new_width=rgb.shape[1],

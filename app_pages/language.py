@@ -41,3 +41,11 @@ def t(key: str, **values: object) -> str:
 def class_label(class_name: str) -> str:
     """A class name in this session's language."""
     return i18n.class_label(current_language(), class_name)
+
+
+def error_text(error: Exception) -> str:
+    """An error from cnn_core in this session's language when it carries a table key, else its own text."""
+    key = getattr(error, "key", None)
+    if key and key in i18n.table(current_language()):
+        return t(key, **getattr(error, "values", {}))
+    return str(error)

@@ -19,6 +19,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from cnn_core import i18n
+
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
 # 50 megapixels covers every phone and most cameras (a 48 MP photo is 8000x6000) while keeping the
 # decoded RGB image under 150 MB, which a small cloud instance can still hold.
@@ -35,23 +37,32 @@ HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 ORIENTATION_TAG = 0x0112
 
 # File signatures of things people upload by mistake, to say what they are rather than "unreadable".
+# The second item names the kind in locales/<language>/images.toml ("kind_pdf" ...).
 _KNOWN_REFUSALS = (
-    (b"%PDF", "a PDF document"),
-    (b"%!PS", "a PostScript/EPS file"),
-    (b"\xc5\xd0\xd3\xc6", "an EPS file"),
-    (b"<svg", "an SVG drawing"),
-    (b"<?xml", "an XML/SVG file"),
+    (b"%PDF", "pdf"),
+    (b"%!PS", "postscript"),
+    (b"\xc5\xd0\xd3\xc6", "eps"),
+    (b"<svg", "svg"),
+    (b"<?xml", "xml"),
 )
 
 
 class ImageError(ValueError):
-    """An upload that is not an image we accept; the message says why and what to do instead."""
+    """An upload that is not an image we accept; the message says why and what to do instead.
+
+    `key` and `values` let a page say it in the reader's language (`i18n.text(language, key, **values)`);
+    `str(error)` is the English text from the same table.
+    """
+
+    def __init__(self, reason: str, **values: object):
+        self.key, self.values = f"images.{reason}", values
+        super().__init__(i18n.text("en", self.key, **values))
 
 
 def load_image(data: bytes) -> Image.Image:
     """Decode uploaded bytes into an RGB image: EXIF-transposed, frame 0, alpha on white, 16-bit scaled."""
     if not data:
-        raise ImageError("The file is empty. Please choose a picture file.")
+        raise ImageError("empty")
     _refuse_documents(data)
     _refuse_scan_bombs(data)
     try:
@@ -69,32 +80,23 @@ def load_image(data: bytes) -> Image.Image:
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(
-            "This image is too large to open safely: its header promises far more pixels than a picture "
-            f"needs (a 'decompression bomb'). Please resize it to under {_megapixels(_pixel_limit())} and try again."
-        ) from None
+        raise ImageError("bomb", limit=_megapixels(_pixel_limit())) from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"This file is not a picture we can read. Please upload a {FORMAT_LIST} image.") from None
+        raise ImageError("unreadable") from None
     except MemoryError:
-        raise ImageError("This image needs more memory to decode than the server has free; please upload a smaller one.") from None
+        raise ImageError("memory") from None
     except Exception:  # noqa: BLE001 - see below
         # Pillow's parsers answer hostile bytes with OSError, SyntaxError, EOFError, struct.error, but also
         # IndexError, KeyError, TypeError, ZeroDivisionError... All of them mean "this file is damaged".
-        raise ImageError(
-            "The image file is incomplete or damaged (perhaps cut off while downloading or copying), "
-            "so it cannot be decoded. Try saving or exporting it again."
-        ) from None
+        raise ImageError("damaged") from None
 
 
 def _refuse_documents(data: bytes) -> None:
     """A friendly refusal for documents and vector files, before any parser looks at them."""
     head = data[:1024].lstrip()
-    for signature, description in _KNOWN_REFUSALS:
+    for signature, description in _KNOWN_REFUSALS:  # description: the kind's key suffix
         if head[: len(signature)].lower() == signature.lower():
-            raise ImageError(
-                f"This looks like {description}, not a photo or bitmap picture. Documents and vector "
-                f"files are not accepted; export the page as a {FORMAT_LIST} image instead."
-            )
+            raise ImageError(f"document_{description}")
 
 
 def _refuse_scan_bombs(data: bytes) -> None:
@@ -103,22 +105,17 @@ def _refuse_scan_bombs(data: bytes) -> None:
         # Entropy-coded data stuffs every 0xFF byte with 0x00, so 0xFF 0xDA only ever starts a scan (SOS).
         scans = data.count(b"\xff\xda")
         if scans > MAX_JPEG_SCANS:
-            raise ImageError(
-                f"This JPEG has {scans:,} scans (ordinary photos have at most a dozen), which would take far too "
-                "long to decode. Please save it again as an ordinary JPEG or PNG."
-            )
+            raise ImageError("scan_bomb", scans=f"{scans:,}")
 
 
 def _check_size(image: Image.Image) -> None:
     """Refuse empty images and ones above MAX_PIXELS, from the header alone."""
     width, height = image.size
     if width < 1 or height < 1:
-        raise ImageError("This image has no pixels.")
+        raise ImageError("no_pixels")
     if width * height > _pixel_limit():
-        raise ImageError(
-            f"This image is {width}x{height} pixels ({_megapixels(width * height)}); the limit is "
-            f"{_megapixels(_pixel_limit())}. Please resize it and try again."
-        )
+        raise ImageError("too_many_pixels", width=width, height=height, megapixels=_megapixels(width * height),
+                         limit=_megapixels(_pixel_limit()))
 
 
 def _pixel_limit() -> int:
@@ -127,7 +124,7 @@ def _pixel_limit() -> int:
 
 
 def _megapixels(pixels: int) -> str:
-    return f"{pixels / 1e6:.3g} megapixels"
+    return f"{pixels / 1e6:.3g}"  # the tables add the unit: "50 megapixels" / "5000 万像素"
 
 
 def _apply_orientation(image: Image.Image) -> None:
@@ -153,7 +150,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     try:
         return image.convert("RGB")  # palette, 1-bit, L, CMYK, YCbCr ...
     except (ValueError, OSError):
-        raise ImageError(f"Images in the {image.mode} colour mode are not supported; please save it as RGB.") from None
+        raise ImageError("mode", mode=image.mode) from None
 
 
 def _high_depth_to_8bit(image: Image.Image) -> Image.Image:

@@ -249,6 +249,21 @@ def test_every_corpus_file_becomes_rgb_or_an_image_error(sample):
         assert sample.size is None or outcome.size == sample.size
 
 
+def test_every_refusal_reads_in_both_languages():
+    from cnn_core import i18n
+
+    reasons = {}
+    for sample in CORPUS:
+        outcome = check_outcome(sample.data)
+        if isinstance(outcome, ImageError):
+            reasons.setdefault(outcome.key, outcome)
+    assert len(reasons) >= 6  # damaged, unreadable, bombs, documents... each has its own sentence
+    for key, error in reasons.items():
+        assert str(error) == i18n.text("en", key, **error.values)
+        chinese = i18n.text("zh", key, **error.values)
+        assert any("\u4e00" <= char <= "\u9fff" for char in chinese) and chinese != str(error), key
+
+
 def test_the_corpus_is_broad():
     kinds = {sample.expect for sample in CORPUS}
     assert kinds == {"rgb", "error", "any"} and len(CORPUS) >= 300

@@ -221,6 +221,8 @@ def test_chinese_errors_and_notes():
     assert at.error and at.error[0].value.startswith("在当前的填充和膨胀设置下，5x5 卷积核放不进 3×3 的图像")
     at.file_uploader[0].set_value(("notes.png", b"not pixels", "image/png")).run()
     assert at.error and at.error[0].value.startswith("无法使用 **notes.png**：") and not at.exception
+    assert "无法识别这个文件中的图片" in at.error[0].value  # the reason too, not only the lead-in
+    assert "not a picture" not in at.error[0].value
 
 
 def test_formulas_carry_the_current_numbers():
