@@ -142,7 +142,7 @@ def calibration_seconds_for(budget_seconds: float) -> float:
     return min(max(0.03 * budget_seconds, 0.5), 3.0)
 
 
-MAX_REPLANS = 3  # each costs a retrace of the training step
+MAX_REPLANS = 3  # growing the plan, at most; each re-plan costs a retrace of the training step
 
 
 class BudgetKeeper(keras.callbacks.Callback):
@@ -180,7 +180,9 @@ class BudgetKeeper(keras.callbacks.Callback):
         slower = math.floor(left / max(per_epoch, 1e-9)) < remaining  # even without a retrace it will not fit
         fits = min(math.floor((left - self.retrace_seconds) / max(per_epoch, 1e-9)), self.max_last_epoch - done)
         faster = fits >= remaining + max(2, math.ceil(0.1 * remaining))
-        if (slower or faster) and self.replans < MAX_REPLANS:
+        # Shrinking is always allowed (otherwise the safety net would cut the schedule off); growing only
+        # MAX_REPLANS times, so a machine whose speed swings does not spend its budget retracing.
+        if slower or (faster and self.replans < MAX_REPLANS):
             if fits <= 0:
                 self.model.stop_training = True  # not even one more epoch fits: end with the best so far
                 return

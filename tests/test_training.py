@@ -304,6 +304,31 @@ def test_budget_keeper_shrinks_the_schedule_when_epochs_get_slower():
     assert model.stop_training
 
 
+
+def test_budget_keeper_still_shrinks_after_using_up_its_growth_replans():
+    from cnn_core.pacing import MAX_REPLANS
+
+    config = TrainConfig(filters=[4], schedule="linear")
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=10, epochs=10)
+    replans = []
+    keeper = BudgetKeeper(
+        config=config, deadline=time.monotonic() + 100.0, steps_per_epoch=10, initial_epoch=0, last_epoch=10,
+        max_last_epoch=1000, retrace_seconds=0.0, on_replan=replans.append,
+    )
+    keeper.set_model(model)
+    keeper.on_train_begin()
+    keeper.replans = MAX_REPLANS  # the machine got faster three times already
+    keeper._last_end -= 1.0
+    keeper.on_epoch_end(0)
+    keeper._last_end -= 1.0  # 1 s epochs: ~98 more would fit, but no more growing
+    keeper.on_epoch_end(1)
+    assert replans == [] and keeper.last_epoch == 10
+    keeper._last_end -= 40.0  # now 40 s per epoch (median of 1, 40 -> 20.5 s): 8 left do not fit
+    keeper.on_epoch_end(2)
+    assert len(replans) == 1 and keeper.last_epoch < 10  # shrunk rather than cut off by the safety net
+
+
 @pytest.mark.slow
 def test_time_budget_is_respected_and_the_schedule_spans_it(app_dirs, cifar_subset):
     budget = 25.0
