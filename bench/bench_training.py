@@ -72,7 +72,8 @@ def job_fit(data: str, config, epochs: int, folder: Path) -> tuple[float, float,
     os.environ["CNN_STUDIO_MODELS_DIR"] = str(folder / "models")
     from cnn_core import runs, training
 
-    config.epochs = epochs
+    # A fixed epoch count, like the plain fits: a preset's time budget would add calibration and re-plans.
+    config.epochs, config.time_budget_seconds = epochs, 0.0
     run_id = runs.create_run(config.to_dict(), training.make_request(config, data, "bench"))
     events: list[dict] = []
 
