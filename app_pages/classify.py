@@ -77,8 +77,8 @@ def import_section() -> None:
                 try:
                     saved = import_model(new_name, config_file.getvalue(), weights_file.getvalue(),
                                          weights_filename=weights_file.name)
-                except ValueError as error:  # ModelImportError and registry name errors (English from cnn_core)
-                    st.error(t("classify.import.refused", error=error))
+                except ValueError as error:  # ModelImportError and registry name errors
+                    st.error(t("classify.import.refused", error=error_text(error)))
                 else:  # rerun so the model list above shows it; the message survives in the session
                     st.session_state["import_message"] = t("classify.import.done", name=saved)
                     st.rerun()
@@ -303,10 +303,9 @@ else:
         with st.spinner(t("classify.loading_model")):
             model = cached_model(name, modified)
         if len(class_names) != int(model.output_shape[-1]):
-            raise registry.RegistryError(t("classify.model.class_mismatch", names=len(class_names),
-                                           outputs=model.output_shape[-1]))
+            raise registry.RegistryError("class_mismatch", names=len(class_names), outputs=model.output_shape[-1])
     except registry.RegistryError as error:  # a damaged or inconsistent file: say so, keep the page usable
-        st.error(t("classify.model.broken", name=name, error=error))
+        st.error(t("classify.model.broken", name=name, error=error_text(error)))
         import_section()
         st.stop()
     config = metadata.get("config") or {}

@@ -143,7 +143,7 @@ try:
     activated = ops.relu(conv) if use_relu else conv
     pooled = ops.pool2d(activated, pool_size, pool_stride, pool_mode, pool_padding) if pool_mode != "none" else None
 except ops.OpsError as error:  # a case the checks above missed: still a message, never a traceback
-    st.error(t("convolution.errors.other", reason=error))
+    st.error(t("convolution.errors.other", reason=error_text(error)))
     st.stop()
 
 channel = 0

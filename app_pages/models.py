@@ -10,7 +10,7 @@ import streamlit as st
 
 from app_pages import training_runs as runs
 from app_pages import training_setup as setup
-from app_pages.language import current_language, t
+from app_pages.language import current_language, error_text, t
 from cnn_core import registry, training
 from cnn_core import training_view as view
 from cnn_core.config import TrainConfig
@@ -57,7 +57,7 @@ if st.session_state.get("confirm_delete") == name:
         try:
             registry.delete_model(name)
         except registry.RegistryError as error:  # e.g. already deleted in another tab
-            st.warning(str(error))
+            st.warning(error_text(error))
         del st.session_state["confirm_delete"]
         st.toast(t("models.deleted", name=name))
         st.rerun()

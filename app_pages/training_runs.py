@@ -12,7 +12,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from app_pages.language import class_label, current_language, t
+from app_pages.language import class_label, current_language, error_text, t
 from cnn_core import i18n, registry, training
 from cnn_core import training_figures as figures
 from cnn_core import training_view as view
@@ -66,7 +66,7 @@ def train_section(config: TrainConfig | None, spec: str | None, problem: str | N
         if name != typed:
             st.caption(t("training.train.saved_as", name=name))
     except registry.RegistryError as error:
-        name, problem = "", problem or str(error)
+        name, problem = "", problem or error_text(error)
     if problem and config is not None:
         st.warning(problem)
     if active:
@@ -87,7 +87,7 @@ def start(config: TrainConfig, spec: str | None, name: str, resume_from: str | N
     except training.BusyError:
         st.warning(busy_message(training.active_run() or "?"))
     except ValueError as error:  # ConfigError, RegistryError, TrainingError: the message says what to change
-        st.error(str(error))
+        st.error(error_text(error))
     else:
         st.session_state["run_id"], st.session_state["flash"] = run_id, t("training.train.started", run=run_id)
         return True
@@ -156,6 +156,17 @@ def run_charts(run_id: str, events: list[dict], place: str) -> None:
 # --- A run that has ended. ---
 
 
+def failure_text(status: dict) -> str:
+    """Why a run failed, in the reader's language when the training process recorded the table key."""
+    key, values = status.get("error_key"), status.get("error_values") or {}
+    if key in i18n.table(current_language()) and isinstance(values, dict):
+        try:
+            return t(key, **values)
+        except (KeyError, IndexError, ValueError):  # a status.json written by another version of the tables
+            pass
+    return status["error"]
+
+
 def run_report(run_id: str, place: str) -> None:
     """Charts, test results, confusion matrix with its images, misclassified gallery, downloads."""
     status, events = training.read_status(run_id), run_events(run_id)
@@ -164,7 +175,7 @@ def run_report(run_id: str, place: str) -> None:
     if status["state"] == "interrupted":
         st.warning(t("training.report.interrupted"))  # the process died: its own words are not the user's
     elif status.get("error"):
-        st.error(t("training.report.failed", error=status["error"]))
+        st.error(t("training.report.failed", error=failure_text(status)))
     if status["state"] in RESUMABLE_STATES and (training.run_folder(run_id) / "checkpoint.keras").is_file():
         resume_button(run_id, status, events, place)
     run_charts(run_id, events, place)

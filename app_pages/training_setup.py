@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages.language import current_language, t
+from app_pages.language import current_language, error_text, t
 from cnn_core import i18n, paths
 from cnn_core import training_view as view
 from cnn_core.config import (
@@ -48,7 +48,7 @@ def config_to_widgets(config: TrainConfig) -> None:
 def config_from_widgets() -> TrainConfig:
     """The validated config the editor shows; ConfigError says what to change."""
     values = {name: st.session_state["cfg_" + name] for name in view.FORM_KEYS}
-    return view.config_from_form(values, current_language())
+    return view.config_from_form(values)
 
 
 def load_initial_config() -> None:
@@ -59,7 +59,7 @@ def load_initial_config() -> None:
     try:
         config = TrainConfig.from_query_params(st.query_params.to_dict())
     except ConfigError as error:
-        st.session_state["link_error"] = t("training.model.bad_link", error=error)
+        st.session_state["link_error"] = t("training.model.bad_link", error=error_text(error))
     config_to_widgets(config)
     st.session_state["preset"] = next((name for name, value in PRESETS.items() if value == config), "seed")
 
@@ -84,7 +84,7 @@ def apply_uploaded_config() -> None:
         try:
             config_to_widgets(TrainConfig.from_json(upload.getvalue()))
         except ConfigError as error:
-            st.session_state["upload_error"] = str(error)
+            st.session_state["upload_error"] = error  # shown with error_text, so a language switch follows
 
 
 # --- Cached, pure helpers (shared by all sessions: keyed by their arguments only). ---
@@ -153,17 +153,17 @@ def data_section() -> tuple[str | None, dict | None, str | None]:
         if upload:
             try:
                 spec = str(view.store_upload(upload.name, upload.getvalue()))
-            except OSError as error:  # e.g. a full disk
-                st.error(str(error))
-                problem = str(error)
+            except OSError as error:  # e.g. a full disk; the system's own words stay as they are
+                problem = t("training.data.upload_failed", reason=error.strerror or error)
+                st.error(problem)
     if spec:
         try:
             with st.spinner(t("training.data.reading")):
                 info = data_summary(spec)
             st.caption(t("training.data.found", train=info["train"], test=info["test"], classes=len(info["classes"])))
         except DataError as error:
-            st.error(str(error))
-            problem = str(error)
+            problem = error_text(error)
+            st.error(problem)
     # The saved-models page continues training on this same choice.
     st.session_state["data_choice"] = {"spec": spec, "problem": problem, "kind": kind}
     return spec, info, problem
@@ -185,7 +185,7 @@ def config_section() -> tuple[TrainConfig | None, str | None, dict]:
     right.file_uploader(t("training.model.upload_config"), type=["json"], key="config_upload",
                         on_change=apply_uploaded_config)
     if "upload_error" in st.session_state:
-        st.error(st.session_state["upload_error"])
+        st.error(error_text(st.session_state["upload_error"]))
     lessons = {}
     for group, draw in zip(GROUPS, (architecture_widgets, augmentation_widgets, optimizer_widgets, fit_widgets)):
         with st.expander(t(f"training.groups.{group}"), expanded=group == "arch"):
@@ -196,8 +196,8 @@ def config_section() -> tuple[TrainConfig | None, str | None, dict]:
     try:
         config = config_from_widgets()
     except ConfigError as error:
-        st.error(t("training.model.invalid", error=error))
-        return None, str(error), lessons
+        st.error(t("training.model.invalid", error=error_text(error)))
+        return None, error_text(error), lessons
     write_url(config)
     if config != PRESETS[st.session_state["preset"]]:
         left.caption(t("training.model.modified"))

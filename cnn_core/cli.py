@@ -74,11 +74,11 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
             with open(args.config, encoding="utf-8") as handle:
                 overrides = json.load(handle)
         except OSError as error:
-            raise ConfigError(f"Cannot read the config file {args.config}: {error.strerror}.") from None
+            raise ConfigError("unreadable_file", path=str(args.config), reason=str(error.strerror)) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{args.config} is not valid JSON: {error}") from None
+            raise ConfigError("file_bad_json", path=str(args.config), reason=str(error)) from None
         if not isinstance(overrides, dict):
-            raise ConfigError(f"{args.config} must contain a JSON object of settings.")
+            raise ConfigError("file_not_an_object", path=str(args.config))
         values.update(overrides)
     if args.epochs is not None:
         values["epochs"] = args.epochs
@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     with training.runs_lock():
         active = training.active_run()
         if active:
-            raise training.BusyError(f"Run {active} is training on this machine; wait for it or stop it first.")
+            raise training.BusyError("training_here", run_id=active)
         run_id = training.create_run(config.to_dict(), request)
     summary = training.run_training(run_id, on_event=EpochPrinter(), started=args.started)
     result = {

@@ -12,9 +12,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnn_core.i18n import TranslatableError
 
-class ConfigError(ValueError):
+
+class ConfigError(TranslatableError, ValueError):
     """A configuration that cannot be built or trained; the message says what to change."""
+
+    section = "errors.config"
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -85,11 +89,11 @@ class TrainConfig:
     def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
         """Build and validate a config; unknown keys or wrong types raise ConfigError."""
         if not isinstance(values, dict):
-            raise ConfigError("A configuration must be a JSON object of settings.")
+            raise ConfigError("not_an_object")
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(map(str, set(values) - set(known)))
         if unknown:
-            raise ConfigError(f"Unknown setting(s): {_clip(', '.join(unknown))}.")
+            raise ConfigError("unknown_settings", names=_clip(", ".join(unknown)))
         defaults = cls()
         kwargs = {}
         for name, value in values.items():
@@ -104,9 +108,9 @@ class TrainConfig:
         try:
             values = json.loads(text)
         except RecursionError:
-            raise ConfigError("This JSON is nested far too deeply to be a configuration.") from None
+            raise ConfigError("too_deep") from None
         except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, integers with thousands of digits
-            raise ConfigError(f"This is not valid JSON: {_clip(str(error))}") from None
+            raise ConfigError("bad_json", reason=_clip(str(error))) from None
         return cls.from_dict(values)
 
     def to_query_params(self) -> dict[str, str]:
@@ -131,7 +135,7 @@ class TrainConfig:
                 try:
                     values[name] = json.loads(text)
                 except (ValueError, RecursionError):  # bad JSON, absurd nesting or integer length
-                    raise ConfigError(f"{name}: expected a list like [32,64], got {_short(text)}.") from None
+                    raise ConfigError("not_a_list", name=name, value=_short(text)) from None
             else:
                 values[name] = text
         return cls.from_dict(values)
@@ -146,14 +150,14 @@ class TrainConfig:
         _check_choice("head", self.head, HEADS)
         _check_choice("padding", self.padding, ("valid", "same"))
         if not self.filters:
-            raise ConfigError("Add at least one convolution block (filters is empty).")
+            raise ConfigError("no_blocks")
         if len(self.filters) > 8:
-            raise ConfigError("At most 8 convolution blocks are supported.")
+            raise ConfigError("too_many_blocks", limit=8)
         if len(self.dense_units) > MAX_DENSE_LAYERS:
-            raise ConfigError(f"At most {MAX_DENSE_LAYERS} dense layers are supported.")
+            raise ConfigError("too_many_dense_layers", limit=MAX_DENSE_LAYERS)
         for count in self.filters + self.dense_units:
             if not 1 <= count <= 2048:
-                raise ConfigError(f"Layer widths must be between 1 and 2048 (got {_short(count)}).")
+                raise ConfigError("width_out_of_range", low=1, high=2048, value=_short(count))
         _check_range("convs_per_block", self.convs_per_block, 1, 6)
         _check_range("kernel_size", self.kernel_size, 1, 11)
         _check_range("pool_size", self.pool_size, 2, 4)
@@ -169,40 +173,28 @@ class TrainConfig:
         _check_range("epochs", self.epochs, 1, 1000)
         _check_range("time_budget_seconds", self.time_budget_seconds, 0.0, 7 * 24 * 3600)
         if not 0 <= self.seed <= MAX_SEED:  # NumPy and TensorFlow seeds are 32-bit
-            raise ConfigError(f"seed must be a whole number from 0 to {MAX_SEED} (got {_short(self.seed)}).")
+            raise ConfigError("bad_seed", name="seed", high=MAX_SEED, value=_short(self.seed))
         size = image_size
         for block, _ in enumerate(self.filters, start=1):
             # Only the first conv of a block uses `padding`; later ones use "same" (see model.py).
             if self.padding == "valid":
                 size -= self.kernel_size - 1
             if size < 1:
-                raise ConfigError(
-                    f"Block {block}: a {self.kernel_size}x{self.kernel_size} kernel no longer fits "
-                    f"(feature map would be {size}x{size}). Use padding 'same', smaller kernels or fewer blocks."
-                )
+                raise ConfigError("kernel_does_not_fit", block=block, kernel=self.kernel_size, size=size)
             if self.pooling != "none":
                 if size < self.pool_size:
-                    raise ConfigError(
-                        f"Block {block}: the {size}x{size} feature map is too small for {self.pool_size}x"
-                        f"{self.pool_size} pooling. Remove a block, turn pooling off, or use padding 'same'."
-                    )
+                    raise ConfigError("pool_does_not_fit", block=block, size=size, pool=self.pool_size)
                 size //= self.pool_size
         self._check_size_limits(image_size, num_classes)
 
     def _check_size_limits(self, image_size: int, num_classes: int) -> None:
         parameters = parameter_count(self, num_classes, image_size)
         if parameters > MAX_PARAMETERS:
-            raise ConfigError(
-                f"This network would have {parameters:,} weights; the limit is {MAX_PARAMETERS:,}. Use fewer or "
-                "narrower blocks, smaller kernels, fewer convolutions per block, or the global_avg head."
-            )
+            raise ConfigError("too_many_weights", weights=parameters, limit=MAX_PARAMETERS)
         batch_bytes = 4 * self.batch_size * activation_count(self, image_size)
         if batch_bytes > MAX_BATCH_ACTIVATION_BYTES:
-            raise ConfigError(
-                f"Training this network on batches of {self.batch_size} images would need about "
-                f"{batch_bytes / 2**30:.1f} GB of memory for its layer outputs alone (limit "
-                f"{MAX_BATCH_ACTIVATION_BYTES / 2**30:.0f} GB). Use a smaller batch size or fewer filters."
-            )
+            raise ConfigError("batch_too_large", batch_size=self.batch_size, gigabytes=batch_bytes / 2**30,
+                              limit=MAX_BATCH_ACTIVATION_BYTES / 2**30)
 
 
 # --- Sizes, computed from the settings alone (a hostile config must be refused before Keras builds it). ---
@@ -284,7 +276,7 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             raise ValueError
         return value
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{name}: {_short(value)} is not a valid {type(default).__name__}.") from None
+        raise ConfigError("wrong_type", name=name, value=_short(value), type=type(default).__name__) from None
 
 
 def _is_whole(value: Any) -> bool:
@@ -296,12 +288,12 @@ def _is_whole(value: Any) -> bool:
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {_short(value)}).")
+        raise ConfigError("not_a_choice", name=name, choices=", ".join(choices), value=_short(value))
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
     if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low:g} and {high:g} (got {value:g}).")
+        raise ConfigError("out_of_range", name=name, low=low, high=high, value=value)
 
 
 # --- Presets. "seed" is exactly the tutorial's model; "quick" and "default" are tuned in bench/bench_recipe.py. ---
@@ -337,5 +329,5 @@ PRESETS: dict[str, TrainConfig] = {
 def preset(name: str) -> TrainConfig:
     """A fresh copy of a named preset (seed, quick, default)."""
     if name not in PRESETS:
-        raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(PRESETS)}.")
+        raise ConfigError("unknown_preset", name=name, choices=", ".join(PRESETS))
     return TrainConfig.from_dict(PRESETS[name].to_dict())

@@ -28,9 +28,13 @@ from typing import IO, Callable
 
 import numpy as np
 
+from cnn_core.i18n import TranslatableError
 
-class DataError(ValueError):
+
+class DataError(TranslatableError, ValueError):
     """A dataset that cannot be found, downloaded or read; the message says what to do."""
+
+    section = "errors.data"
 
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -79,9 +83,9 @@ def load_dataset(
         return dataset
     path = Path(spec).expanduser()
     if not path.exists():
-        raise DataError(f"No dataset at {path}: the path does not exist.")
+        raise DataError("no_such_path", path=str(path))
     if not (path.is_file() or path.is_dir()):  # a device or a pipe: reading it could block forever
-        raise DataError(f"{path} is neither a file nor a folder.")
+        raise DataError("not_file_or_folder", path=str(path))
     if path.is_file():
         if path.suffix.lower() == ".zip":
             # Imported here: image_folders imports this module (and Pillow, which CIFAR does not need).
@@ -90,9 +94,7 @@ def load_dataset(
             return load_image_folders(path, validation_fraction=validation_fraction, seed=seed)
         if tarfile.is_tarfile(path):
             return load_cifar_batches(path)
-        raise DataError(
-            f"{path.name} is neither a .zip of class folders nor a CIFAR-10 .tar.gz archive."
-        )
+        raise DataError("unknown_file_kind", name=path.name)
     cifar_folder = _find_cifar_folder(path)
     if cifar_folder is not None:
         return load_cifar_batches(cifar_folder)
@@ -139,9 +141,9 @@ def _read_pickle(file: IO[bytes], name: str) -> dict:
     try:
         content = _CifarUnpickler(file, encoding="bytes").load()
     except Exception as error:  # any corrupt or foreign file; the message names it
-        raise DataError(f"{name} is not a readable CIFAR-10 batch ({error}).") from None
+        raise DataError("unreadable_batch", name=name, reason=str(error)) from None
     if not isinstance(content, dict):
-        raise DataError(f"{name} is not a CIFAR-10 batch (expected a dict).")
+        raise DataError("batch_not_a_dict", name=name)
     return content
 
 
@@ -151,9 +153,9 @@ def _batch_arrays(content: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
         data = np.asarray(content[b"data"], dtype=np.uint8)
         labels = np.asarray(content[b"labels"], dtype=np.int64)
     except KeyError as missing:
-        raise DataError(f"{name} lacks the {missing.args[0]!r} entry of a CIFAR-10 batch.") from None
+        raise DataError("batch_entry_missing", name=name, entry=repr(missing.args[0])) from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise DataError(f"{name}: expected N x 3072 pixel rows and N labels, got {data.shape} and {labels.shape}.")
+        raise DataError("batch_shape", name=name, rows=str(data.shape), labels=str(labels.shape))
     # Each row is three 32x32 colour planes (R, G, B); the model wants height x width x channel.
     images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return images, labels
@@ -187,11 +189,11 @@ def load_cifar_batches(location: Path) -> Dataset:
                     if member.isfile() and _BATCH_NAME.match(base) and base not in arrays:
                         take(base, archive.extractfile(member))
         except (tarfile.TarError, OSError, EOFError) as error:
-            raise DataError(f"{location.name} is not a readable .tar.gz archive ({error}).") from None
+            raise DataError("unreadable_archive", name=location.name, reason=str(error)) from None
 
     train_names = sorted((name for name in arrays if name.startswith("data_batch_")), key=lambda n: int(n[11:]))
     if not train_names or "test_batch" not in arrays:
-        raise DataError(f"No CIFAR-10 batches (data_batch_1…5, test_batch) found in {location}.")
+        raise DataError("no_batches", path=str(location))
     x_test, y_test = arrays.pop("test_batch")
     train = [arrays.pop(name) for name in train_names]
     class_names = list(CIFAR10_CLASSES)
@@ -207,7 +209,7 @@ def load_cifar_batches(location: Path) -> Dataset:
     )
     for labels in (dataset.y_train, dataset.y_test):
         if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-            raise DataError(f"{location}: labels outside 0..{len(class_names) - 1}.")
+            raise DataError("labels_out_of_range", path=str(location), highest=len(class_names) - 1)
     full = len(dataset.y_train) == 50_000 and len(dataset.y_test) == 10_000
     dataset.source = f"CIFAR-10{'' if full else ' subset'} at {location} ({_split_sizes(dataset)})"
     return dataset
@@ -272,13 +274,9 @@ def download_cifar10(
     except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as error:
         partial.unlink(missing_ok=True)
         reason = getattr(error, "reason", error)
-        raise DataError(
-            f"Could not download CIFAR-10 from {url} ({reason}). Check the internet connection, or "
-            "download cifar-10-python.tar.gz elsewhere and give its path (or an unpacked "
-            "cifar-10-batches-py folder) instead."
-        ) from None
+        raise DataError("download_failed", url=url, reason=str(reason)) from None
     if digest.hexdigest() != CIFAR10_SHA256:
         partial.unlink(missing_ok=True)
-        raise DataError(f"The file downloaded from {url} is incomplete or corrupted (checksum mismatch); try again.")
+        raise DataError("download_corrupted", url=url)
     os.replace(partial, archive)  # atomic: a half-written download never looks complete
     return archive

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from cnn_core.i18n import TranslatableError
 from cnn_core.inference import square_box
 
 _CONV = re.compile(r"^block(\d+)_conv(\d+)$")
@@ -29,8 +30,10 @@ _HEAT_COLOURS = np.array(
 )
 
 
-class ExplainError(ValueError):
+class ExplainError(TranslatableError, ValueError):
     """A model or request that cannot be explained (e.g. no convolution layer)."""
+
+    section = "errors.explain"
 
 
 # --- Which layers to look at. ---
@@ -63,7 +66,7 @@ def last_conv_layer_name(model: keras.Model) -> str:
     """The last convolutional feature map (after activation): the layer Grad-CAM differentiates."""
     candidates = [name for name in feature_layer_names(model) if not is_pooling_layer(name)]
     if not candidates:
-        raise ExplainError("This model has no convolution layer named block{b}_conv{c} to explain.")
+        raise ExplainError("no_conv_layer_to_explain", pattern="block{b}_conv{c}")
     return candidates[-1]
 
 
@@ -71,7 +74,7 @@ def _batch(image: np.ndarray) -> np.ndarray:
     """One uint8 (32, 32, 3) image as a float32 batch of one (the model rescales 0..255 itself)."""
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[-1] != 3:
-        raise ExplainError(f"Expected one (height, width, 3) image, got shape {array.shape}.")
+        raise ExplainError("wrong_shape", shape=str(array.shape))
     return array[None].astype(np.float32)
 
 
@@ -150,11 +153,11 @@ def grad_cam_details(model: keras.Model, image: np.ndarray, class_index: int | N
         if class_index is None:
             class_index = int(tf.argmax(class_logits[0]))
         if not 0 <= class_index < class_logits.shape[-1]:
-            raise ExplainError(f"Class index {class_index} is outside 0..{class_logits.shape[-1] - 1}.")
+            raise ExplainError("bad_class_index", index=class_index, highest=class_logits.shape[-1] - 1)
         score = class_logits[0, class_index]
     gradients = tape.gradient(score, feature_map)
     if gradients is None:  # only if the feature map does not feed the prediction at all
-        raise ExplainError(f"The class score does not depend on layer {layer_name!r}.")
+        raise ExplainError("no_gradient", layer=layer_name)
     gradients = gradients[0].numpy()
     channel_weights = gradients.mean(axis=(0, 1))  # one importance per channel
     maps = feature_map[0].numpy()
@@ -239,7 +242,7 @@ def first_layer_filters(model: keras.Model) -> np.ndarray:
     """The first convolution's kernel, (k, k, input channels, filters), as learned (float32)."""
     names = [layer.name for layer in model.layers if _CONV.match(layer.name)]
     if not names:
-        raise ExplainError("This model has no convolution layer named block{b}_conv{c}.")
+        raise ExplainError("no_conv_layer", pattern="block{b}_conv{c}")
     return keras.ops.convert_to_numpy(model.get_layer(names[0]).kernel).astype(np.float32)
 
 
@@ -250,14 +253,14 @@ def filter_as_kernel(filters: np.ndarray, index: int, channel: int | None = None
     grey image (all three channels equal), up to a factor of 3.
     """
     if not 0 <= index < filters.shape[-1]:
-        raise ExplainError(f"Filter {index} does not exist (this layer has {filters.shape[-1]}).")
+        raise ExplainError("no_such_filter", index=index, count=filters.shape[-1])
     kernel = filters[..., index]
     if channel is None:
         plane = kernel.mean(axis=-1)
     elif 0 <= channel < kernel.shape[-1]:
         plane = kernel[..., channel]
     else:
-        raise ExplainError(f"Input channel {channel} does not exist (the filter has {kernel.shape[-1]}).")
+        raise ExplainError("no_such_channel", channel=channel, count=kernel.shape[-1])
     return [[float(value) for value in row] for row in plane]
 
 

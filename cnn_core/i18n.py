@@ -3,6 +3,7 @@
 The tables live in `cnn_core/locales/<language>/<section>.toml`: one folder per language, one file per
 page or topic, so `locales/en/home.toml`'s `title` is the key "home.title". Placeholders use
 `str.format` syntax ("{epochs} epochs") and must be the same in every language (tests check).
+cnn_core's errors derive from `TranslatableError`: a key and values (`locales/*/errors.toml`), English in str().
 No Streamlit here: scripts and the CLI can translate too.
 """
 
@@ -12,6 +13,7 @@ import functools
 import string
 import tomllib
 from pathlib import Path
+from typing import ClassVar, NamedTuple
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 LANGUAGES = {"en": "English", "zh": "中文"}  # code -> the language's own name, for the picker
@@ -57,7 +59,56 @@ def text(language: str, key: str, **values: object) -> str:
         template = table(language)[key]
     except KeyError:
         raise MissingTextError(f"no text for {key!r} in language {language!r}") from None
-    return template.format(**values) if values else template
+    if not values:
+        return template
+    return template.format(**{name: _in_words(language, value) for name, value in values.items()})
+
+
+class Message(NamedTuple):
+    """A table key and its values, put into words only once the reader's language is known."""
+
+    key: str
+    values: dict[str, object] = {}
+
+    def text(self, language: str) -> str:
+        """This message in `language`."""
+        return text(language, self.key, **self.values)
+
+
+class TranslatableError(Exception):
+    """Base of cnn_core's errors that a page shows: `key` and `values` say it in any language.
+
+    A subclass names its table `section` ("errors.config"); `raise ConfigError("reason", name=...)`
+    looks up "errors.config.reason". `str(error)` is the English text, for logs, the CLI and tests;
+    pages call `text(language, error.key, **error.values)` (app_pages.language.error_text).
+    Put the concrete built-in base after this one: `class ConfigError(TranslatableError, ValueError)`.
+    """
+
+    section: ClassVar[str] = ""
+
+    def __init__(self, reason: str, /, **values: object):  # positional-only: "reason" is a fine placeholder too
+        self.reason, self.key, self.values = reason, f"{self.section}.{reason}", values
+        super().__init__(text(DEFAULT_LANGUAGE, self.key, **values))
+
+    def text(self, language: str) -> str:
+        """This error's message in `language`."""
+        return text(language, self.key, **self.values)
+
+    def __reduce__(self):  # pickling (multiprocessing) must rebuild from the reason, not the English text
+        return _rebuild_error, (type(self), self.reason, self.values)
+
+
+def _rebuild_error(cls: type[TranslatableError], reason: str, values: dict) -> TranslatableError:
+    return cls(reason, **values)
+
+
+def _in_words(language: str, value: object) -> object:
+    """A value ready for a template: messages and errors nested in another one speak its language too."""
+    if isinstance(value, (Message, TranslatableError)):
+        return value.text(language)
+    if isinstance(value, list) and value and all(isinstance(item, Message) for item in value):
+        return text(language, "errors.list_separator").join(item.text(language) for item in value)
+    return value
 
 
 def placeholders(template: str) -> set[str]:

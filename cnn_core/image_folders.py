@@ -37,7 +37,7 @@ Entry = tuple[tuple[str, ...], Callable[[], bytes]]  # (path parts, read the fil
 def load_image_folders(path: Path, *, validation_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """A Dataset from a class-folder root or a .zip of one (the "test" split is the validation split)."""
     if not 0.0 <= validation_fraction < 1.0:
-        raise DataError(f"The validation fraction must be between 0 and 1 (got {validation_fraction}).")
+        raise DataError("bad_validation_fraction", value=validation_fraction)
     path = Path(path)
     if path.is_dir():
         entries = _folder_entries(path)
@@ -47,7 +47,7 @@ def load_image_folders(path: Path, *, validation_fraction: float = 0.2, seed: in
             entries = _zip_entries(archive, path.name)
             return _build(entries, str(path), validation_fraction, seed)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
-        raise DataError(f"{path.name} is not a readable .zip file ({error}).") from None
+        raise DataError("unreadable_zip", name=path.name, reason=str(error)) from None
 
 
 # --- Listing images. ---
@@ -65,10 +65,7 @@ def _folder_entries(root: Path) -> list[Entry]:
     for folder, subfolders, files in os.walk(root, followlinks=False):
         seen += len(files) + len(subfolders)
         if seen > MAX_FILES:
-            raise DataError(
-                f"{root} holds more than {MAX_FILES:,} files and folders: that is not one dataset. "
-                "Give the folder that contains the class folders."
-            )
+            raise DataError("folder_too_many_files", path=str(root), limit=MAX_FILES)
         for name in files:
             file = Path(folder, name)
             parts = file.relative_to(root).parts
@@ -82,7 +79,7 @@ def _file_reader(file: Path) -> Callable[[], bytes]:
         with open(file, "rb") as handle:
             data = handle.read(MAX_IMAGE_BYTES + 1)  # never a whole multi-gigabyte file
         if len(data) > MAX_IMAGE_BYTES:
-            raise DataError(f"{file.name} is larger than {MAX_IMAGE_BYTES >> 20} MB.")
+            raise DataError("image_too_large", name=file.name, megabytes=MAX_IMAGE_BYTES >> 20)
         return data
 
     return read
@@ -91,36 +88,30 @@ def _file_reader(file: Path) -> Callable[[], bytes]:
 def _zip_entries(archive: zipfile.ZipFile, archive_name: str) -> list[Entry]:
     infos = archive.infolist()
     if len(infos) > MAX_FILES:
-        raise DataError(f"{archive_name} holds more than {MAX_FILES:,} files: that is not one dataset.")
+        raise DataError("zip_too_many_files", name=archive_name, limit=MAX_FILES)
     entries, declared = [], 0
     for info in infos:
         name = info.filename.replace("\\", "/")
         parts = PurePosixPath(name).parts
         if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-            raise DataError(
-                f"{archive_name} contains an unsafe path ({info.filename[:200]!r}) that points outside the "
-                "archive; refusing it. Zip the class folders themselves."
-            )
+            raise DataError("unsafe_path", name=archive_name, member=repr(info.filename[:200]))
         if info.is_dir() or not _is_image_name(parts):
             continue
         declared += info.file_size
         entries.append((parts, _zip_reader(archive, info)))
     if declared > MAX_TOTAL_BYTES:
-        raise DataError(
-            f"{archive_name} would unpack to {declared / 2**30:.1f} GB of images (limit "
-            f"{MAX_TOTAL_BYTES / 2**30:.0f} GB); it is too large, or a zip bomb."
-        )
+        raise DataError("zip_too_large", name=archive_name, gigabytes=declared / 2**30, limit=MAX_TOTAL_BYTES / 2**30)
     return sorted(entries, key=lambda entry: entry[0])
 
 
 def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
     def read() -> bytes:
         if info.file_size > MAX_IMAGE_BYTES:
-            raise DataError(f"{info.filename} is larger than {MAX_IMAGE_BYTES >> 20} MB.")
+            raise DataError("image_too_large", name=info.filename, megabytes=MAX_IMAGE_BYTES >> 20)
         with archive.open(info) as member:
             data = member.read(MAX_IMAGE_BYTES + 1)  # the declared size could lie
         if len(data) > MAX_IMAGE_BYTES:
-            raise DataError(f"{info.filename} is larger than {MAX_IMAGE_BYTES >> 20} MB.")
+            raise DataError("image_too_large", name=info.filename, megabytes=MAX_IMAGE_BYTES >> 20)
         return data
 
     return read
@@ -172,9 +163,7 @@ def _load_image_with_pillow(data: bytes) -> Image.Image:
 def _build(entries: list[Entry], where: str, validation_fraction: float, seed: int) -> Dataset:
     entries = _strip_wrappers(entries)
     if not entries:
-        raise DataError(
-            f"No .png or .jpg images found in {where}. Expected one folder per class: root/<class>/*.png."
-        )
+        raise DataError("no_images", path=where)
     tops = {parts[0].lower() for parts, _ in entries if len(parts) >= 3}
     use_split_folders = "train" in tops and tops & {"test", "val", "validation"} and tops <= set(SPLIT_FOLDERS)
     offset = 1 if use_split_folders else 0
@@ -194,23 +183,20 @@ def _build(entries: list[Entry], where: str, validation_fraction: float, seed: i
             skipped.append("/".join(parts))
             continue
         if pixels is None:
-            raise DataError(f"{where} holds more than {MAX_TOTAL_BYTES / 2**30:.0f} GB of images; that is too much to load.")
+            raise DataError("too_much_to_load", path=where, limit=MAX_TOTAL_BYTES / 2**30)
         images.append(pixels)
         labels_by_name.append(parts[offset])
         splits.append(SPLIT_FOLDERS[parts[0].lower()] if use_split_folders else "")
 
     class_names = sorted(set(labels_by_name))
     if len(class_names) > MAX_CLASSES:
-        raise DataError(
-            f"{where} has {len(class_names):,} class folders (at most {MAX_CLASSES:,}); is it the right folder level?"
-        )
+        raise DataError("too_many_classes", path=where, classes=len(class_names), limit=MAX_CLASSES)
     if not images:
-        detail = f" ({len(skipped)} unreadable)" if skipped else ""
-        raise DataError(f"No readable images in class folders under {where}{detail}. Expected root/<class>/*.png.")
+        if skipped:
+            raise DataError("no_readable_images_skipped", path=where, skipped=len(skipped))
+        raise DataError("no_readable_images", path=where)
     if len(class_names) < 2:
-        raise DataError(
-            f"Only one class ({class_names[0]!r}) found in {where}: a classifier needs at least two class folders."
-        )
+        raise DataError("one_class", name=repr(class_names[0]), path=where)
     x = np.stack(images)
     y = np.array([class_names.index(name) for name in labels_by_name], dtype=np.int64)
     if use_split_folders:

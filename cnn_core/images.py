@@ -47,16 +47,14 @@ _KNOWN_REFUSALS = (
 )
 
 
-class ImageError(ValueError):
+class ImageError(i18n.TranslatableError, ValueError):
     """An upload that is not an image we accept; the message says why and what to do instead.
 
     `key` and `values` let a page say it in the reader's language (`i18n.text(language, key, **values)`);
     `str(error)` is the English text from the same table.
     """
 
-    def __init__(self, reason: str, **values: object):
-        self.key, self.values = f"images.{reason}", values
-        super().__init__(i18n.text("en", self.key, **values))
+    section = "images"
 
 
 def load_image(data: bytes) -> Image.Image:

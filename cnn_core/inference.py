@@ -27,8 +27,10 @@ LOW_CONFIDENCE_THRESHOLD = 0.5
 REDUCING_GAP = 3.0
 
 
-class PreprocessError(ValueError):
+class PreprocessError(i18n.TranslatableError, ValueError):
     """An image or option that cannot be turned into the network's input."""
+
+    section = "errors.inference"
 
 
 def square_box(width: int, height: int) -> tuple[int, int, int, int]:
@@ -54,12 +56,12 @@ def pad_to_square(image: Image.Image, color: tuple[int, int, int] | None = None)
 def prepare_image(image: Image.Image, fit: Literal["crop", "pad"] = "crop", size: int = INPUT_SIZE) -> np.ndarray:
     """The uint8 (size, size, 3) array the network sees: centre crop or pad to square, then Lanczos resize."""
     if fit not in FIT_CHOICES:
-        raise PreprocessError(f"fit must be one of {', '.join(FIT_CHOICES)} (got {fit!r}).")
+        raise PreprocessError("bad_fit", name="fit", choices=", ".join(FIT_CHOICES), value=fit)
     if size < 1:
-        raise PreprocessError(f"The target size must be at least 1 pixel (got {size}).")
+        raise PreprocessError("bad_size", size=size)
     image = image.convert("RGB")
     if image.width < 1 or image.height < 1:
-        raise PreprocessError("The image has no pixels.")
+        raise PreprocessError("no_pixels")
     # Crop first (rather than resize(box=...)) so pixels outside the square never leak in through
     # the filter's window: the network sees exactly the square the page shows.
     square = image.crop(square_box(image.width, image.height)) if fit == "crop" else pad_to_square(image)
@@ -72,7 +74,7 @@ def describe_preprocessing(fit: str, original_size: tuple[int, int], size: int =
     """One sentence (Markdown, in `language`) saying exactly what `prepare_image` did to an image of `original_size`."""
     width, height = original_size
     if fit not in FIT_CHOICES:
-        raise PreprocessError(f"fit must be one of {', '.join(FIT_CHOICES)} (got {fit!r}).")
+        raise PreprocessError("bad_fit", name="fit", choices=", ".join(FIT_CHOICES), value=fit)
     side = min(width, height) if fit == "crop" else max(width, height)
     step = i18n.text(language, f"explain.preprocessing.{fit}", side=side)
     return i18n.text(language, "explain.preprocessing.sentence", width=width, height=height, step=step,
@@ -94,7 +96,7 @@ def top_classes(probability_row: np.ndarray, class_names: Sequence[str], top_k: 
     """The `top_k` (label, probability) pairs of one probability vector, most likely first."""
     row = np.asarray(probability_row, dtype=np.float64)
     if len(row) != len(class_names):
-        raise PreprocessError(f"The model has {len(row)} outputs but {len(class_names)} class names.")
+        raise PreprocessError("class_mismatch", outputs=len(row), names=len(class_names))
     # A stable sort keeps ties in class order, so results are reproducible.
     order = np.argsort(-row, kind="stable")[: max(int(top_k), 0)]
     return [(str(class_names[index]), float(row[index])) for index in order]
@@ -125,9 +127,7 @@ def _stack(images: Sequence[np.ndarray], model) -> np.ndarray:
     arrays = [np.asarray(image) for image in images]
     for index, array in enumerate(arrays):
         if array.shape != expected:
-            raise PreprocessError(
-                f"Image {index + 1} is {array.shape}, but the model expects {expected}; run prepare_image first."
-            )
+            raise PreprocessError("wrong_shape", number=index + 1, shape=str(array.shape), expected=str(expected))
     return np.stack(arrays).astype(np.uint8, copy=False)
 
 

@@ -55,9 +55,9 @@ def load_request_data(request: dict[str, Any], config: TrainConfig, emit: Callab
     from cnn_core.training import TrainingError
 
     if len(dataset.y_train) == 0 or len(dataset.y_test) == 0:
-        raise TrainingError(f"{dataset.source}: training needs images in both the training and the test split.")
+        raise TrainingError("empty_split", source=dataset.source)
     if dataset.num_classes < 2:
-        raise TrainingError(f"{dataset.source}: at least two classes are needed to train a classifier.")
+        raise TrainingError("one_class", source=dataset.source)
     config.validate(num_classes=dataset.num_classes)  # the output layer grows with the class count
     return dataset
 

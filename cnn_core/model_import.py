@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnn_core.config import MAX_PARAMETERS, ConfigError, TrainConfig, parameter_count  # noqa: F401 (re-exported)
+from cnn_core.i18n import Message, TranslatableError
 
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_WEIGHTS_BYTES = 4 * MAX_PARAMETERS  # 64 MB: the largest network TrainConfig allows, as float32
@@ -41,8 +42,10 @@ METADATA_KEYS = {
 }
 
 
-class ModelImportError(ValueError):
+class ModelImportError(TranslatableError, ValueError):
     """An import refused; the message says why and what to upload instead."""
+
+    section = "errors.model_import"
 
 
 # --- 1. The JSON document. ---
@@ -51,20 +54,20 @@ class ModelImportError(ValueError):
 def parse_import_config(data: bytes, class_names: list[str] | None = None) -> tuple[TrainConfig, list[str], str]:
     """Validate the uploaded JSON: (config, class names, the dataset as the uploader describes it)."""
     if len(data) > MAX_CONFIG_BYTES:
-        raise ModelImportError(f"The configuration file is larger than {MAX_CONFIG_BYTES // 1024} KB.")
+        raise ModelImportError("config_too_large", kilobytes=MAX_CONFIG_BYTES // 1024)
     try:
         document = json.loads(data)
     except RecursionError:
-        raise ModelImportError("The configuration is nested far too deeply to be one of ours.") from None
+        raise ModelImportError("config_too_deep") from None
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, integers with thousands of digits
-        raise ModelImportError(f"The configuration is not valid JSON: {str(error)[:200]}") from None
+        raise ModelImportError("config_bad_json", reason=str(error)[:200]) from None
     if not isinstance(document, dict):
-        raise ModelImportError("The configuration must be a JSON object.")
+        raise ModelImportError("config_not_an_object")
     description = "unknown"
     if "config" in document:
         unknown = sorted(set(document) - {"config", "class_names"} - METADATA_KEYS)
         if unknown:
-            raise ModelImportError(f"Unknown key(s) in the model description: {', '.join(unknown)}.")
+            raise ModelImportError("unknown_keys", names=", ".join(unknown))
         settings, class_names = document["config"], document.get("class_names", class_names)
         if isinstance(document.get("dataset"), str):
             description = document["dataset"][:300]
@@ -77,20 +80,20 @@ def parse_import_config(data: bytes, class_names: list[str] | None = None) -> tu
     try:
         config = TrainConfig.from_dict(settings)
     except ConfigError as error:
-        raise ModelImportError(f"The configuration was refused: {error}") from None
+        raise ModelImportError("config_refused", error=error) from None
     return config, _check_class_names(class_names), description
 
 
 def _check_class_names(class_names: Any) -> list[str]:
     if not isinstance(class_names, list) or not all(isinstance(name, str) for name in class_names):
-        raise ModelImportError("class_names must be a list of strings.")
+        raise ModelImportError("class_names_not_strings", name="class_names")
     names = [name.strip() for name in class_names]
     if not 2 <= len(names) <= MAX_CLASSES:
-        raise ModelImportError(f"A model needs between 2 and {MAX_CLASSES} classes (got {len(names)}).")
+        raise ModelImportError("class_count", limit=MAX_CLASSES, count=len(names))
     if any(not name or len(name) > 64 for name in names):
-        raise ModelImportError("Every class name must be 1 to 64 characters long.")
+        raise ModelImportError("class_name_length", limit=64)
     if len(set(names)) != len(names):
-        raise ModelImportError("Class names must be different from each other.")
+        raise ModelImportError("class_names_repeat")
     return names
 
 
@@ -110,16 +113,16 @@ def _h5_arrays(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
             for key in group:
                 seen += 1
                 if seen > MAX_H5_OBJECTS:
-                    raise ModelImportError("The weights file has far more entries than any CNN Studio model.")
+                    raise ModelImportError("weights_too_many_entries")
                 name = f"{prefix}/{key}"
                 if not isinstance(group.get(key, getlink=True), h5py.HardLink):
                     # Soft and external links can point at other files on the server.
-                    raise ModelImportError(f"The weights file links elsewhere ({name}); only plain arrays are accepted.")
+                    raise ModelImportError("weights_link", name=name)
                 item = group[key]
                 if isinstance(item, h5py.Group):
                     pending.append((name, item))
                 elif item.is_virtual or item.external:
-                    raise ModelImportError(f"The weights file stores {name} outside itself; refused.")
+                    raise ModelImportError("weights_external", name=name)
                 else:
                     arrays[name] = (tuple(int(side) for side in item.shape), str(item.dtype))
     return arrays
@@ -128,17 +131,13 @@ def _h5_arrays(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
 def _refuse_non_weights(data: bytes, filename: str | None) -> None:
     """Recognise full-model files (never loaded) and anything that is not HDF5 weights."""
     if data[:4] == b"PK\x03\x04" or (filename or "").lower().endswith(".keras"):
-        raise ModelImportError(
-            "This is a full Keras model (.keras). CNN Studio never loads model files from users, because "
-            "they can run code. Upload the configuration JSON and weights saved with "
-            "model.save_weights('model.weights.h5') instead."
-        )
+        raise ModelImportError("full_model")
     if filename is not None and not filename.lower().endswith(WEIGHTS_SUFFIX):
-        raise ModelImportError(f"The weights file must be a Keras '{WEIGHTS_SUFFIX}' file (got {filename!r}).")
+        raise ModelImportError("weights_suffix", suffix=WEIGHTS_SUFFIX, name=filename)
     if len(data) > MAX_WEIGHTS_BYTES:
-        raise ModelImportError(f"The weights file is larger than {MAX_WEIGHTS_BYTES // 2**20} MB.")
+        raise ModelImportError("weights_too_large", megabytes=MAX_WEIGHTS_BYTES // 2**20)
     if not data.startswith(HDF5_SIGNATURE):
-        raise ModelImportError("This is not a Keras .weights.h5 file (it does not start like an HDF5 file).")
+        raise ModelImportError("not_hdf5")
 
 
 def build_with_weights(config: TrainConfig, class_names: list[str], weights: bytes, filename: str | None = None):
@@ -148,16 +147,15 @@ def build_with_weights(config: TrainConfig, class_names: list[str], weights: byt
     from cnn_core.model import build_model
 
     if tuple(int(part) for part in keras.__version__.split(".")[:2]) < MIN_KERAS_VERSION:
-        raise ModelImportError(f"Importing needs Keras {'.'.join(map(str, MIN_KERAS_VERSION))} or newer.")
+        raise ModelImportError("keras_too_old", version=".".join(map(str, MIN_KERAS_VERSION)))
     _refuse_non_weights(weights, filename)
     parameters = parameter_count(config, len(class_names))
     if 4 * parameters > MAX_WEIGHTS_BYTES:
-        raise ModelImportError(f"This architecture has {parameters:,} weights; the import limit is "
-                               f"{MAX_WEIGHTS_BYTES // 4:,}.")
+        raise ModelImportError("too_many_weights", weights=parameters, limit=MAX_WEIGHTS_BYTES // 4)
     try:
         model = build_model(config, num_classes=len(class_names))
     except ConfigError as error:
-        raise ModelImportError(f"The configuration cannot be built: {error}") from None
+        raise ModelImportError("config_not_buildable", error=error) from None
     with tempfile.TemporaryDirectory(prefix="cnn-studio-import-") as folder:
         reference, upload = Path(folder, "reference.weights.h5"), Path(folder, "upload.weights.h5")
         model.save_weights(reference)
@@ -165,7 +163,7 @@ def build_with_weights(config: TrainConfig, class_names: list[str], weights: byt
         try:
             uploaded = _h5_arrays(upload)
         except OSError as error:
-            raise ModelImportError(f"The weights file cannot be read as HDF5: {error}") from None
+            raise ModelImportError("weights_unreadable", reason=str(error)) from None
         # A trained model's file also holds its optimizer's state (Adam moments): not needed to classify.
         uploaded = {path: spec for path, spec in uploaded.items() if not path.startswith(OPTIMIZER_PREFIX)}
         _compare(_h5_arrays(reference), uploaded)
@@ -175,9 +173,9 @@ def build_with_weights(config: TrainConfig, class_names: list[str], weights: byt
             try:
                 model.load_weights(reference)
             except Exception as error:  # Keras' messages print whole arrays; keep ours short.
-                raise ModelImportError(f"The weights do not fit this architecture ({type(error).__name__}).") from None
+                raise ModelImportError("weights_do_not_load", reason=type(error).__name__) from None
     if not all(np.isfinite(keras.ops.convert_to_numpy(weight)).all() for weight in model.weights):
-        raise ModelImportError("The weights contain NaN or infinite values.")
+        raise ModelImportError("weights_not_finite")
     return model
 
 
@@ -201,17 +199,17 @@ def _compare(expected: dict, uploaded: dict) -> None:
     wrong = sorted(name for name in set(expected) & set(uploaded) if expected[name] != uploaded[name])
     if not (missing or extra or wrong):
         return
-    details = []
+    details = []  # put into words in the reader's language, like the error around them
     if wrong:
         name = wrong[0]
-        details.append(f"{len(wrong)} array(s) have the wrong shape or type, e.g. {name}: expected "
-                       f"{expected[name][0]} {expected[name][1]}, got {uploaded[name][0]} {uploaded[name][1]}")
+        details.append(Message("errors.model_import.arrays_wrong", {
+            "count": len(wrong), "name": name, "expected": f"{expected[name][0]} {expected[name][1]}",
+            "got": f"{uploaded[name][0]} {uploaded[name][1]}"}))
     if missing:
-        details.append(f"{len(missing)} array(s) are missing, e.g. {missing[0]}")
+        details.append(Message("errors.model_import.arrays_missing", {"count": len(missing), "name": missing[0]}))
     if extra:
-        details.append(f"{len(extra)} array(s) are not in this architecture, e.g. {extra[0]}")
-    raise ModelImportError("The weights do not fit the architecture this configuration describes: "
-                           + "; ".join(details) + ". Check filters, blocks, head and the number of classes.")
+        details.append(Message("errors.model_import.arrays_extra", {"count": len(extra), "name": extra[0]}))
+    raise ModelImportError("weights_do_not_fit", details=details)
 
 
 # --- 3. Into the registry. ---
@@ -227,9 +225,9 @@ def import_model(name: str, config_data: bytes, weights: bytes, *, weights_filen
     try:
         safe_name = registry.sanitize_name(name)
     except ValueError as error:
-        raise ModelImportError(str(error)) from None
+        raise ModelImportError("bad_name", error=error) from None
     if any(entry.get("name") == safe_name for entry in registry.list_models()):
-        raise ModelImportError(f"A model named {safe_name!r} already exists; choose another name.")
+        raise ModelImportError("name_taken", name=safe_name)
     config, names, description = parse_import_config(config_data, class_names)
     model = build_with_weights(config, names, weights, weights_filename)
     metadata = {

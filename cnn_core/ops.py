@@ -20,12 +20,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnn_core.i18n import TranslatableError
+
 # Elements per band of rows: 64k float32 = 256 KiB, which fits the L2 cache of any recent CPU.
 _BAND_ELEMENTS = 1 << 16
 
 
-class OpsError(ValueError):
+class OpsError(TranslatableError, ValueError):
     """A kernel, stride, padding or pooling setting that cannot be applied to this input."""
+
+    section = "errors.ops"
 
 
 Padding = str | int
@@ -37,7 +41,7 @@ Padding = str | int
 def _whole(name: str, value: int, minimum: int) -> int:
     """`value` as an int >= minimum, or an OpsError that names the setting."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise OpsError(f"{name} must be a whole number of at least {minimum} (got {value!r}).")
+        raise OpsError("not_whole", name=name, minimum=minimum, value=repr(value))
     return int(value)
 
 
@@ -47,7 +51,7 @@ def _check_padding(padding: Padding) -> Padding:
         return padding.lower()
     if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool) and padding >= 0:
         return int(padding)
-    raise OpsError(f"padding must be 'valid', 'same' or a number of zeros >= 0 (got {padding!r}).")
+    raise OpsError("bad_padding", name="padding", value=repr(padding))
 
 
 def output_size(n: int, k: int, stride: int = 1, padding: Padding = "valid", dilation: int = 1) -> int:
@@ -98,15 +102,15 @@ def _image_and_kernel(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np
     image = np.asarray(x)
     weights = np.asarray(kernel, dtype=np.float32)
     if image.ndim not in (2, 3) or image.size == 0:
-        raise OpsError(f"The image must be a non-empty HxW or HxWxC array (got shape {image.shape}).")
+        raise OpsError("bad_image", shape=str(image.shape))
     if weights.ndim not in (2, 3) or weights.size == 0:
-        raise OpsError(f"The kernel must be a non-empty 2-D or 3-D array (got shape {weights.shape}).")
+        raise OpsError("bad_kernel", shape=str(weights.shape))
     if not np.all(np.isfinite(weights)):
-        raise OpsError("Every kernel value must be a finite number.")
+        raise OpsError("kernel_not_finite")
     if image.ndim == 2:
         image = image[:, :, None]
     if weights.ndim == 3 and weights.shape[2] != image.shape[2]:
-        raise OpsError(f"The kernel has {weights.shape[2]} channels but the image has {image.shape[2]}.")
+        raise OpsError("channel_mismatch", kernel=weights.shape[2], image=image.shape[2])
     return image, weights
 
 
@@ -117,10 +121,8 @@ def _out_shape(image: np.ndarray, weights: np.ndarray, stride: int, padding: Pad
     cols = output_size(width, kw, stride, padding, dilation)
     if rows < 1 or cols < 1:
         reach_h, reach_w = (kh - 1) * dilation + 1, (kw - 1) * dilation + 1
-        raise OpsError(
-            f"The {kh}x{kw} kernel (spanning {reach_h}x{reach_w} pixels with dilation {dilation}) does not fit "
-            f"the {height}x{width} image. Use padding 'same', a smaller kernel or less dilation."
-        )
+        raise OpsError("kernel_does_not_fit", kh=kh, kw=kw, reach_h=reach_h, reach_w=reach_w, dilation=dilation,
+                       height=height, width=width)
     return rows, cols
 
 
@@ -192,17 +194,17 @@ def pool2d(
     size = _whole("pool size", size, 1)
     stride = size if stride is None else _whole("pool stride", stride, 1)
     if mode not in ("max", "avg"):
-        raise OpsError(f"Pooling mode must be 'max' or 'avg' (got {mode!r}).")
+        raise OpsError("bad_pool_mode", value=repr(mode))
     if padding not in ("valid", "same"):
-        raise OpsError(f"Pooling padding must be 'valid' or 'same' (got {padding!r}).")
+        raise OpsError("bad_pool_padding", value=repr(padding))
     array = np.asarray(x)
     if array.ndim not in (2, 3) or array.size == 0:
-        raise OpsError(f"Pooling needs a non-empty HxW or HxWxC array (got shape {array.shape}).")
+        raise OpsError("bad_pool_input", shape=str(array.shape))
     image = array[:, :, None] if array.ndim == 2 else array
     height, width = image.shape[:2]
     rows, cols = output_size(height, size, stride, padding), output_size(width, size, stride, padding)
     if rows < 1 or cols < 1:
-        raise OpsError(f"A {size}x{size} pooling window does not fit the {height}x{width} map; use padding 'same'.")
+        raise OpsError("pool_does_not_fit", size=size, height=height, width=width)
     pads_h, pads_w = padding_amounts(height, size, stride, padding), padding_amounts(width, size, stride, padding)
     # Max pooling never picks the border (-inf); average pooling divides by the real pixels only, like TF.
     padded = _as_channels_first(image, pads_h + pads_w, fill=-np.inf if mode == "max" else 0.0)
@@ -263,7 +265,7 @@ def window_at(
     image, weights = _image_and_kernel(x, kernel)
     out_rows, out_cols = _out_shape(image, weights, stride, padding, dilation)
     if not (0 <= row < out_rows and 0 <= col < out_cols):
-        raise OpsError(f"Position ({row}, {col}) is outside the {out_rows}x{out_cols} output.")
+        raise OpsError("outside_output", row=row, col=col, rows=out_rows, cols=out_cols)
     kh, kw = weights.shape[:2]
     top = row * stride - padding_amounts(image.shape[0], kh, stride, padding, dilation)[0]
     left = col * stride - padding_amounts(image.shape[1], kw, stride, padding, dilation)[0]

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from cnn_core.atomic import fsync_directory, fsync_file, read_json, remove_stale_temps, temp_path_for, write_json_file
+from cnn_core.i18n import TranslatableError
 from cnn_core.paths import models_dir
 
 MODEL_FILE = "model.keras"
@@ -34,8 +35,10 @@ MAX_NAME_LENGTH = 64
 RELOAD_TOLERANCE = 1e-5
 
 
-class RegistryError(ValueError):
+class RegistryError(TranslatableError, ValueError):
     """A model name that cannot be used, or a model that cannot be found, saved or loaded."""
+
+    section = "errors.registry"
 
 
 def sanitize_name(name: str) -> str:
@@ -44,13 +47,11 @@ def sanitize_name(name: str) -> str:
     Anything else (spaces, slashes, dots, `..`) becomes `-`, so a name can never leave models_dir().
     """
     if not isinstance(name, str):
-        raise RegistryError("A model name must be text.")
+        raise RegistryError("name_not_text")
     cleaned = re.sub(r"[^a-z0-9_-]+", "-", name.strip().lower())
     cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
     if not cleaned:
-        raise RegistryError(
-            f"{name!r} cannot be used as a model name: use letters, digits, '-' or '_' (1 to 64 characters)."
-        )
+        raise RegistryError("bad_name", name=name)
     return cleaned
 
 
@@ -58,7 +59,7 @@ def _folder(name: str) -> Path:
     root = models_dir().resolve()
     folder = (root / sanitize_name(name)).resolve()
     if folder.parent != root:  # belt and braces: sanitize_name already rules this out
-        raise RegistryError(f"{name!r} would be stored outside the model folder.")
+        raise RegistryError("outside_folder", name=name)
     return folder
 
 
@@ -66,7 +67,7 @@ def model_file(name: str) -> Path:
     """Path of a saved model's `model.keras` (its mtime makes a good cache key); RegistryError if absent."""
     path = _folder(name) / MODEL_FILE
     if not path.is_file():
-        raise RegistryError(f"There is no saved model named {sanitize_name(name)!r}.")
+        raise RegistryError("no_such_model", name=sanitize_name(name))
     return path
 
 
@@ -114,10 +115,7 @@ def save_model(model, name: str, metadata: dict[str, Any]) -> Path:
             raise
         fsync_directory(folder)
     except OSError as error:
-        raise RegistryError(
-            f"The model {folder.name!r} could not be written to disk ({error}). Its previous version, if any, is "
-            "unchanged; free some disk space and save again."
-        ) from error
+        raise RegistryError("not_written", name=folder.name, reason=str(error)) from error
     finally:
         temp.unlink(missing_ok=True)
         temp_metadata.unlink(missing_ok=True)
@@ -135,9 +133,9 @@ def _write_checked_copy(model, temp: Path, name: str) -> None:
         images = _check_images(model)
         same = np.allclose(_outputs(model, images), _outputs(reloaded, images), atol=RELOAD_TOLERANCE)
     except Exception as error:  # any failure to read back means the file is not trustworthy
-        raise RegistryError(f"The saved copy of {name!r} could not be reloaded ({error}).") from error
+        raise RegistryError("copy_not_reloaded", name=name, reason=str(error)) from error
     if not same:
-        raise RegistryError(f"The saved copy of {name!r} predicts differently from the model; not saved.")
+        raise RegistryError("copy_differs", name=name)
 
 
 def _restore_backup(path: Path) -> None:
@@ -188,11 +186,11 @@ def load_metadata(name: str) -> dict[str, Any]:
     try:
         metadata = read_json(path)
     except FileNotFoundError:
-        raise RegistryError(f"There is no saved model named {sanitize_name(name)!r}.") from None
+        raise RegistryError("no_such_model", name=sanitize_name(name)) from None
     except (OSError, ValueError) as error:
-        raise RegistryError(f"The metadata of {sanitize_name(name)!r} is unreadable ({error}).") from None
+        raise RegistryError("metadata_unreadable", name=sanitize_name(name), reason=str(error)) from None
     if not isinstance(metadata, dict):
-        raise RegistryError(f"The metadata of {sanitize_name(name)!r} is not a JSON object.")
+        raise RegistryError("metadata_not_an_object", name=sanitize_name(name))
     metadata["name"] = path.parent.name
     return metadata
 
@@ -205,7 +203,7 @@ def load_model(name: str):
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # corrupt zip, unknown layer, unsafe content: one clear message
-        raise RegistryError(f"The saved model {path.parent.name!r} could not be loaded ({error}).") from None
+        raise RegistryError("not_loaded", name=path.parent.name, reason=str(error)) from None
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -232,7 +230,7 @@ def delete_model(name: str) -> None:
     """Remove a saved model and its backups; RegistryError if there is none."""
     folder = _folder(name)
     if not folder.is_dir():
-        raise RegistryError(f"There is no saved model named {folder.name!r}.")
+        raise RegistryError("no_such_model", name=folder.name)
     # Rename first (atomic), so listings never see a half-deleted folder; hidden names are skipped.
     trash = folder.with_name(f".deleting-{folder.name}-{uuid.uuid4().hex[:8]}")
     os.replace(folder, trash)

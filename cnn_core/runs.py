@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from cnn_core.atomic import read_json, to_json_line, write_json_atomic
+from cnn_core.i18n import TranslatableError
 from cnn_core.paths import runs_dir
 
 ACTIVE_STATES = ("starting", "running")
@@ -41,12 +42,16 @@ STARTING_GRACE_SECONDS = 120
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "images_per_second", "elapsed"]
 
 
-class RunNotFoundError(ValueError):
+class RunNotFoundError(TranslatableError, ValueError):
     """No run with this id exists (or the id is malformed)."""
 
+    section = "errors.runs"
 
-class BusyError(RuntimeError):
+
+class BusyError(TranslatableError, RuntimeError):
     """Another training run is already active on this server."""
+
+    section = "errors.runs"
 
 
 def now_iso() -> str:
@@ -62,7 +67,7 @@ def new_run_id() -> str:
 def run_folder(run_id: str) -> Path:
     """The folder of a run id (checked to be a run id, so it cannot point elsewhere)."""
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
-        raise RunNotFoundError(f"{run_id!r} is not a run id.")
+        raise RunNotFoundError("bad_id", run_id=run_id)
     return runs_dir() / run_id
 
 
@@ -70,7 +75,7 @@ def existing_run_folder(run_id: str) -> Path:
     """Like run_folder, but RunNotFoundError if the run does not exist."""
     folder = run_folder(run_id)
     if not (folder / "status.json").is_file():
-        raise RunNotFoundError(f"There is no training run {run_id!r}.")
+        raise RunNotFoundError("no_such_run", run_id=run_id)
     return folder
 
 
@@ -201,7 +206,7 @@ def read_status(run_id: str) -> dict[str, Any]:
     """The run's status; an active run whose process has gone reads as "interrupted"."""
     status = read_json(existing_run_folder(run_id) / "status.json")
     if not isinstance(status, dict) or "state" not in status:
-        raise RunNotFoundError(f"The status file of run {run_id} is damaged.")
+        raise RunNotFoundError("status_damaged", run_id=run_id)
     status.setdefault("run_id", run_id)
     if status.get("state") in ACTIVE_STATES and not _still_active(status):
         status["state"] = "interrupted"
@@ -275,7 +280,7 @@ def delete_run(run_id: str) -> None:
     """Delete a finished run's folder; BusyError while it is still training."""
     folder = existing_run_folder(run_id)
     if read_status(run_id)["state"] in ACTIVE_STATES:
-        raise BusyError(f"Run {run_id} is still training; stop it before deleting it.")
+        raise BusyError("delete_while_training", run_id=run_id)
     trash = folder.with_name(f".deleting-{run_id}-{uuid.uuid4().hex[:8]}")
     os.replace(folder, trash)  # atomic, so listings never see a half-deleted run
     shutil.rmtree(trash, ignore_errors=True)

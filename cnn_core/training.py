@@ -48,6 +48,7 @@ from typing import Any, Callable
 
 from cnn_core.atomic import read_json
 from cnn_core.config import TrainConfig
+from cnn_core.i18n import TranslatableError
 from cnn_core.paths import models_dir, runs_dir
 from cnn_core.registry import RegistryError, load_metadata, model_file, sanitize_name
 from cnn_core.runs import (  # noqa: F401  (re-exported: the page and the CLI use cnn_core.training)
@@ -60,8 +61,10 @@ EventHandler = Callable[[dict[str, Any]], None]
 _CHILDREN: dict[str, multiprocessing.process.BaseProcess] = {}  # keeps Process objects so they get reaped
 
 
-class TrainingError(ValueError):
+class TrainingError(TranslatableError, ValueError):
     """A run that cannot start or continue: nothing to resume, a dataset too small to train on, ..."""
+
+    section = "errors.training"
 
 
 # --- Starting a run in the background. ---
@@ -85,11 +88,11 @@ def start_run(
     with runs_lock():
         active = active_run()
         if active:
-            raise BusyError(f"Run {active} is still training; stop it or wait until it ends before starting another.")
+            raise BusyError("still_training", run_id=active)
         try:
             run_id = create_run(config.to_dict(), request)
         except OSError as error:  # a full or read-only disk: say so instead of failing with a traceback
-            raise TrainingError(f"Could not create the run's folder in {runs_dir()} ({error}).") from None
+            raise TrainingError("no_run_folder", path=str(runs_dir()), reason=str(error)) from None
         process = multiprocessing.get_context("spawn").Process(
             target=_child_main, args=(run_id, str(runs_dir()), str(models_dir())), name=f"cnn-studio-{run_id}",
             daemon=True,  # a server that shuts down ends its training run; the run then reads "interrupted"
@@ -114,11 +117,11 @@ def make_request(
     """Validate the inputs of a run (ConfigError, RegistryError, TrainingError) and return its request dict."""
     config.validate()
     if max_images is not None and int(max_images) < 1:
-        raise TrainingError("max_images must be at least 1.")
+        raise TrainingError("bad_max_images", name="max_images")
     if resume_from:
         _check_resume_source(resume_from)
     if tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise TrainingError("TensorBoard logs need the tensorboard package (pip install tensorboard).")
+        raise TrainingError("no_tensorboard")
     return {
         "data": None if data is None else str(data), "model_name": sanitize_name(model_name),
         "resume_from": resume_from or None, "max_images": None if max_images is None else int(max_images),
@@ -194,7 +197,7 @@ def run_training(run_id: str, *, on_event: EventHandler | None = None, started: 
     """
     started = time.monotonic() if started is None else started
     if read_status(run_id)["state"] not in ACTIVE_STATES:
-        raise TrainingError(f"Run {run_id} has already ended; start a new run (or resume from this one).")
+        raise TrainingError("already_ended", run_id=run_id)
     update_status(
         run_id, state="running", pid=os.getpid(), pid_started=process_start_marker(os.getpid()), started=now_iso()
     )
@@ -220,22 +223,40 @@ def run_training(run_id: str, *, on_event: EventHandler | None = None, started: 
         message = describe_error(error)
         (run_folder(run_id) / "error.txt").write_text(traceback.format_exc())
         emit({"type": "failed", "error": message})
-        update_status(run_id, state="failed", ended=now_iso(), error=message)
+        update_status(run_id, state="failed", ended=now_iso(), error=message, **error_fields(error))
         raise
 
 
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
+def readable_error(error: BaseException) -> BaseException:
+    """The error as people should read it: a full or read-only disk becomes a TrainingError saying what to do."""
+    if isinstance(error, OSError) and error.errno in DISK_ERRORS:
+        reason = str(error.strerror or error)
+        if error.filename:
+            return TrainingError("disk_full_at", reason=reason, path=str(error.filename))
+        return TrainingError("disk_full", reason=reason)
+    return error
+
+
 def describe_error(error: BaseException) -> str:
     """A message for people: our ValueErrors already are; anything else gets its type for context."""
+    error = readable_error(error)
     if isinstance(error, ValueError) and type(error).__module__.startswith("cnn_core"):
         return str(error)
-    if isinstance(error, OSError) and error.errno in DISK_ERRORS:
-        where = f" ({error.filename})" if error.filename else ""
-        return (f"A file could not be written: {error.strerror or error}{where}. Saved models are unchanged; "
-                "free some disk space, then resume this run from its checkpoint.")
     return f"{type(error).__name__}: {error}"
+
+
+def error_fields(error: BaseException) -> dict[str, Any]:
+    """`error_key` and `error_values` for status.json, so the page can say why in the reader's language."""
+    error = readable_error(error)
+    if not isinstance(error, TranslatableError):
+        return {}
+    # JSON keeps numbers and text; anything else (a nested error, say) is kept as its English words.
+    plain = {name: value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+             for name, value in error.values.items()}
+    return {"error_key": error.key, "error_values": plain}
 
 
 # --- Resuming. ---
@@ -244,12 +265,12 @@ def describe_error(error: BaseException) -> str:
 def _check_resume_source(source: str) -> None:
     if RUN_ID_PATTERN.match(source):
         if not (run_folder(source) / "checkpoint.keras").is_file():
-            raise TrainingError(f"Run {source} has no checkpoint yet (no epoch finished), so it cannot be resumed.")
+            raise TrainingError("no_checkpoint", run_id=source)
         return
     try:
         model_file(source)
     except RegistryError:
-        raise TrainingError(f"Nothing to resume: {source!r} is neither a run with a checkpoint nor a saved model.") from None
+        raise TrainingError("nothing_to_resume", name=source) from None
 
 
 def resume_config(source: str) -> TrainConfig:
@@ -273,8 +294,7 @@ def load_resume_source(source: str):
             epoch = read_json(info_path).get("epoch") if info_path.is_file() else 0
             return model, int(epoch or 0)
         except Exception as error:  # a damaged file: one clear message rather than Keras' internals
-            raise TrainingError(f"The checkpoint of run {source} cannot be read ({type(error).__name__}); "
-                                "it cannot be resumed.") from None
+            raise TrainingError("checkpoint_unreadable", run_id=source, reason=type(error).__name__) from None
     from cnn_core.registry import load_model
 
     metadata = load_metadata(source)
@@ -290,10 +310,7 @@ def copy_weights(source, target) -> None:
             weights = source.get_layer(layer.name).get_weights()
             layer.set_weights(weights)
         except ValueError as error:
-            raise TrainingError(
-                f"The model to resume does not match this architecture at layer {layer.name!r} ({error}). "
-                "Resume with the same blocks, filters and dense layers."
-            ) from None
+            raise TrainingError("layer_mismatch", layer=layer.name, reason=str(error)) from None
 
 
 # --- Run results for the page. ---

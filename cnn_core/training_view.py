@@ -47,18 +47,19 @@ def setting_label(setting: str, language: str = "en") -> str:
     return i18n.table(language).get(f"training.labels.{setting}", setting)
 
 
-def parse_widths(text: str, setting: str, language: str = "en") -> list[int]:
+def parse_widths(text: str, setting: str | i18n.Message) -> list[int]:
     """'32, 64' -> [32, 64] ('' -> []); anything else raises ConfigError naming the setting."""
     if not re.fullmatch(r"\s*(\d+\s*(,\s*\d+\s*)*,?)?\s*", text):
-        raise ConfigError(i18n.text(language, "training.errors.widths", setting=setting))
+        raise ConfigError("widths", setting=setting)
     return [int(part) for part in re.findall(r"\d+", text)]
 
 
-def config_from_form(values: dict[str, Any], language: str = "en") -> TrainConfig:
+def config_from_form(values: dict[str, Any]) -> TrainConfig:
     """The validated config a filled-in form describes; ConfigError says what to change."""
     settings = {name: values[name] for name in TrainConfig().to_dict()}
     for name in ("filters", "dense_units"):
-        settings[name] = parse_widths(values[name], setting_label(name, language), language)
+        # The setting's label as a message, so the error names it in whichever language shows it.
+        settings[name] = parse_widths(values[name], i18n.Message(f"training.labels.{name}"))
     settings["rotation_degrees"] = float(values["rotation_degrees"]) if values["rotation_on"] else 0.0
     settings["shift_fraction"] = float(values["shift_fraction"]) if values["shift_on"] else 0.0
     return TrainConfig.from_dict(settings)

@@ -237,3 +237,151 @@ def test_every_literal_key_in_the_code_exists():
     missing = [f"{path.relative_to(ROOT)}:{line}: {key}" for path in files for line, key in _literal_keys(path)
                if "." in key and key not in EN]
     assert missing == []
+
+
+# --- cnn_core's errors: every refusal has its words in both languages -----------------------------
+
+ERROR_FILES = sorted((ROOT / "cnn_core").glob("*.py")) + PAGE_FILES
+
+
+def error_sections(paths: list[Path]) -> dict[str, str]:
+    """Class name -> table section of every TranslatableError subclass defined in `paths`."""
+    sections = {}
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                    getattr(base, "id", getattr(base, "attr", "")) == "TranslatableError" for base in node.bases):
+                for statement in node.body:
+                    if isinstance(statement, ast.Assign) and [t.id for t in statement.targets] == ["section"]:
+                        sections[node.name] = statement.value.value
+    return sections
+
+
+def error_site_problems(path: Path, sections: dict[str, str]) -> tuple[int, list[str]]:
+    """(sites checked, problems): each `raise XError("reason", name=...)` and `Message("key", {...})` in one file.
+
+    The key must exist in both languages, and the names passed must be exactly the template's placeholders.
+    A reason built with an f-string (f"document_{kind}") must match at least one key, and every key it matches
+    is checked.
+    """
+    checked, problems = 0, []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            call = node.exc
+            name = getattr(call.func, "id", getattr(call.func, "attr", ""))
+            if name not in sections:
+                continue
+            first = call.args[0] if call.args else None
+            if isinstance(first, ast.JoinedStr) and len(call.args) == 1:
+                pattern = "".join(re.escape(part.value) if isinstance(part, ast.Constant) else r"\w+"
+                                  for part in first.values)
+                keys = [key for key in EN if re.fullmatch(re.escape(sections[name] + ".") + pattern, key)]
+                if not keys:
+                    problems.append(f"{path.name}:{node.lineno}: no key matches {name}'s reason")
+            elif isinstance(first, ast.Constant) and isinstance(first.value, str) and len(call.args) == 1:
+                keys = [f"{sections[name]}.{first.value}"]
+            else:
+                problems.append(f"{path.name}:{node.lineno}: {name} needs one literal reason")
+                continue
+            names = {keyword.arg for keyword in call.keywords}
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) == "Message":
+            if not (node.args and isinstance(node.args[0], ast.Constant)):
+                continue  # built keys are the page tests' business
+            keys = [node.args[0].value]
+            values = node.args[1] if len(node.args) > 1 else None
+            names = {item.value for item in values.keys} if isinstance(values, ast.Dict) else set()
+        else:
+            continue
+        checked += 1
+        for key, (language, table) in ((key, pair) for key in keys for pair in (("en", EN), ("zh", ZH))):
+            if key not in table:
+                problems.append(f"{path.name}:{node.lineno}: no {language} text for {key}")
+            elif i18n.placeholders(table[key]) != names:
+                problems.append(f"{path.name}:{node.lineno}: {key} ({language}) wants "
+                                f"{sorted(i18n.placeholders(table[key]))}, gets {sorted(names)}")
+    return checked, problems
+
+
+def test_every_error_raised_has_its_text_in_both_languages():
+    sections = error_sections(ERROR_FILES)
+    assert {"ConfigError", "DataError", "RegistryError", "TrainingError", "ModelImportError", "PreprocessError",
+            "ExplainError", "RunNotFoundError", "BusyError", "OpsError", "ImageError"} <= set(sections)
+    results = [error_site_problems(path, sections) for path in ERROR_FILES]
+    problems = [problem for _, found in results for problem in found]
+    assert problems == []
+    assert sum(checked for checked, _ in results) > 130  # the scan really sees the raise sites
+
+
+def test_the_error_scan_catches_missing_keys_wrong_names_and_plain_messages(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        'class ConfigError(TranslatableError, ValueError):\n    section = "errors.config"\n'
+        'raise ConfigError("no_blocks")\nraise ConfigError("no_such_reason")\n'
+        'raise ConfigError("too_many_blocks", count=3)\nraise ConfigError(f"At most {n} blocks.")\n'
+        'Message("errors.model_import.arrays_extra", {"count": 1})\nraise ConfigError(f"too_many_{what}", limit=1)\n'
+        'raise ConfigError(f"nothing_{like}_this")\nraise ConfigError(message)\n', encoding="utf-8")
+    checked, problems = error_site_problems(sample, error_sections([sample]))
+    assert checked == 7 and sorted(problem.split(": ", 1)[1] for problem in problems) == sorted([
+        "no en text for errors.config.no_such_reason", "no zh text for errors.config.no_such_reason",
+        "errors.config.too_many_blocks (en) wants ['limit'], gets ['count']",
+        "errors.config.too_many_blocks (zh) wants ['limit'], gets ['count']",
+        "no key matches ConfigError's reason",  # an English f-string message, as before the tables
+        "errors.model_import.arrays_extra (en) wants ['count', 'name'], gets ['count']",
+        "errors.model_import.arrays_extra (zh) wants ['count', 'name'], gets ['count']",
+        "errors.config.too_many_weights (en) wants ['limit', 'weights'], gets ['limit']",
+        "errors.config.too_many_weights (zh) wants ['limit', 'weights'], gets ['limit']",
+        "no key matches ConfigError's reason",
+        "ConfigError needs one literal reason",
+    ])
+
+
+def _refusal(action) -> i18n.TranslatableError:
+    with pytest.raises(i18n.TranslatableError) as caught:
+        action()
+    return caught.value
+
+
+def _impossible_config():
+    from cnn_core.config import TrainConfig
+
+    TrainConfig(filters=[32, 64, 64, 64]).validate()  # 32 -> 15 -> 6 -> 2: no room for a 3x3 kernel
+
+
+def _refused_import():
+    from cnn_core.model_import import parse_import_config
+
+    parse_import_config(b'{"config": {"filters": []}, "class_names": ["a", "b"]}')  # a ConfigError inside
+
+
+def test_real_refusals_are_english_in_str_and_chinese_through_the_table(tmp_path):
+    from cnn_core.data import load_dataset
+
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (_impossible_config, "Block 4: a 3x3 kernel no longer fits", "第 4 个卷积块：3x3 的卷积核"),
+        (lambda: load_dataset(tmp_path / "nowhere"), f"No dataset at {tmp_path / 'nowhere'}", "该路径不存在"),
+        (lambda: load_dataset(tmp_path / "empty"), "No .png or .jpg images found in", "没有找到 .png 或 .jpg 图像"),
+        (_refused_import, "The configuration was refused: Add at least one convolution block",
+         "配置被拒绝：请至少添加一个卷积块"),
+    ]
+    for action, english, chinese in cases:
+        error = _refusal(action)
+        assert str(error).startswith(english) and not CJK.search(str(error))
+        shown = i18n.text("zh", error.key, **error.values)
+        assert chinese in shown and english_leftovers(shown) == [], shown
+    path_error = _refusal(cases[1][0])
+    assert str(tmp_path / "nowhere") in i18n.text("zh", path_error.key, **path_error.values)  # data stays as is
+
+
+def test_errors_survive_pickling_and_nested_details_follow_the_language():
+    import pickle
+
+    from cnn_core.model_import import ModelImportError, _compare
+
+    error = pickle.loads(pickle.dumps(_refusal(_refused_import)))  # as a training process would send it
+    assert type(error) is ModelImportError and error.text("zh").startswith("配置被拒绝：请至少添加一个卷积块")
+    mismatch = _refusal(lambda: _compare({"a": ((3,), "float32"), "b": ((2,), "float32")}, {"a": ((4,), "float32")}))
+    assert "1 array(s) have the wrong shape or type, e.g. a: expected (3,) float32, got (4,) float32; " \
+           "1 array(s) are missing, e.g. b." in str(mismatch)
+    assert "1 个数组的形状或类型不对，例如 a：应为 (3,) float32，实际为 (4,) float32；缺少 1 个数组，例如 b。" \
+        in mismatch.text("zh")

@@ -354,6 +354,34 @@ def test_switching_the_language_keeps_the_settings(app_dirs):
     assert at.query_params["lang"] == "en" and at.query_params["optimizer"] == "sgd"
 
 
+def test_refusals_are_shown_in_chinese_and_follow_a_language_switch(app_dirs, tmp_path):
+    at = run_page(language="zh")
+    at.text_input(key="cfg_filters").set_value("32, 64, 64, 64").run()  # 32 -> 15 -> 6 -> 2: no room for a 3x3
+    at.radio(key="data_kind").set_value("path").run()
+    at.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()
+    errors = "\n".join(error.value for error in at.error)
+    assert "第 4 个卷积块：3x3 的卷积核已经放不下了（特征图会变成 0x0）" in errors
+    assert f"{tmp_path / 'nowhere'} 处没有数据集：该路径不存在。" in errors  # the path itself stays as it is
+    assert english_leftovers(errors) == [] and at.button(key="train").disabled is True
+    at.file_uploader(key="config_upload").set_value(("bad.json", b'{"filterz": [1]}', "application/json")).run()
+    assert any(error.value == "未知的设置：filterz。" for error in at.error)
+    at.selectbox(key="language").set_value("en").run()  # a kept message speaks the new language
+    errors = [error.value for error in at.error]
+    assert "Unknown setting(s): filterz." in errors and any("kernel no longer fits" in error for error in errors)
+
+
+def test_a_failed_run_says_why_in_the_readers_language(app_dirs):
+    write_run(app_dirs["runs"], "20260101-103000-eeeeee", "failed")
+    status_file = app_dirs["runs"] / "20260101-103000-eeeeee" / "status.json"
+    status = json.loads(status_file.read_text())
+    status.update(error="The model 'm' could not be written to disk (No space left on device). ...",
+                  error_key="errors.registry.not_written", error_values={"name": "m", "reason": "No space left on device"})
+    status_file.write_text(json.dumps(status))
+    at = run_page(language="zh")
+    assert [error.value for error in at.error] == [
+        "训练失败：模型 'm' 无法写入磁盘（No space left on device）。它之前的版本（如果有）没有改变；请释放一些磁盘空间后再保存。"]
+
+
 def test_runs_and_results_in_chinese(app_dirs, cifar_subset):
     from cnn_core.data import load_dataset
 

@@ -191,3 +191,14 @@ def test_an_interrupted_run_writes_the_best_epoch_that_the_throttle_held_back(ap
         training.run_training(run_id)
     assert training.read_status(run_id)["state"] == "interrupted"
     assert runs.read_json(app_dirs["runs"] / run_id / "checkpoint.json")["epoch"] == 2  # not the stale epoch 1
+
+
+def test_a_failure_is_recorded_with_its_table_key_for_the_page():
+    full = OSError(errno.ENOSPC, "No space left on device", "/models/m/model.keras")
+    assert training.describe_error(full).startswith("A file could not be written: No space left on device "
+                                                    "(/models/m/model.keras). Saved models are unchanged")
+    assert training.error_fields(full) == {"error_key": "errors.training.disk_full_at", "error_values": {
+        "reason": "No space left on device", "path": "/models/m/model.keras"}}
+    refused = registry.RegistryError("not_written", name="m", reason="No space left on device")
+    assert training.error_fields(refused)["error_key"] == "errors.registry.not_written"
+    assert training.error_fields(RuntimeError("injected")) == {}  # not ours: the page shows its English words

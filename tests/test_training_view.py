@@ -73,9 +73,10 @@ def test_store_upload_keeps_only_the_newest_uploads(app_dirs):
     assert set(left) == set(stored[-view.KEPT_UPLOADS:])  # the oldest three are gone
 
 
-def test_parse_widths_speaks_the_pages_language():
-    with pytest.raises(ConfigError, match="每个卷积块的卷积核数量：请填写用逗号分隔的整数"):
-        view.config_from_form({**view.form_values(TrainConfig()), "filters": "32 64"}, language="zh")
+def test_parse_widths_names_the_setting_in_the_pages_language():
+    with pytest.raises(ConfigError, match="Filters per block: write whole numbers") as caught:
+        view.config_from_form({**view.form_values(TrainConfig()), "filters": "32 64"})
+    assert caught.value.text("zh").startswith("每个卷积块的卷积核数量：请填写用逗号分隔的整数")
 
 
 def test_compare_models_in_chinese_names_rows_like_the_form():
