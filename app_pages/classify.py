@@ -121,7 +121,8 @@ def gather_inputs() -> list[tuple[str, str, bytes | Image.Image]]:
     language = current_language()
     labels = {sample: samples.sample_label(sample, language) for sample in samples.sample_names()}
     chosen = st.multiselect(t("classify.inputs.samples"), list(labels), key="classify_samples",
-                            format_func=labels.__getitem__, placeholder=t("classify.inputs.samples_placeholder"))
+                            format_func=labels.__getitem__, placeholder=t("classify.inputs.samples_placeholder"),
+                            select_all=False)  # Streamlit's "Select all" row is English-only
     for sample in chosen:
         shown = labels[sample]
         inputs.append((t("classify.inputs.sample_item", name=shown), f"sample:{sample}", samples.load_sample(sample)))

@@ -38,7 +38,8 @@ columns = {
 st.dataframe(table, hide_index=True, key="models_table", column_config=columns)
 by_name = {model["name"]: model for model in models}
 compared = st.multiselect(t("models.compare"), list(by_name), key="compare_models",
-                          placeholder=t("models.compare_placeholder"))
+                          placeholder=t("models.compare_placeholder"),
+                          select_all=False)  # Streamlit's "Select all" row is English-only
 if len(compared) >= 2:
     st.dataframe(view.compare_models([by_name[name] for name in compared], current_language()), hide_index=True,
                  key="compare_table")

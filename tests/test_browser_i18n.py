@@ -103,7 +103,11 @@ def test_classify_results_in_chinese(streamlit_server, browser_page):
     browser_page.goto(f"{streamlit_server}/classify?lang=zh")
     _settle(browser_page)
     browser_page.locator("[data-testid='stMultiSelect']").first.click()
-    browser_page.locator("[role='option']").first.click()
+    options = browser_page.locator("[role='option']")
+    options.first.wait_for(timeout=30_000)
+    labels = options.all_inner_texts()
+    assert labels and all(CJK.search(label) for label in labels), labels  # no English "Select all" row
+    options.first.click()
     browser_page.keyboard.press("Escape")
     browser_page.locator(".katex").first.wait_for(timeout=120_000)
     _settle(browser_page, timeout=120)
