@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages.language import class_label, current_language, error_text, t
+from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import explain, explain_figures, inference, registry, samples
 from cnn_core.images import ImageError, fit_for_display, load_image
 from cnn_core.model_import import import_model
@@ -98,7 +98,8 @@ def pick_model(models: list[dict]) -> tuple[str, dict]:
                         format_func=labels.__getitem__)
     metadata = by_name[name]
     created = str(metadata.get("created") or t("classify.model.unknown_date"))[:16].replace("T", " ")
-    caption = t("classify.model.caption", dataset=metadata.get("dataset") or t("classify.model.unknown_data"),
+    dataset = recorded_text(metadata.get("dataset_about"), metadata.get("dataset") or t("classify.model.unknown_data"))
+    caption = t("classify.model.caption", dataset=dataset,
                 classes=len(metadata.get("class_names") or []), created=created)
     if metadata.get("keras_version"):
         caption += t("classify.model.keras", version=metadata["keras_version"])

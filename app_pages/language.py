@@ -49,3 +49,17 @@ def error_text(error: Exception) -> str:
     if key and key in i18n.table(current_language()):
         return t(key, **getattr(error, "values", {}))
     return str(error)
+
+
+def recorded_text(record: object, fallback: str) -> str:
+    """A message saved as data (`i18n.message_record`, e.g. a model's dataset) in this session's language.
+
+    Metadata can be old, hand-edited or imported, so anything that does not make a sentence gives `fallback`.
+    """
+    message = i18n.message_from_record(record)
+    if message is None:
+        return fallback
+    try:
+        return message.text(current_language())
+    except (KeyError, ValueError, IndexError):  # placeholders that do not fit the template
+        return fallback

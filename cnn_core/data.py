@@ -28,6 +28,7 @@ from typing import IO, Callable
 
 import numpy as np
 
+from cnn_core import i18n
 from cnn_core.i18n import TranslatableError
 
 
@@ -59,8 +60,13 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     class_names: list[str]
-    source: str  # for people, e.g. "CIFAR-10 subset at ../cifar-10-batches-py (5,085 train / 509 test)"
+    about: i18n.Message  # where the images came from, in any language (locales/*/datasets.toml)
     skipped_files: list[str] = field(default_factory=list)  # unreadable images left out (class folders)
+
+    @property
+    def source(self) -> str:
+        """Where the images came from, in English: "CIFAR-10 subset at ... (5,085 train / 509 test)"."""
+        return self.about.text("en")
 
     @property
     def num_classes(self) -> int:
@@ -79,7 +85,7 @@ def load_dataset(
     if spec is None or str(spec).strip().lower() in ("", "cifar10", "cifar-10"):
         location = download_cifar10(progress=progress)
         dataset = load_cifar_batches(location)
-        dataset.source = f"CIFAR-10 (official download, {_split_sizes(dataset)})"
+        dataset.about = i18n.Message("datasets.official", {"train": len(dataset.y_train), "test": len(dataset.y_test)})
         return dataset
     path = Path(spec).expanduser()
     if not path.exists():
@@ -199,24 +205,20 @@ def load_cifar_batches(location: Path) -> Dataset:
     class_names = list(CIFAR10_CLASSES)
     if b"label_names" in meta:
         class_names = [bytes(name).decode("utf-8") for name in meta[b"label_names"]]
-    dataset = Dataset(
+    y_train = np.concatenate([labels for _, labels in train])
+    for labels in (y_train, y_test):
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
+            raise DataError("labels_out_of_range", path=str(location), highest=len(class_names) - 1)
+    full = len(y_train) == 50_000 and len(y_test) == 10_000
+    return Dataset(
         x_train=np.concatenate([images for images, _ in train]) if len(train) > 1 else train[0][0],
-        y_train=np.concatenate([labels for _, labels in train]),
+        y_train=y_train,
         x_test=x_test,
         y_test=y_test,
         class_names=class_names,
-        source="",
+        about=i18n.Message("datasets.cifar_full" if full else "datasets.cifar_subset",
+                           {"location": str(location), "train": len(y_train), "test": len(y_test)}),
     )
-    for labels in (dataset.y_train, dataset.y_test):
-        if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-            raise DataError("labels_out_of_range", path=str(location), highest=len(class_names) - 1)
-    full = len(dataset.y_train) == 50_000 and len(dataset.y_test) == 10_000
-    dataset.source = f"CIFAR-10{'' if full else ' subset'} at {location} ({_split_sizes(dataset)})"
-    return dataset
-
-
-def _split_sizes(dataset: Dataset) -> str:
-    return f"{len(dataset.y_train):,} train / {len(dataset.y_test):,} test"
 
 
 # --- The official download, shared with Keras' cache. ---

@@ -75,6 +75,29 @@ class Message(NamedTuple):
         return text(language, self.key, **self.values)
 
 
+def message_record(message: Message) -> dict:
+    """A Message as JSON-ready data (for metadata files), nested Messages included."""
+    values = {name: message_record(value) if isinstance(value, Message) else value
+              for name, value in message.values.items()}
+    return {"key": message.key, "values": values}
+
+
+def message_from_record(record: object, depth: int = 0) -> Message | None:
+    """The Message a `message_record` saved, or None if `record` is not one (files can be edited or imported)."""
+    if depth > 4 or not isinstance(record, dict) or not isinstance(record.get("key"), str):
+        return None
+    if record["key"] not in table(DEFAULT_LANGUAGE) or not isinstance(record.get("values", {}), dict):
+        return None
+    values: dict[str, object] = {}
+    for name, value in record.get("values", {}).items():
+        if isinstance(value, dict):
+            value = message_from_record(value, depth + 1)
+        if not isinstance(name, str) or not isinstance(value, (str, int, float, Message)) or isinstance(value, bool):
+            return None
+        values[name] = value
+    return Message(record["key"], values)
+
+
 class TranslatableError(Exception):
     """Base of cnn_core's errors that a page shows: `key` and `values` say it in any language.
 

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageOps
 
+from cnn_core import i18n
 from cnn_core.data import DataError, Dataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -209,17 +210,15 @@ def _build(entries: list[Entry], where: str, validation_fraction: float, seed: i
         x_test=x[is_test],
         y_test=y[is_test],
         class_names=class_names,
-        source="",
+        about=i18n.Message("datasets.folders" if use_split_folders else "datasets.folders_validation",
+                           {"classes": len(class_names), "location": str(where),
+                            "train": int((~is_test).sum()), "test": int(is_test.sum())}),
         skipped_files=skipped,
-    )
-    split_text = "test" if use_split_folders else "validation"
-    dataset.source = (
-        f"{len(class_names)} class folders at {where} "
-        f"({len(dataset.y_train):,} train / {len(dataset.y_test):,} {split_text})"
     )
     if skipped:
         shown = ", ".join(name[-80:] for name in skipped[:3]) + (", …" if len(skipped) > 3 else "")
-        dataset.source += f"; {len(skipped)} unreadable image(s) skipped: {shown}"
+        dataset.about = i18n.Message("datasets.with_skipped", {"source": dataset.about, "count": len(skipped),
+                                                               "names": shown})
     return dataset
 
 

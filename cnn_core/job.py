@@ -19,6 +19,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from cnn_core import i18n
 from cnn_core.config import TrainConfig
 from cnn_core.data import Dataset, load_dataset
 from cnn_core.devices import describe_devices, training_strategy
@@ -51,13 +52,13 @@ def load_request_data(request: dict[str, Any], config: TrainConfig, emit: Callab
     if limit:
         dataset.x_train, dataset.y_train = dataset.x_train[:limit], dataset.y_train[:limit]
         dataset.x_test, dataset.y_test = dataset.x_test[:limit], dataset.y_test[:limit]
-        dataset.source += f", first {limit:,} images of each split"
+        dataset.about = i18n.Message("datasets.first_images", {"source": dataset.about, "limit": limit})
     from cnn_core.training import TrainingError
 
     if len(dataset.y_train) == 0 or len(dataset.y_test) == 0:
-        raise TrainingError("empty_split", source=dataset.source)
+        raise TrainingError("empty_split", source=dataset.about)
     if dataset.num_classes < 2:
-        raise TrainingError("one_class", source=dataset.source)
+        raise TrainingError("one_class", source=dataset.about)
     config.validate(num_classes=dataset.num_classes)  # the output layer grows with the class count
     return dataset
 
@@ -181,7 +182,8 @@ def _train_in_scope(run_id: str, emit: Callable[[dict[str, Any]], None], started
     summary.update(test_accuracy=scores["accuracy"], per_class_accuracy=scores["per_class_accuracy"])
     metadata = {
         "name": request["model_name"], "config": config.to_dict(), "class_names": dataset.class_names,
-        "dataset": dataset.source, "train_images": len(dataset.y_train), "test_images": len(dataset.y_test),
+        "dataset": dataset.source, "dataset_about": i18n.message_record(dataset.about),
+        "train_images": len(dataset.y_train), "test_images": len(dataset.y_test),
         "test_accuracy": scores["accuracy"], "per_class_accuracy": scores["per_class_accuracy"],
         "confusion_matrix": scores["confusion_matrix"], "history": epoch_events, "created": now_iso(),
         "training_seconds": time.monotonic() - started, "keras_version": keras.__version__, "run_id": run_id,

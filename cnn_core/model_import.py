@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from cnn_core.config import MAX_PARAMETERS, ConfigError, TrainConfig, parameter_count  # noqa: F401 (re-exported)
+from cnn_core import i18n
 from cnn_core.i18n import Message, TranslatableError
 
 MAX_CONFIG_BYTES = 64 * 1024
@@ -35,10 +36,12 @@ MIN_KERAS_VERSION = (3, 12)  # fixes for the safe_mode bypasses above
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 WEIGHTS_SUFFIX = ".weights.h5"
 OPTIMIZER_PREFIX = "/optimizer/"  # optimizer state in a trained model's weights file, ignored
-# Keys a registry metadata.json may carry besides config and class_names; accepted but not trusted.
+# Keys a registry metadata.json may carry besides config and class_names (what cnn_core.job and this
+# module write), so another CNN Studio's metadata.json imports as it is; accepted but not trusted.
 METADATA_KEYS = {
-    "name", "dataset", "train_images", "test_images", "test_accuracy", "per_class_accuracy", "history",
-    "created", "training_seconds", "keras_version", "run_id", "shipped", "imported", "source",
+    "name", "dataset", "dataset_about", "train_images", "test_images", "test_accuracy", "per_class_accuracy",
+    "confusion_matrix", "history", "created", "training_seconds", "keras_version", "run_id", "epochs_trained",
+    "best_epoch", "resumed_from", "images_per_second", "stopped_by", "shipped", "imported", "note", "source",
 }
 
 
@@ -230,11 +233,13 @@ def import_model(name: str, config_data: bytes, weights: bytes, *, weights_filen
         raise ModelImportError("name_taken", name=safe_name)
     config, names, description = parse_import_config(config_data, class_names)
     model = build_with_weights(config, names, weights, weights_filename)
+    about = i18n.Message("datasets.imported", {"description": description})
     metadata = {
         "name": safe_name,
         "config": config.to_dict(),
         "class_names": names,
-        "dataset": f"Imported; the uploader describes its training data as: {description}",
+        "dataset": about.text("en"),
+        "dataset_about": i18n.message_record(about),
         "train_images": None,
         "test_images": None,
         "test_accuracy": None,  # never measured here, so not claimed

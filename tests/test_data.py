@@ -34,6 +34,7 @@ def test_cifar_subset_shapes_labels_and_pixels(cifar_subset):
     assert set(np.unique(dataset.y_train)) == set(range(10)) and dataset.y_test.max() <= 9
     assert dataset.class_names == CIFAR10_CLASSES
     assert dataset.source.startswith("CIFAR-10 subset at ") and "5,085 train / 509 test" in dataset.source
+    assert dataset.about.text("zh") == f"CIFAR-10 子集，位于 {cifar_subset}（训练 5,085 张 / 测试 509 张）"
     # Reference: the raw pickle rows, read independently.
     for name, images, labels, offset in [("data_batch_1", dataset.x_train, dataset.y_train, 0),
                                          ("data_batch_2", dataset.x_train, dataset.y_train, 1017),
@@ -236,6 +237,7 @@ def test_class_folders_with_stratified_validation(tmp_path):
     assert dataset.skipped_files == ["cats/broken.png"]
     assert "1 unreadable image(s) skipped: cats/broken.png" in dataset.source
     assert "3 class folders" in dataset.source and "9 train / 6 validation" in dataset.source
+    assert dataset.about.text("zh").endswith("（训练 9 张 / 验证 6 张）；跳过了 1 张无法读取的图片：cats/broken.png")
     other_seed = load_dataset(tmp_path / "pets", validation_fraction=0.4, seed=2)
     assert not np.array_equal(other_seed.x_test, dataset.x_test) or not np.array_equal(other_seed.x_train, dataset.x_train)
 

@@ -8,6 +8,7 @@ from creeping back: any string literal handed straight to a Streamlit display ca
 from __future__ import annotations
 
 import ast
+import json
 import re
 import string
 from pathlib import Path
@@ -385,3 +386,18 @@ def test_errors_survive_pickling_and_nested_details_follow_the_language():
            "1 array(s) are missing, e.g. b." in str(mismatch)
     assert "1 个数组的形状或类型不对，例如 a：应为 (3,) float32，实际为 (4,) float32；缺少 1 个数组，例如 b。" \
         in mismatch.text("zh")
+
+
+def test_a_message_saved_as_data_comes_back_and_junk_does_not():
+    about = i18n.Message("datasets.first_images", {"limit": 1000, "source": i18n.Message(
+        "datasets.folders", {"classes": 3, "location": "/photos", "train": 12, "test": 3})})
+    record = json.loads(json.dumps(i18n.message_record(about)))  # as metadata.json keeps it
+    assert i18n.message_from_record(record) == about
+    assert i18n.message_from_record(record).text("zh") == "3 个类别文件夹，位于 /photos（训练 12 张 / 测试 3 张），每个划分只取前 1,000 张"
+    nested = {"key": "datasets.imported", "values": {"description": "x"}}
+    for _ in range(10):
+        nested = {"key": "datasets.imported", "values": {"description": nested}}
+    for junk in (None, "datasets.official", [], {"key": 3}, {"key": "no.such.key"}, {"key": "home.title", "values": []},
+                 {"key": "datasets.official", "values": {"train": [1]}}, {"key": "datasets.official", "values": {"train": True}},
+                 nested):
+        assert i18n.message_from_record(junk) is None, junk

@@ -284,7 +284,7 @@ def test_predict_probabilities_with_and_without_flip():
 def small_dataset(cifar_subset, train: int, test: int) -> Dataset:
     data = load_dataset(cifar_subset)
     return Dataset(data.x_train[:train], data.y_train[:train], data.x_test[:test], data.y_test[:test],
-                   data.class_names, data.source)
+                   data.class_names, data.about)
 
 
 def test_make_datasets_shuffles_batches_and_one_hots(cifar_subset):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import h5py
 import keras
@@ -239,6 +240,24 @@ def test_import_saves_a_working_model_into_the_registry(source_model, app_dirs, 
     assert not (app_dirs["models"].parent.parent / "escape").exists()
     with pytest.raises(ModelImportError, match="model name"):
         model_import.import_model("../..", description(), weights_of(source_model, tmp_path))
+
+
+def test_another_cnn_studios_metadata_and_weights_import_as_they_are(app_dirs, tmp_path):
+    """The shipped model's own metadata.json (what a training job writes) plus its weights: a round trip."""
+    from cnn_core import i18n, registry
+
+    shipped = Path(__file__).resolve().parent.parent / "models" / "cifar10-subset-default"
+    original = keras.saving.load_model(shipped / "model.keras", safe_mode=True)
+    metadata = (shipped / "metadata.json").read_bytes()
+    saved = model_import.import_model("from-elsewhere", metadata, weights_of(original, tmp_path))
+    imported = registry.load_metadata(saved)
+    assert imported["class_names"] == json.loads(metadata)["class_names"] and imported["test_accuracy"] is None
+    about = i18n.message_from_record(imported["dataset_about"])  # the uploader's words, quoted, not trusted
+    assert about.text("en") == f"Imported; the uploader describes its training data as: {json.loads(metadata)['dataset']}"
+    assert about.text("zh").startswith("导入的模型；上传者对其训练数据的描述：CIFAR-10 subset at ")
+    images = np.random.default_rng(5).integers(0, 256, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(registry.load_model(saved)(images, training=False), original(images, training=False),
+                               atol=1e-5)
 
 
 def test_weights_of_a_trained_model_with_optimizer_state_load(tmp_path):

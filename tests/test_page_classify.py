@@ -133,6 +133,23 @@ def test_without_models_the_page_points_to_training(app_dirs):
     assert any("还没有训练好的模型" in info.value for info in at.info)
 
 
+def test_the_models_training_data_is_described_in_the_pages_language(app_dirs, trained_colour_model):
+    """A job records where its data came from as a table key: the caption speaks Chinese; junk falls back."""
+    from cnn_core import i18n
+
+    model, config = trained_colour_model
+    about = i18n.Message("datasets.cifar_subset", {"location": "/data/cifar-10-batches-py", "train": 5085, "test": 509})
+    save(model, config, "described", "2025-02-01T00:00:00+00:00", dataset=about.text("en"),
+         dataset_about=i18n.message_record(about))
+    captions = [caption.value for caption in open_page("zh").caption]
+    assert any("CIFAR-10 子集，位于 /data/cifar-10-batches-py（训练 5,085 张 / 测试 509 张）" in c for c in captions), captions
+    assert any("CIFAR-10 subset at /data/cifar-10-batches-py (5,085 train / 509 test)" in c
+               for c in (caption.value for caption in open_page("en").caption))
+    broken = {"key": "datasets.cifar_subset", "values": {"location": "/x", "train": "many"}}  # no "test", "many" not a number
+    save(model, config, "described", "2025-02-01T00:00:00+00:00", dataset="as the file says", dataset_about=broken)
+    assert any("as the file says" in caption.value for caption in open_page("zh").caption)
+
+
 def test_two_uploads_give_two_results_with_thumbnails(registry_with_model):
     at = upload(open_page(), ("red.png", png((220, 30, 30))), ("blue.png", png((20, 40, 230))))
     assert not at.exception

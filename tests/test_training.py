@@ -19,11 +19,12 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core import registry, runs, training
+from cnn_core import i18n, registry, runs, training
 from cnn_core.config import TrainConfig
 from cnn_core.data import DataError, load_dataset
 from cnn_core.live_metrics import BATCH_EVENT_SECONDS, LiveMetrics
 from cnn_core.model import build_model, compile_model, learning_rate_at
+from cnn_core.model_import import METADATA_KEYS
 from cnn_core.pacing import BudgetKeeper, Calibration, epochs_for_budget, steps_per_execution_for
 
 TINY = dict(filters=[4], batch_size=64)
@@ -97,6 +98,9 @@ def test_run_reports_every_stage_and_its_numbers_add_up(app_dirs, cifar_subset):
     contract_keys = {"name", "config", "class_names", "dataset", "train_images", "test_images", "test_accuracy",
                      "per_class_accuracy", "history", "created", "training_seconds", "keras_version", "run_id"}
     assert contract_keys <= set(metadata) and metadata["run_id"] == run_id and len(metadata["history"]) == 2
+    about = i18n.message_from_record(metadata["dataset_about"])  # the classify page shows it in either language
+    assert about.text("en") == metadata["dataset"] and about.text("zh").endswith("，每个划分只取前 600 张")
+    assert set(metadata) - {"config", "class_names"} <= METADATA_KEYS  # so another CNN Studio can import it
     rows = list(csv.DictReader(io.StringIO(training.history_csv(run_id))))
     assert [float(row["val_accuracy"]) for row in rows] == pytest.approx([event["val_accuracy"] for event in epochs])
     results = training.test_predictions(run_id)
