@@ -14,35 +14,17 @@ import pytest
 from PIL import Image
 
 from cnn_core import cli_predict
+from cnn_core.config import TrainConfig
+from colour_task import CLASSES, train_colour_model
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CLASSES = ["red", "green", "blue"]
-
-
-def colour_images(count: int, seed: int):
-    """Noisy images whose dominant colour channel is the class."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, count)
-    images = rng.integers(0, 90, (count, 32, 32, 3))
-    images[np.arange(count), :, :, labels] += 150
-    return images.astype(np.uint8), labels
 
 
 @pytest.fixture(scope="module")
 def trained_colour_model():
     """A tiny model trained on the colour task (once per module; a few seconds)."""
-    import keras
-
-    from cnn_core.config import TrainConfig
-    from cnn_core.model import build_model
-
-    keras.utils.set_random_seed(0)
     config = TrainConfig(filters=[4], epochs=4)
-    model = build_model(config, num_classes=3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    images, labels = colour_images(300, seed=1)
-    model.fit(images, labels, epochs=4, batch_size=32, verbose=0)
-    return model, config
+    return train_colour_model(config), config
 
 
 @pytest.fixture()

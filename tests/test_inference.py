@@ -18,6 +18,8 @@ from cnn_core.inference import (
     square_box,
     top_classes,
 )
+from cnn_core.config import TrainConfig
+from colour_task import CLASSES, colour_images, train_colour_model
 
 # A 4-wide, 2-high image whose four columns have four colours (each column the same in both rows).
 COLUMNS = [(0, 0, 0), (10, 20, 30), (30, 60, 90), (200, 100, 50)]
@@ -152,31 +154,9 @@ def test_low_confidence_threshold():
 
 # --- Classification with a tiny model trained here on a synthetic colour task. ---
 
-CLASSES = ["red", "green", "blue"]
-
-
-def colour_images(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Noisy images whose dominant colour channel is the class."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, count)
-    images = rng.integers(0, 90, (count, 32, 32, 3))
-    images[np.arange(count), :, :, labels] += 150
-    return images.astype(np.uint8), labels
-
-
 @pytest.fixture(scope="module")
 def colour_model():
-    import keras
-
-    from cnn_core.config import TrainConfig
-    from cnn_core.model import build_model
-
-    keras.utils.set_random_seed(0)
-    model = build_model(TrainConfig(filters=[4], pooling="max"), num_classes=3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    images, labels = colour_images(300, seed=1)
-    model.fit(images, labels, epochs=4, batch_size=32, verbose=0)
-    return model
+    return train_colour_model(TrainConfig(filters=[4], pooling="max"))
 
 
 def test_classify_a_tiny_trained_model(colour_model):

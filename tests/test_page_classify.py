@@ -15,39 +15,21 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cnn_core import i18n
+from cnn_core.config import TrainConfig
+from colour_task import CLASSES, train_colour_model
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 90  # the first run imports TensorFlow and loads the model
-CLASSES = ["red", "green", "blue"]
 # The same colour task under CIFAR-10 names, so the Chinese page has class names to translate.
 CIFAR_NAMES = ["airplane", "automobile", "bird"]  # red -> 飞机, green -> 汽车, blue -> 鸟
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def colour_images(count: int, seed: int):
-    """Noisy images whose dominant colour channel is the class."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 3, count)
-    images = rng.integers(0, 90, (count, 32, 32, 3))
-    images[np.arange(count), :, :, labels] += 150
-    return images.astype(np.uint8), labels
-
-
 @pytest.fixture(scope="module")
 def trained_colour_model():
     """A tiny model (one block, batch norm so the page shows block1_act1) trained on the colour task."""
-    import keras
-
-    from cnn_core.config import TrainConfig
-    from cnn_core.model import build_model
-
-    keras.utils.set_random_seed(0)
     config = TrainConfig(filters=[4], batch_norm=True, epochs=4)
-    model = build_model(config, num_classes=3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    images, labels = colour_images(300, seed=1)
-    model.fit(images, labels, epochs=4, batch_size=32, verbose=0)
-    return model, config
+    return train_colour_model(config), config
 
 
 def save(model, config, name: str, created: str, class_names=CLASSES, **extra) -> None:
@@ -135,8 +117,6 @@ def test_without_models_the_page_points_to_training(app_dirs):
 
 def test_the_models_training_data_is_described_in_the_pages_language(app_dirs, trained_colour_model):
     """A job records where its data came from as a table key: the caption speaks Chinese; junk falls back."""
-    from cnn_core import i18n
-
     model, config = trained_colour_model
     about = i18n.Message("datasets.cifar_subset", {"location": "/data/cifar-10-batches-py", "train": 5085, "test": 509})
     save(model, config, "described", "2025-02-01T00:00:00+00:00", dataset=about.text("en"),
