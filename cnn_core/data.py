@@ -28,7 +28,7 @@ from typing import IO, Callable
 
 import numpy as np
 
-from cnn_core import i18n
+from cnn_core import i18n, paths
 from cnn_core.i18n import TranslatableError
 
 
@@ -88,6 +88,7 @@ def load_dataset(
         dataset.about = i18n.Message("datasets.official", {"train": len(dataset.y_train), "test": len(dataset.y_test)})
         return dataset
     path = Path(spec).expanduser()
+    _check_allowed(path)
     if not path.exists():
         raise DataError("no_such_path", path=str(path))
     if not (path.is_file() or path.is_dir()):  # a device or a pipe: reading it could block forever
@@ -165,6 +166,16 @@ def _batch_arrays(content: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
     # Each row is three 32x32 colour planes (R, G, B); the model wants height x width x channel.
     images = np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
     return images, labels
+
+
+def _check_allowed(path: Path) -> None:
+    """Refuse a path outside the server's data roots (paths.data_roots), before saying whether it exists."""
+    roots = paths.data_roots()
+    if roots is None:
+        return
+    resolved = path.resolve()  # symlinks and ".." cannot lead out of a root
+    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+        raise DataError("outside_data_roots", path=str(path))
 
 
 def load_cifar_batches(location: Path) -> Dataset:

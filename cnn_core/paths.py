@@ -21,3 +21,16 @@ def runs_dir() -> Path:
 def data_dir() -> Path:
     """Folder for downloaded or unpacked datasets."""
     return Path(os.environ.get("CNN_STUDIO_DATA_DIR", PROJECT_ROOT / "data"))
+
+
+def data_roots() -> list[Path] | None:
+    """Folders a typed dataset path must lie in, or None for anywhere (the default, for a desktop).
+
+    A public server sets CNN_STUDIO_DATA_ROOTS (folders separated by os.pathsep) so that visitors cannot
+    train on, and then look at, pictures from anywhere on its disk. `data_dir()` (uploads, downloads)
+    is always allowed.
+    """
+    setting = os.environ.get("CNN_STUDIO_DATA_ROOTS", "").strip()
+    if not setting:
+        return None
+    return [Path(folder).expanduser() for folder in setting.split(os.pathsep) if folder.strip()] + [data_dir()]

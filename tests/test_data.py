@@ -242,6 +242,24 @@ def test_class_folders_with_stratified_validation(tmp_path):
     assert not np.array_equal(other_seed.x_test, dataset.x_test) or not np.array_equal(other_seed.x_train, dataset.x_train)
 
 
+def test_a_public_server_reads_typed_paths_only_inside_its_data_roots(tmp_path, monkeypatch):
+    allowed = write_tree(tmp_path / "allowed" / "pets", class_files(per_class=2))
+    outside = write_tree(tmp_path / "private" / "pets", class_files(per_class=2))
+    (tmp_path / "allowed" / "link").symlink_to(outside, target_is_directory=True)
+    app_data = write_tree(tmp_path / "app-data" / "uploads" / "pets", class_files(per_class=2))
+    assert len(load_dataset(outside).y_train) > 0  # without the setting, any readable folder (a desktop)
+    monkeypatch.setenv("CNN_STUDIO_DATA_ROOTS", str(tmp_path / "allowed"))
+    monkeypatch.setenv("CNN_STUDIO_DATA_DIR", str(tmp_path / "app-data"))
+    assert load_dataset(allowed).class_names == ["birds", "cats", "dogs"]
+    assert load_dataset(app_data).class_names == ["birds", "cats", "dogs"]  # the app's own uploads
+    for refused in (outside, tmp_path / "allowed" / "link", tmp_path / "allowed" / ".." / "private" / "pets",
+                    tmp_path / "private" / "no-such-folder", Path("/usr")):
+        with pytest.raises(DataError) as caught:  # the same answer whether or not the path exists
+            load_dataset(refused)
+        assert caught.value.key == "errors.data.outside_data_roots" and "administrator" in str(caught.value)
+        assert "管理员" in caught.value.text("zh")
+
+
 def test_non_square_images_are_centre_cropped_and_alpha_goes_on_white(tmp_path):
     wide = Image.new("RGB", (64, 32), (255, 0, 0))
     wide.paste((0, 255, 0), (16, 0, 48, 32))  # only the centre square is green
