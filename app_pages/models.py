@@ -11,7 +11,7 @@ import streamlit as st
 from app_pages import training_runs as runs
 from app_pages import training_setup as setup
 from app_pages.language import current_language, error_text, t
-from cnn_core import registry, training
+from cnn_core import model_import, registry, training
 from cnn_core import training_view as view
 from cnn_core.config import TrainConfig
 
@@ -49,6 +49,12 @@ name = st.selectbox(t("models.pick"), list(by_name), key="registry_model")
 download, delete, more = st.columns(3)
 download.download_button(t("models.download"), lambda: registry.model_file(name).read_bytes(), f"{name}.keras",
                          "application/octet-stream", key="download_model", on_click="ignore")
+# The two files the classify page imports: made only when clicked (the weights need Keras, ~2 s the first time).
+download.download_button(t("models.download_settings"), lambda: model_import.export_description(name),
+                         f"{name}.json", "application/json", key="download_settings", on_click="ignore")
+download.download_button(t("models.download_weights"), lambda: model_import.export_weights(name),
+                         f"{name}.weights.h5", "application/octet-stream", key="download_weights", on_click="ignore")
+download.caption(t("models.download_for_import"))
 if delete.button(t("models.delete"), key="delete_model"):
     st.session_state["confirm_delete"] = name
 if st.session_state.get("confirm_delete") == name:

@@ -8,6 +8,9 @@ two plain-data files:
    (a registry `metadata.json` also works; a bare TrainConfig means the ten CIFAR-10 classes);
 2. a `.weights.h5` file (`model.save_weights("x.weights.h5")`): arrays only.
 
+`export_description` and `export_weights` write those two files for a saved model (the saved-models page
+offers them), so models travel between CNN Studios without a `.keras` file.
+
 We build the architecture ourselves (cnn_core.model.build_model), check the weights file holds
 exactly the arrays that architecture has (same paths, shapes, float32; no links to other files),
 load them, and save the result through the registry like any trained model.
@@ -253,3 +256,29 @@ def import_model(name: str, config_data: bytes, weights: bytes, *, weights_filen
     }
     registry.save_model(model, safe_name, metadata)
     return safe_name
+
+
+# --- Export: a saved model as the two files an import takes (no file that can run code). ---
+
+EXPORTED_KEYS = ("name", "config", "class_names", "dataset", "dataset_about", "train_images", "test_images",
+                 "test_accuracy", "created", "keras_version")  # not the history: it could outgrow MAX_CONFIG_BYTES
+
+
+def export_description(name: str) -> bytes:
+    """The JSON half of an export: the model's settings, classes and where its data came from."""
+    from cnn_core import registry
+
+    metadata = registry.load_metadata(name)
+    document = {key: metadata[key] for key in EXPORTED_KEYS if key in metadata}
+    return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+
+
+def export_weights(name: str) -> bytes:
+    """The weights half of an export: `model.save_weights` output, arrays only."""
+    from cnn_core import registry
+
+    model = registry.load_model(name)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.weights.h5"
+        model.save_weights(path)
+        return path.read_bytes()

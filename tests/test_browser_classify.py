@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pytest
 from PIL import Image
 
+from cnn_core.config import TrainConfig
+from colour_task import CLASSES, train_colour_model
+
 pytestmark = pytest.mark.browser
 
-CLASSES = ["red", "green", "blue"]
 TIMEOUT_MS = 90_000  # first visit imports TensorFlow and loads the model on a shared 2-core machine
 
 
 def save_colour_model(name: str, class_names: list[str]) -> None:
     from cnn_core import registry
 
-    model, config = train_colour_model()
+    config = TrainConfig(filters=[4])
+    model = train_colour_model(config)
     registry.save_model(model, name, {
         "name": name, "config": config.to_dict(), "class_names": class_names, "dataset": "synthetic colours",
         "test_accuracy": 1.0, "created": "2025-01-01T00:00:00+00:00",
@@ -28,25 +30,6 @@ def pick_model(page, label: str, name: str) -> None:
     """Choose the test's model in the picker (the app's shipped model, copied in, is the default)."""
     page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
     page.get_by_role("option", name=re.compile(rf"^{re.escape(name)} · ")).click()
-
-
-def train_colour_model():
-    """A tiny model trained on 'which colour dominates' (a few seconds)."""
-    import keras
-
-    from cnn_core.config import TrainConfig
-    from cnn_core.model import build_model
-
-    rng = np.random.default_rng(1)
-    labels = rng.integers(0, 3, 300)
-    images = rng.integers(0, 90, (300, 32, 32, 3))
-    images[np.arange(300), :, :, labels] += 150
-    keras.utils.set_random_seed(0)
-    config = TrainConfig(filters=[4])
-    model = build_model(config, num_classes=3)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
-    model.fit(images.astype(np.uint8), labels, epochs=4, batch_size=32, verbose=0)
-    return model, config
 
 
 def test_upload_two_photos_and_see_both_results(streamlit_server, browser_page, app_dirs, tmp_path):
@@ -98,3 +81,34 @@ def test_in_chinese_an_upload_shows_a_chinese_class_name_with_its_probability(
     assert page.locator(".js-plotly-plot .xtitle").first.text_content() == "概率"  # the top-k chart's axis
     assert "Upload photos" not in page.inner_text("body")
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_model_travels_as_settings_and_weights_from_the_models_page_to_an_import(
+        streamlit_server, browser_page, app_dirs, tmp_path):
+    """Download the shipped model's two files on the saved-models page, import them on the classify page."""
+    from cnn_core import registry
+
+    page = browser_page
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"{streamlit_server}/models")
+    files = []
+    for label in ("Download settings (.json)", "Download weights (.weights.h5)"):
+        with page.expect_download() as download:
+            page.get_by_text(label).click()
+        files.append(tmp_path / download.value.suggested_filename)
+        download.value.save_as(files[-1])
+    assert [file.name for file in files] == ["cifar10-subset-default.json", "cifar10-subset-default.weights.h5"]
+
+    page.goto(f"{streamlit_server}/classify")
+    page.get_by_text("Import a model trained elsewhere").click()
+    for label, file in zip(("Configuration (JSON)", "Weights (.weights.h5)"), files):
+        uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
+        uploader.locator('input[type="file"]').set_input_files(str(file))
+        uploader.get_by_text(re.compile(r"^\d+(\.\d+)?[KM]?B$")).wait_for()  # its size: the file is in (names are shortened)
+    page.get_by_label("Save as").fill("shared-copy")
+    page.get_by_role("button", name="Import").click()
+    page.get_by_text("Imported as shared-copy").wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    imported, original = registry.load_metadata("shared-copy"), registry.load_metadata("cifar10-subset-default")
+    assert imported["imported"] and imported["class_names"] == original["class_names"]
+    assert imported["config"] == original["config"]

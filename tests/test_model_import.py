@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core import model_import
+from cnn_core import i18n, model_import
 from cnn_core.config import TrainConfig
 from cnn_core.model import build_model
 from cnn_core.model_import import ModelImportError, build_with_weights, parameter_count, parse_import_config
@@ -244,7 +244,7 @@ def test_import_saves_a_working_model_into_the_registry(source_model, app_dirs, 
 
 def test_another_cnn_studios_metadata_and_weights_import_as_they_are(app_dirs, tmp_path):
     """The shipped model's own metadata.json (what a training job writes) plus its weights: a round trip."""
-    from cnn_core import i18n, registry
+    from cnn_core import registry
 
     shipped = Path(__file__).resolve().parent.parent / "models" / "cifar10-subset-default"
     original = keras.saving.load_model(shipped / "model.keras", safe_mode=True)
@@ -258,6 +258,27 @@ def test_another_cnn_studios_metadata_and_weights_import_as_they_are(app_dirs, t
     images = np.random.default_rng(5).integers(0, 256, (2, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(registry.load_model(saved)(images, training=False), original(images, training=False),
                                atol=1e-5)
+
+
+def test_an_exported_model_imports_back_with_the_same_predictions(source_model, app_dirs):
+    from cnn_core import registry
+
+    about = i18n.Message("datasets.folders_validation", {"classes": 3, "location": "/pets", "train": 90, "test": 30})
+    registry.save_model(source_model, "pets", {
+        "name": "pets", "config": SMALL.to_dict(), "class_names": CLASSES, "dataset": about.text("en"),
+        "dataset_about": i18n.message_record(about), "test_accuracy": 0.9,
+        "history": [{"epoch": epoch, "loss": 1.0, "note": "x" * 500} for epoch in range(200)],  # ~100 KB
+    })
+    description_file = model_import.export_description("pets")
+    assert len(description_file) < model_import.MAX_CONFIG_BYTES and b"history" not in description_file
+    copy = model_import.import_model("pets-copy", description_file, model_import.export_weights("pets"))
+    metadata = registry.load_metadata(copy)
+    assert metadata["class_names"] == CLASSES and metadata["config"] == SMALL.to_dict()
+    assert i18n.message_from_record(metadata["dataset_about"]).text("zh") == \
+        "导入的模型；上传者对其训练数据的描述：3 class folders at /pets (90 train / 30 validation)"
+    images = np.random.default_rng(6).integers(0, 256, (3, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(registry.load_model(copy)(images, training=False),
+                               source_model(images, training=False), atol=1e-6)
 
 
 def test_weights_of_a_trained_model_with_optimizer_state_load(tmp_path):

@@ -102,8 +102,12 @@ def test_models_page_in_chinese(app_dirs):
     at.multiselect(key="compare_models").set_value(["small", "bigger"]).run()
     assert list(table_with(at, "small")[""]) == ["测试准确率", "训练时间（秒）", "每个卷积块的卷积核数量", "水平翻转"]
     shown = "\n".join([item.value for kind in (at.title, at.markdown, at.caption) for item in kind]
-                      + [button.label for button in at.button] + [at.number_input(key="more_epochs").label])
+                      + [button.label for button in at.button] + [at.number_input(key="more_epochs").label]
+                      + [button.label for button in at.get("download_button")])
     assert "继续训练" in shown and english_leftovers(shown) == []
+    assert [button.key for button in at.get("download_button")] == ["download_model", "download_settings",
+                                                                     "download_weights"]
+    assert "下载权重（.weights.h5）" in shown and "安全" in shown
 
 
 def test_no_models_yet_points_to_the_training_page(app_dirs):
