@@ -155,8 +155,6 @@ def _restore_backup(path: Path) -> None:
 def _inference_copy(model):
     """The model without its optimizer: the file then loads in plain Keras (no custom schedule class
     needed) and is a third of the size. Resuming builds a fresh optimizer anyway."""
-    import keras
-
     if getattr(model, "optimizer", None) is None:
         return model
     copy = type(model).from_config(model.get_config())  # keras.models.clone_model would compile the copy too
