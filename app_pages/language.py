@@ -44,10 +44,9 @@ def class_label(class_name: str) -> str:
 
 
 def error_text(error: Exception) -> str:
-    """An error from cnn_core in this session's language when it carries a table key, else its own text."""
-    key = getattr(error, "key", None)
-    if key and key in i18n.table(current_language()):
-        return t(key, **getattr(error, "values", {}))
+    """An error from cnn_core in this session's language (every TranslatableError can), else its own text."""
+    if isinstance(error, i18n.TranslatableError):
+        return error.text(current_language())
     return str(error)
 
 

@@ -79,13 +79,13 @@ if choice is None:
     choice = {"spec": path if kind == "path" else None, "problem": None}
 epochs = more.number_input(t("models.more_epochs"), 1, 1000, value=5, key="more_epochs", help=t("models.continue_help"))
 more.caption(t("models.continue_data", data=choice["spec"] or t("models.download_data")))
-busy = training.active_run() is not None
-if more.button(t("models.continue"), key="continue_training", disabled=bool(choice["problem"]) or busy):
+active = training.active_run()
+if more.button(t("models.continue"), key="continue_training", disabled=bool(choice["problem"] or active)):
     config = TrainConfig.from_dict({**by_name[name]["config"], "epochs": int(epochs), "time_budget_seconds": 0.0})
     if runs.start(config, choice["spec"], name, resume_from=name):
         st.switch_page(TRAINING_PAGE)  # its live view follows the new run
 if choice["problem"]:
     more.warning(choice["problem"])
-if busy:
-    st.info(runs.busy_message(training.active_run()))
+if active:
+    st.info(runs.busy_message(active))
 st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")

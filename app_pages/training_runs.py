@@ -12,7 +12,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from app_pages.language import class_label, current_language, error_text, t
+from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import i18n, registry, training
 from cnn_core import training_figures as figures
 from cnn_core import training_view as view
@@ -97,14 +97,14 @@ def start(config: TrainConfig, spec: str | None, name: str, resume_from: str | N
 def show_run(run_id: str, place: str) -> None:
     """A run: live (polling) while it trains, its charts and results once it has ended."""
     try:
-        state = training.read_status(run_id)["state"]
+        status = training.read_status(run_id)
     except training.RunNotFoundError:  # deleted meanwhile (another tab, or by hand): nothing to follow
         st.session_state.pop("run_id", None)
         return
-    if state in LIVE_STATES:
+    if status["state"] in LIVE_STATES:
         live_view(run_id, place)
     else:
-        run_report(run_id, place)
+        run_report(run_id, place, status)
 
 
 @st.fragment(run_every=POLL_SECONDS)
@@ -158,18 +158,13 @@ def run_charts(run_id: str, events: list[dict], place: str) -> None:
 
 def failure_text(status: dict) -> str:
     """Why a run failed, in the reader's language when the training process recorded the table key."""
-    key, values = status.get("error_key"), status.get("error_values") or {}
-    if key in i18n.table(current_language()) and isinstance(values, dict):
-        try:
-            return t(key, **values)
-        except (KeyError, IndexError, ValueError):  # a status.json written by another version of the tables
-            pass
-    return status["error"]
+    record = {"key": status.get("error_key"), "values": status.get("error_values") or {}}
+    return recorded_text(record, status["error"])  # else (another version's tables, say) the English words
 
 
-def run_report(run_id: str, place: str) -> None:
+def run_report(run_id: str, place: str, status: dict) -> None:
     """Charts, test results, confusion matrix with its images, misclassified gallery, downloads."""
-    status, events = training.read_status(run_id), run_events(run_id)
+    events = run_events(run_id)
     st.markdown(t("training.report.title", state=state_name(status["state"]), model=status.get("model_name"),
                   run=run_id))
     if status["state"] == "interrupted":
@@ -227,6 +222,7 @@ def confusion_explorer(run_id: str, place: str, matrix: list[list[int]], class_n
     labels, predictions = results["labels"], results["predictions"]
     st.caption(t("training.report.pick_cell"))
     a, b = st.columns(2)
+
     def label(name: str) -> str:  # bound to this run's language (Streamlit may call it later)
         return i18n.class_label(language, name)
 
@@ -263,7 +259,8 @@ def runs_section() -> None:
     st.dataframe(table, hide_index=True, key="runs_table", column_config=columns)
     labels = {run["run_id"]: f"{run['run_id']} · {run.get('model_name')} · {state_name(run['state'])}" for run in runs}
     chosen = st.selectbox(t("training.runs.open"), list(labels), format_func=labels.get, key="open_run")
-    if training.read_status(chosen)["state"] in LIVE_STATES:
+    status = training.read_status(chosen)
+    if status["state"] in LIVE_STATES:
         st.info(t("training.runs.live_elsewhere"))  # one live view per page: two would poll twice
     else:
-        run_report(chosen, "runs")
+        run_report(chosen, "runs", status)

@@ -15,18 +15,16 @@ import numpy as np
 import plotly.graph_objects as go
 
 from cnn_core import i18n
+from cnn_core.figures import CROSS_ENTROPY, RELU, latex_number  # noqa: F401 (the same forms as the other pages)
 
 BAR_COLOUR = "#4c78a8"
 SCORE = ".2f"  # logits are sums: fixed decimals, so e^{2.00} never reads as exactly e^2
 
-# --- The general forms (language-neutral). ---
+# --- The general forms (language-neutral); ReLU and cross-entropy come from cnn_core.figures. ---
 
-DENSE = r"\mathbf{z} = W\mathbf{x} + \mathbf{b}"
 SOFTMAX = r"p_k = \frac{e^{z_k}}{\sum_{j=1}^{K} e^{z_j}}"
-CROSS_ENTROPY = r"L = -\sum_{k=1}^{K} t_k \log p_k = -\log p_{c}"
 GRAD_CAM = (r"\alpha_k^{c} = \frac{1}{H W}\sum_{i=1}^{H}\sum_{j=1}^{W} \frac{\partial z_c}{\partial A^{k}_{i,j}},"
             r"\qquad L^{c}_{\text{Grad-CAM}} = \operatorname{ReLU}\Big(\sum_{k} \alpha_k^{c} A^{k}\Big)")
-RELU = r"\operatorname{ReLU}(y) = \max(0,\, y)"
 CONVOLUTION = r"y_{r,c} = b + \sum_{ch=1}^{3}\sum_{i=1}^{k}\sum_{j=1}^{k} w_{i,j,ch}\; x_{r+i-1,\,c+j-1,\,ch}"
 
 _TEXT_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%", "&": r"\&",
@@ -39,14 +37,8 @@ def tex_text(words: str) -> str:
 
 
 def number(value: float, digits: str = ".3g") -> str:
-    """A number for LaTeX: no '-0', and '1e+04' written as a power of ten."""
-    text = format(float(value), digits)
-    if text in ("-0", "-0.0"):
-        return "0"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = rf"{mantissa}\times 10^{{{int(exponent)}}}"
-    return text
+    """A number for LaTeX (figures.latex_number), to three significant digits unless told otherwise."""
+    return latex_number(value, digits)
 
 
 def _signed(value: float, digits: str = ".3g") -> str:

@@ -163,18 +163,23 @@ GRADIENT_STEP = r"\theta \leftarrow \theta - \eta\, \frac{\partial L}{\partial \
 _MAX_EXPANDED_TERMS = 25  # up to a 5x5 kernel every product is written out; bigger ones are summarised
 
 
-def _number(value: float, digits: str = ".4g") -> str:
-    """A number for LaTeX: no '-0'; sums up to millions in full, beyond that as a power of ten."""
-    value = float(value)
-    text = format(value, digits)
-    if "e" in text and 1e3 <= abs(value) < 1e7:  # 12688, not 1.269 x 10^4: a sum of pixels should read exactly
-        text = f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+def latex_number(value: float, digits: str = ".4g") -> str:
+    """A number for LaTeX: no '-0', and '1e+04' written as a power of ten."""
+    text = format(float(value), digits)
     if text in ("-0", "-0.0"):
         return "0"
     if "e" in text:
         mantissa, exponent = text.split("e")
         text = rf"{mantissa}\times 10^{{{int(exponent)}}}"
     return text
+
+
+def _number(value: float, digits: str = ".4g") -> str:
+    """Like latex_number, but sums up to millions in full: 12688, not 1.269 x 10^4 (a sum of pixels reads exactly)."""
+    value = float(value)
+    if 1e3 <= abs(value) < 1e7 and "e" in format(value, digits):
+        return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+    return latex_number(value, digits)
 
 
 def _factor(value: float, digits: str = ".4g") -> str:

@@ -78,12 +78,17 @@ def _folder_entries(root: Path) -> list[Entry]:
 def _file_reader(file: Path) -> Callable[[], bytes]:
     def read() -> bytes:
         with open(file, "rb") as handle:
-            data = handle.read(MAX_IMAGE_BYTES + 1)  # never a whole multi-gigabyte file
-        if len(data) > MAX_IMAGE_BYTES:
-            raise DataError("image_too_large", name=file.name, megabytes=MAX_IMAGE_BYTES >> 20)
-        return data
+            return _read_capped(handle, file.name)  # never a whole multi-gigabyte file
 
     return read
+
+
+def _read_capped(handle, name: str) -> bytes:
+    """At most MAX_IMAGE_BYTES from an open file; DataError if there is more."""
+    data = handle.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise DataError("image_too_large", name=name, megabytes=MAX_IMAGE_BYTES >> 20)
+    return data
 
 
 def _zip_entries(archive: zipfile.ZipFile, archive_name: str) -> list[Entry]:
@@ -110,10 +115,7 @@ def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[],
         if info.file_size > MAX_IMAGE_BYTES:
             raise DataError("image_too_large", name=info.filename, megabytes=MAX_IMAGE_BYTES >> 20)
         with archive.open(info) as member:
-            data = member.read(MAX_IMAGE_BYTES + 1)  # the declared size could lie
-        if len(data) > MAX_IMAGE_BYTES:
-            raise DataError("image_too_large", name=info.filename, megabytes=MAX_IMAGE_BYTES >> 20)
-        return data
+            return _read_capped(member, info.filename)  # the declared size could lie
 
     return read
 

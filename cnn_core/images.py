@@ -32,7 +32,6 @@ MAX_JPEG_SCANS = 100
 # High-bit-depth images are scaled to 8 bits this many pixels at a time, so a 50 MP scan needs no float copy.
 CHUNK_PIXELS = 1 << 20
 
-FORMAT_LIST = "PNG, JPEG, WebP, GIF, BMP or TIFF"
 HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 ORIENTATION_TAG = 0x0112
 

@@ -34,10 +34,10 @@ epochs are numbered on from the source's, and a fresh learning-rate schedule cov
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import multiprocessing
 import os
-import errno
 import signal
 import sys
 import threading
@@ -254,7 +254,7 @@ def error_fields(error: BaseException) -> dict[str, Any]:
     if not isinstance(error, TranslatableError):
         return {}
     # JSON keeps numbers and text; anything else (a nested error, say) is kept as its English words.
-    plain = {name: value if isinstance(value, (str, int, float, bool)) or value is None else str(value)
+    plain = {name: value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else str(value)
              for name, value in error.values.items()}
     return {"error_key": error.key, "error_values": plain}
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cnn_core import atomic, i18n, paths
+from cnn_core import atomic, i18n, ops, paths
 from cnn_core.config import ConfigError, TrainConfig
 
 # The tutorial's augmentation, offered when a switch is turned on.
@@ -106,8 +106,8 @@ def dense_layers(rows: list[dict[str, Any]]) -> list[dict[str, int | str]]:
 
 def conv_output_size(size: int, kernel_size: int, padding: str, stride: int = 1) -> tuple[float, int]:
     """(padding p, output size) of a convolution: floor((n + 2p - k) / s) + 1, p = (k - 1) / 2 for "same"."""
-    pad = (kernel_size - 1) / 2 if padding == "same" else 0
-    return pad, math.floor((size + 2 * pad - kernel_size) / stride) + 1
+    pad = (kernel_size - 1) / 2 if padding == "same" else 0  # per side, as the lesson's formula writes it
+    return pad, ops.output_size(size, kernel_size, stride, padding)
 
 
 def smoothed_targets(label_smoothing: float, num_classes: int) -> tuple[float, float]:
