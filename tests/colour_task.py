@@ -31,3 +31,16 @@ def train_colour_model(config: TrainConfig):
     images, labels = colour_images(300, seed=1)
     model.fit(images, labels, epochs=4, batch_size=32, verbose=0)
     return model
+
+
+def save_colour_model(model, config: TrainConfig, name: str, class_names=CLASSES, **extra) -> str:
+    """Save `model` into the registry as `name`, with colour-task metadata; `extra` adds or replaces fields."""
+    import keras
+
+    from cnn_core import registry
+
+    registry.save_model(model, name, {
+        "name": name, "config": config.to_dict(), "class_names": class_names, "dataset": "synthetic colours",
+        "created": "2025-01-01T00:00:00+00:00", "keras_version": keras.__version__, **extra,
+    })
+    return name

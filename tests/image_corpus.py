@@ -12,7 +12,9 @@ Used by tests/test_images.py, in-process and in a child process that watches mem
 
 from __future__ import annotations
 
+import gzip
 import io
+import pickle
 import random
 import struct
 import zlib
@@ -202,19 +204,22 @@ def bombs() -> list[Sample]:
     ]
 
 
+def _first_ifd(data: bytes) -> tuple[int, int]:
+    """The offset of a little-endian TIFF's first IFD and its number of entries."""
+    ifd = struct.unpack("<I", data[4:8])[0]
+    return ifd, struct.unpack("<H", data[ifd:ifd + 2])[0]
+
+
 def _tiff_with_width(data: bytes, width: int) -> bytes:
     """Set the ImageWidth tag (256) of a little-endian TIFF's first IFD."""
-    ifd = struct.unpack("<I", data[4:8])[0]
-    count = struct.unpack("<H", data[ifd:ifd + 2])[0]
+    ifd, count = _first_ifd(data)
     for index in range(count):
         entry = ifd + 2 + 12 * index
         tag, kind = struct.unpack("<HH", data[entry:entry + 4])
         if tag == 256:
-            value = struct.pack("<H", width & 0xFFFF) + b"\0\0" if kind == 3 else struct.pack("<I", width)
             if kind == 3:
-                data = patched(data, entry + 2, struct.pack("<H", 4))  # widen to LONG
-                value = struct.pack("<I", width)
-            return patched(data, entry + 8, value)
+                data = patched(data, entry + 2, struct.pack("<H", 4))  # widen SHORT to LONG
+            return patched(data, entry + 8, struct.pack("<I", width))
     raise AssertionError("no ImageWidth tag")
 
 
@@ -242,9 +247,9 @@ def not_pictures() -> list[Sample]:
     others = {
         "empty.png": b"", "one-byte.png": b"\x89", "zeros.png": b"\0" * 1024, "text.png": b"just some words\n" * 20,
         "page.html.png": b"<!doctype html><html><body>hi</body></html>", "data.json.png": b'{"a": [1, 2, 3]}',
-        "archive.zip.png": archive.getvalue(), "compressed.gz.png": __import__("gzip").compress(b"x" * 1000),
+        "archive.zip.png": archive.getvalue(), "compressed.gz.png": gzip.compress(b"x" * 1000),
         "program.elf.png": b"\x7fELF\x02\x01\x01" + b"\0" * 57, "program.exe.png": b"MZ" + b"\0" * 62,
-        "pickle.png": __import__("pickle").dumps({"a": 1}), "video.mp4.png": b"\0\0\0\x18ftypmp42" + b"\0" * 40,
+        "pickle.png": pickle.dumps({"a": 1}), "video.mp4.png": b"\0\0\0\x18ftypmp42" + b"\0" * 40,
         "random.png": random.Random(0).randbytes(4096), "png-signature-only.png": b"\x89PNG\r\n\x1a\n",
         "icon.ico.png": encode(red, "ICO"), "pixmap.ppm.png": encode(red, "PPM"), "targa.tga.png": encode(red, "TGA"),
         "photoshop.psd.png": b"8BPS\0\1" + b"\0" * 40, "quite-ok.qoi.png": b"qoif" + b"\0" * 30,
@@ -258,8 +263,7 @@ def not_pictures() -> list[Sample]:
 
 def crafted_crashes() -> list[Sample]:
     tiff = encode(noise(8, 8), "TIFF")
-    ifd = struct.unpack("<I", tiff[4:8])[0]
-    count = struct.unpack("<H", tiff[ifd:ifd + 2])[0]
+    ifd, count = _first_ifd(tiff)
     looping_ifd = patched(tiff, ifd + 2 + 12 * count, struct.pack("<I", ifd))  # next IFD = itself
     gif = encode(Image.new("P", (8, 8)), "GIF")
     jpeg = encode(noise(16, 16), "JPEG")

@@ -8,22 +8,16 @@ import pytest
 from PIL import Image
 
 from cnn_core.config import TrainConfig
-from colour_task import CLASSES, train_colour_model
+from colour_task import CLASSES, save_colour_model, train_colour_model
 
 pytestmark = pytest.mark.browser
 
 TIMEOUT_MS = 90_000  # first visit imports TensorFlow and loads the model on a shared 2-core machine
 
 
-def save_colour_model(name: str, class_names: list[str]) -> None:
-    from cnn_core import registry
-
+def train_and_save_colour_model(name: str, class_names: list[str]) -> None:
     config = TrainConfig(filters=[4])
-    model = train_colour_model(config)
-    registry.save_model(model, name, {
-        "name": name, "config": config.to_dict(), "class_names": class_names, "dataset": "synthetic colours",
-        "test_accuracy": 1.0, "created": "2025-01-01T00:00:00+00:00",
-    })
+    save_colour_model(train_colour_model(config), config, name, class_names, test_accuracy=1.0)
 
 
 def pick_model(page, label: str, name: str) -> None:
@@ -33,7 +27,7 @@ def pick_model(page, label: str, name: str) -> None:
 
 
 def test_upload_two_photos_and_see_both_results(streamlit_server, browser_page, app_dirs, tmp_path):
-    save_colour_model("colours", CLASSES)
+    train_and_save_colour_model("colours", CLASSES)
     red, blue = tmp_path / "red.png", tmp_path / "blue.png"
     Image.new("RGB", (120, 80), (220, 30, 30)).save(red)
     Image.new("RGB", (80, 120), (20, 40, 230)).save(blue)
@@ -60,7 +54,7 @@ def test_upload_two_photos_and_see_both_results(streamlit_server, browser_page, 
 def test_in_chinese_an_upload_shows_a_chinese_class_name_with_its_probability(
         streamlit_server, browser_page, app_dirs, tmp_path):
     # The colour task under CIFAR-10 names: red -> airplane, shown as 飞机.
-    save_colour_model("cifar-names", ["airplane", "automobile", "bird"])
+    train_and_save_colour_model("cifar-names", ["airplane", "automobile", "bird"])
     red = tmp_path / "red.png"
     Image.new("RGB", (120, 80), (220, 30, 30)).save(red)
 

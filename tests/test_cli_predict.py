@@ -14,7 +14,7 @@ from PIL import Image
 
 from cnn_core import cli_predict
 from cnn_core.config import TrainConfig
-from colour_task import CLASSES, train_colour_model
+from colour_task import save_colour_model, train_colour_model
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,18 +29,11 @@ def trained_colour_model():
 @pytest.fixture()
 def colour_model(app_dirs, trained_colour_model) -> str:
     """The colour model saved into this test's temporary registry as 'colours'."""
-    import keras
-
-    from cnn_core import registry
-
     model, config = trained_colour_model
-    registry.save_model(model, "colours", {
-        "name": "colours", "config": config.to_dict(), "class_names": CLASSES, "dataset": "synthetic colours",
-        "train_images": 300, "test_images": 0, "test_accuracy": None, "per_class_accuracy": None, "history": [],
-        "created": "2025-01-01T00:00:00+00:00", "training_seconds": 1.0, "keras_version": keras.__version__,
-        "run_id": None,
-    })
-    return "colours"
+    return save_colour_model(
+        model, config, "colours", train_images=300, test_images=0, test_accuracy=None, per_class_accuracy=None,
+        history=[], training_seconds=1.0, run_id=None,
+    )
 
 
 def write_photo(path: Path, colour: tuple[int, int, int], size=(120, 80)) -> Path:
@@ -110,15 +103,8 @@ def test_python_dash_m_cnn_core_predict(colour_model, tmp_path, app_dirs):
 
 
 def test_lang_zh_writes_cifar_class_names_in_chinese(app_dirs, trained_colour_model, tmp_path):
-    import keras
-
-    from cnn_core import registry
-
     model, config = trained_colour_model
-    registry.save_model(model, "cifar-names", {
-        "name": "cifar-names", "config": config.to_dict(), "class_names": ["airplane", "automobile", "bird"],
-        "dataset": "synthetic colours", "created": "2025-01-01T00:00:00+00:00", "keras_version": keras.__version__,
-    })
+    save_colour_model(model, config, "cifar-names", ["airplane", "automobile", "bird"])
     red = write_photo(tmp_path / "red.png", (220, 30, 30))
     status, english, _ = run_cli("--model", "cifar-names", "--top", "3", str(red))
     assert status == 0 and [entry["label"] for entry in english[0]["top"]][0] == "airplane"

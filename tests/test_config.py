@@ -89,7 +89,8 @@ def test_networks_too_big_for_a_shared_server_are_refused_before_keras_sees_them
     # Few weights but enormous batches of 32x32x512 maps: the training process would run out of memory.
     wide = {"filters": [512, 512], "convs_per_block": 2, "padding": "same", "batch_norm": True, "batch_size": 4096}
     assert "smaller batch size" in refused(wide)
-    assert TrainConfig.from_dict({**wide, "batch_size": 64})  # the same network in ordinary batches is fine
+    ordinary = TrainConfig.from_dict({**wide, "batch_size": 64})  # the same network in ordinary batches is fine
+    assert ordinary.batch_size == 64 and ordinary.filters == [512, 512] and ordinary.convs_per_block == 2
     for name, config in PRESETS.items():  # what people actually train stays far below both limits
         assert parameter_count(config) < MAX_PARAMETERS / 10, name
         assert 4 * config.batch_size * activation_count(config) < MAX_BATCH_ACTIVATION_BYTES / 10, name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import io
@@ -17,6 +18,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import class_folders
+from class_folders import picture, write_tree
 from cnn_core import data as data_module
 from cnn_core.data import CIFAR10_CLASSES, DataError, download_cifar10, load_dataset
 
@@ -187,34 +190,13 @@ def test_offline_and_corrupt_downloads_raise_clear_errors(tmp_path, monkeypatch)
 COLOURS = {"birds": (200, 30, 30), "cats": (30, 200, 30), "dogs": (30, 30, 200)}
 
 
-def image_bytes(colour, size=(40, 24), fmt="PNG", mode="RGB") -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, size, colour).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
 def class_files(per_class: int = 5) -> dict[str, bytes]:
     """Relative path -> bytes: PNG and JPEG images of three solid-coloured classes."""
-    files = {}
-    for name, colour in COLOURS.items():
-        for index in range(per_class):
-            fmt = "JPEG" if index % 2 else "PNG"
-            files[f"{name}/{index}.{fmt.lower().replace('jpeg', 'jpg')}"] = image_bytes(colour, (40 + index, 24), fmt)
-    return files
+    return class_folders.class_files(COLOURS, per_class, size=(40, 24), mixed=True)
 
 
-def write_tree(root: Path, files: dict[str, bytes]) -> Path:
-    for name, content in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(content)
-    return root
-
-
-def write_zip(path: Path, files: dict[str, bytes]) -> Path:
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, content in files.items():
-            archive.writestr(name, content)
-    return path
+# Stored (uncompressed) members here; tests/test_image_folders.py writes deflated ones.
+write_zip = functools.partial(class_folders.write_zip, compression=zipfile.ZIP_STORED)
 
 
 def check_colours(dataset):
@@ -265,7 +247,7 @@ def test_non_square_images_are_centre_cropped_and_alpha_goes_on_white(tmp_path):
     wide.paste((0, 255, 0), (16, 0, 48, 32))  # only the centre square is green
     buffer = io.BytesIO()
     wide.save(buffer, format="PNG")
-    files = {"a/wide.png": buffer.getvalue(), "b/clear.png": image_bytes((0, 0, 0, 0), (10, 10), mode="RGBA")}
+    files = {"a/wide.png": buffer.getvalue(), "b/clear.png": picture((0, 0, 0, 0), (10, 10), mode="RGBA")}
     dataset = load_dataset(write_tree(tmp_path / "root", files), validation_fraction=0.0)
     images = dict(zip((dataset.class_names[label] for label in dataset.y_train), dataset.x_train))
     np.testing.assert_array_equal(images["a"], np.broadcast_to(np.array([0, 255, 0], np.uint8), (32, 32, 3)))
@@ -294,7 +276,7 @@ def test_zip_with_path_traversal_is_refused(tmp_path, evil_name, monkeypatch):
     work.mkdir()
     monkeypatch.chdir(work)
     files = class_files(per_class=2)
-    files[evil_name] = image_bytes((1, 2, 3))
+    files[evil_name] = picture((1, 2, 3), (40, 24))
     before = set(tmp_path.rglob("*"))
     with pytest.raises(DataError, match="unsafe path"):
         load_dataset(write_zip(tmp_path / "evil.zip", files))
@@ -304,7 +286,7 @@ def test_zip_with_path_traversal_is_refused(tmp_path, evil_name, monkeypatch):
 
 def test_bad_class_folders_give_clear_errors(tmp_path):
     with pytest.raises(DataError, match="only one class|Only one class"):
-        load_dataset(write_tree(tmp_path / "one", {f"cats/{i}.png": image_bytes((9, 9, 9)) for i in range(3)}))
+        load_dataset(write_tree(tmp_path / "one", {f"cats/{i}.png": picture((9, 9, 9), (40, 24)) for i in range(3)}))
     (tmp_path / "empty" / "cats").mkdir(parents=True)
     with pytest.raises(DataError, match="No .png or .jpg images"):
         load_dataset(tmp_path / "empty")

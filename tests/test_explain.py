@@ -91,7 +91,7 @@ def test_grad_cam_channel_weights_have_the_closed_form_of_a_global_average_head(
     assert details.class_index == 2 and details.layer_name == "block1_conv1"
     assert details.feature_shape == (32, 32, 4)
     np.testing.assert_allclose(details.channel_weights, dense_kernel[:, 2] / (32 * 32), rtol=1e-4, atol=1e-9)
-    heatmap, chosen = explain.grad_cam_map(model, image, 2)
+    heatmap, _ = explain.grad_cam_map(model, image, 2)
     np.testing.assert_array_equal(heatmap, details.heatmap)
     assert explain.is_pooling_layer("block2_pool") and not explain.is_pooling_layer("block2_act1")
 

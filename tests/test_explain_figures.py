@@ -12,8 +12,7 @@ import pytest
 from scipy.special import softmax as scipy_softmax
 
 from cnn_core import explain_figures as figures
-
-CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+from cnn_core.data import CIFAR10_CLASSES
 
 
 def fraction_parts(latex: str) -> list[float]:
@@ -24,7 +23,7 @@ def fraction_parts(latex: str) -> list[float]:
 
 def test_softmax_formula_plugs_in_the_scores_and_matches_scipy():
     scores = np.array([1.2, 4.09, -0.3, 2.1, 0.5, 0.1, -1.0, 3.0, 0.2, -2.0])
-    latex = figures.softmax_latex(scores, CIFAR, 1)
+    latex = figures.softmax_latex(scores, CIFAR10_CLASSES, 1)
     expected = scipy_softmax(scores)
     # The symbolic line: the chosen class first, then the next two largest scores, then the rest as "...".
     assert r"\frac{e^{4.09}}{e^{4.09} + e^{3.00} + e^{2.10} + \cdots}" in latex
@@ -41,7 +40,7 @@ def test_softmax_formula_in_chinese_and_for_two_classes():
     latex = figures.softmax_latex([0.0, 1.0], ["cat", "dog"], 0, language="zh")
     assert r"p_{\text{猫}}" in latex and r"\cdots" not in latex
     assert fraction_parts(latex)[-1] == pytest.approx(scipy_softmax([0.0, 1.0])[0], rel=2e-3)
-    assert r"\text{其余 7 类}" in figures.softmax_latex(np.arange(10.0), CIFAR, 9, language="zh")
+    assert r"\text{其余 7 类}" in figures.softmax_latex(np.arange(10.0), CIFAR10_CLASSES, 9, language="zh")
 
 
 def test_softmax_formula_survives_huge_scores_and_rejects_mismatches():

@@ -6,7 +6,6 @@ whole temporary tree (the app's folders, a working directory and a home director
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import uuid
@@ -17,34 +16,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from class_folders import class_files, picture, write_tree, write_zip
 from cnn_core import image_folders
 from cnn_core.data import DataError, load_dataset
 
 COLOURS = {"cats": (200, 30, 30), "dogs": (30, 200, 30)}
 
 
-def picture(colour=(10, 20, 30), size=(12, 10), fmt="PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, fmt)
-    return buffer.getvalue()
-
-
 def good_files(per_class: int = 3) -> dict[str, bytes]:
-    return {f"{name}/{index}.png": picture(colour) for name, colour in COLOURS.items() for index in range(per_class)}
-
-
-def write_zip(path: Path, files: dict[str, bytes], infos: dict[str, zipfile.ZipInfo] | None = None) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            archive.writestr((infos or {}).get(name, name), content)
-    return path
-
-
-def write_tree(root: Path, files: dict[str, bytes]) -> Path:
-    for name, content in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(content)
-    return root
+    return class_files(COLOURS, per_class)
 
 
 @pytest.fixture()
@@ -74,6 +54,10 @@ def test_zip_with_a_path_leaving_the_archive_is_refused_and_nothing_is_written(t
         load_dataset(archive)
     assert sandbox() == before
     assert not Path(f"/tmp/{unique}.png").exists()
+    # Where this name would land if written out naively beside the archive or into the working directory
+    # (with Windows separators too): for "../" names that is outside tmp_path, where sandbox() does not look.
+    landings = {(base / evil.replace("\\", "/")).resolve() for base in (tmp_path, Path.cwd())}
+    assert not [path for path in landings if path.exists()], landings
 
 
 def test_zip_symlink_members_are_never_followed(tmp_path, sandbox):

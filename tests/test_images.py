@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import random
-import struct
 import subprocess
 import sys
 import tomllib
@@ -27,12 +26,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
 
-def _encode(image: Image.Image, fmt: str, **options) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **options)
-    return buffer.getvalue()
-
-
 def _halves(size=(40, 20), left=RED, right=BLUE) -> Image.Image:
     """A wide image: left half one colour, right half another (easy to see rotations)."""
     array = np.zeros((size[1], size[0], 3), dtype=np.uint8)
@@ -49,7 +42,7 @@ def _close(pixel, expected, tolerance=12) -> bool:
                                           ("GIF", {}), ("TIFF", {"compression": "tiff_lzw"})])
 def test_lossless_formats_round_trip_exactly(fmt, options):
     original = _halves()
-    loaded = load_image(_encode(original, fmt, **options))
+    loaded = load_image(image_corpus.encode(original, fmt, **options))
     assert loaded.mode == "RGB" and loaded.size == (40, 20)
     np.testing.assert_array_equal(images.to_array(loaded), np.asarray(original))
 
@@ -57,7 +50,7 @@ def test_lossless_formats_round_trip_exactly(fmt, options):
 def test_jpeg_exif_orientation_is_applied():
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": how phones store portrait photos
-    data = _encode(_halves(), "JPEG", exif=exif, quality=95)
+    data = image_corpus.encode(_halves(), "JPEG", exif=exif, quality=95)
     assert Image.open(io.BytesIO(data)).size == (40, 20)  # stored sideways ...
     loaded = images.to_array(load_image(data))
     assert loaded.shape == (40, 20, 3)  # ... shown upright: 20 wide, 40 tall
@@ -67,7 +60,7 @@ def test_jpeg_exif_orientation_is_applied():
 
 def test_animated_gif_gives_its_first_frame():
     frames = [Image.new("RGB", (8, 8), colour) for colour in (GREEN, RED, BLUE)]
-    data = _encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    data = image_corpus.encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert Image.open(io.BytesIO(data)).n_frames == 3
     assert (images.to_array(load_image(data)) == GREEN).all()
 
@@ -78,7 +71,7 @@ def test_alpha_is_composited_on_white(mode):
     array[:, 1, 3] = 128  # middle column half transparent
     array[:, 2, 3] = 255  # last column opaque
     image = Image.fromarray(array, "RGBA").convert(mode)
-    loaded = images.to_array(load_image(_encode(image, "PNG")))
+    loaded = images.to_array(load_image(image_corpus.encode(image, "PNG")))
     assert (loaded[:, 0] == 255).all()  # fully transparent black -> white, not black
     assert np.all(np.abs(loaded[:, 1].astype(int) - 127) <= 1)  # half black on white -> mid grey
     assert (loaded[:, 2] == 0).all()
@@ -88,24 +81,24 @@ def test_palette_with_transparent_index_is_white():
     image = Image.new("P", (4, 1), 0)
     image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)  # index 0 black, index 1 red
     image.putpixel((3, 0), 1)
-    data = _encode(image, "PNG", transparency=0)
+    data = image_corpus.encode(image, "PNG", transparency=0)
     loaded = images.to_array(load_image(data))
     assert loaded[0, :3].tolist() == [list(WHITE)] * 3 and loaded[0, 3].tolist() == list(RED)
     # The same palette without transparency keeps index 0 black.
-    assert images.to_array(load_image(_encode(image, "PNG")))[0, 0].tolist() == [0, 0, 0]
+    assert images.to_array(load_image(image_corpus.encode(image, "PNG")))[0, 0].tolist() == [0, 0, 0]
 
 
 def test_one_bit_image_becomes_black_and_white():
     image = Image.new("1", (4, 2), 0)
     image.putpixel((1, 0), 1)
-    loaded = images.to_array(load_image(_encode(image, "PNG")))
+    loaded = images.to_array(load_image(image_corpus.encode(image, "PNG")))
     assert loaded[0, 1].tolist() == [255, 255, 255] and loaded[1, 1].tolist() == [0, 0, 0]
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
 def test_sixteen_bit_grey_is_scaled_not_clipped(fmt):
     values = np.array([[0, 257, 30000, 65535]], dtype=np.uint16)
-    data = _encode(Image.fromarray(values), fmt)
+    data = image_corpus.encode(Image.fromarray(values), fmt)
     assert Image.open(io.BytesIO(data)).mode == "I;16"
     loaded = images.to_array(load_image(data))[0, :, 0]
     # Pillow's plain convert("L") would clip 257 and 30000 to 255; scaling keeps the tones.
@@ -114,29 +107,29 @@ def test_sixteen_bit_grey_is_scaled_not_clipped(fmt):
 
 def test_thirty_two_bit_tiff_is_stretched():
     values = np.array([[-100, 0, 100_000]], dtype=np.int32)
-    loaded = images.to_array(load_image(_encode(Image.fromarray(values), "TIFF")))[0, :, 0]
+    loaded = images.to_array(load_image(image_corpus.encode(Image.fromarray(values), "TIFF")))[0, :, 0]
     assert loaded.tolist() == [0, round(100 * 255 / 100_100), 255]
 
 
 def test_cmyk_jpeg_becomes_rgb():
     cmyk = Image.new("CMYK", (16, 16), (0, 255, 255, 0))  # no cyan, full magenta + yellow = red
-    data = _encode(cmyk, "JPEG", quality=95)
+    data = image_corpus.encode(cmyk, "JPEG", quality=95)
     assert Image.open(io.BytesIO(data)).mode == "CMYK"
     loaded = load_image(data)
     assert loaded.mode == "RGB" and _close(loaded.getpixel((8, 8)), RED)
 
 
 def test_greyscale_jpeg_and_rgb_jpeg():
-    grey = load_image(_encode(Image.new("L", (8, 8), 100), "JPEG"))
+    grey = load_image(image_corpus.encode(Image.new("L", (8, 8), 100), "JPEG"))
     assert grey.mode == "RGB" and _close(grey.getpixel((4, 4)), (100, 100, 100), 2)
-    colour = load_image(_encode(_halves(), "JPEG", quality=95))
+    colour = load_image(image_corpus.encode(_halves(), "JPEG", quality=95))
     assert _close(colour.getpixel((5, 10)), RED) and _close(colour.getpixel((35, 10)), BLUE)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "TIFF", "WEBP"])
 def test_truncated_files_are_refused(fmt):
     noise = np.random.default_rng(0).integers(0, 256, size=(64, 64, 3), dtype=np.uint8)
-    data = _encode(Image.fromarray(noise), fmt)
+    data = image_corpus.encode(Image.fromarray(noise), fmt)
     with pytest.raises(ImageError, match="incomplete or damaged|not a picture"):
         load_image(data[: len(data) // 2])
 
@@ -151,7 +144,7 @@ def test_garbage_is_refused_with_a_readable_message(data):
 
 
 def test_eps_is_refused_even_though_pillow_recognises_it():
-    data = _encode(Image.new("RGB", (4, 4), RED), "EPS")
+    data = image_corpus.encode(Image.new("RGB", (4, 4), RED), "EPS")
     assert Image.open(io.BytesIO(data)).format == "EPS"  # Pillow's default would go on to run Ghostscript
     with pytest.raises(ImageError, match="EPS"):
         load_image(data)
@@ -161,38 +154,29 @@ def test_eps_is_refused_even_though_pillow_recognises_it():
 
 
 def test_pdf_is_refused():
-    data = _encode(Image.new("RGB", (4, 4), RED), "PDF")
+    data = image_corpus.encode(Image.new("RGB", (4, 4), RED), "PDF")
     with pytest.raises(ImageError, match="PDF"):
         load_image(data)
 
 
 def test_formats_outside_the_allowlist_are_refused():
-    data = _encode(Image.new("RGB", (16, 16), RED), "ICO")
+    data = image_corpus.encode(Image.new("RGB", (16, 16), RED), "ICO")
     assert Image.open(io.BytesIO(data)).format == "ICO"
     with pytest.raises(ImageError, match="not a picture we can read"):
         load_image(data)
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    """A syntactically valid PNG that claims width x height pixels but holds almost no data."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-
-
 @pytest.mark.parametrize("side", [8000, 30000])  # over our 50 MP cap; over Pillow's own 179 MP error limit
 def test_decompression_bombs_are_refused_from_the_header(side):
     with pytest.raises(ImageError, match="megapixels"):
-        load_image(_png_header_only(side, side))
+        # A valid 8-bit greyscale PNG that claims side x side pixels but holds almost no data.
+        load_image(image_corpus.png(side, side, 8, 0, zlib.compress(b"\0" * 64)))
 
 
 @pytest.mark.parametrize("side", [12, 20])  # between Pillow's warning and error limits; above the error limit
 def test_pillow_bomb_warning_becomes_an_error(monkeypatch, side):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
-    data = _encode(Image.new("RGB", (side, side), RED), "PNG")
+    data = image_corpus.encode(Image.new("RGB", (side, side), RED), "PNG")
     with pytest.raises(ImageError, match="too large|limit"):
         load_image(data)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
@@ -249,14 +233,39 @@ def test_every_corpus_file_becomes_rgb_or_an_image_error(sample):
         assert sample.size is None or outcome.size == sample.size
 
 
+DOCUMENT = ("not a photo or bitmap picture. Documents and vector files are not accepted; export the page as a PNG, "
+            "JPEG, WebP, GIF, BMP or TIFF image instead.")
+# What a person reads for some refused corpus files, spelled out here rather than taken from the catalogue.
+ENGLISH_REFUSALS = {
+    "zlib-bomb-64mp.png": "This image is 8000x8000 pixels (64 megapixels); the limit is 50 megapixels. "
+                          "Please resize it and try again.",
+    "header-65535-square.png": "This image is too large to open safely: its header promises far more pixels than a "
+                               "picture needs (a 'decompression bomb'). Please resize it to under 50 megapixels and "
+                               "try again.",
+    "text.png": "This file is not a picture we can read. Please upload a PNG, JPEG, WebP, GIF, BMP or TIFF image.",
+    "png-short-idat.png": "The image file is incomplete or damaged (perhaps cut off while downloading or copying), "
+                          "so it cannot be decoded. Try saving or exporting it again.",
+    "empty.png": "The file is empty. Please choose a picture file.",
+    "document.pdf.png": f"This looks like a PDF document, {DOCUMENT}",
+    "drawing.eps.png": f"This looks like a PostScript/EPS file, {DOCUMENT}",
+    "dos-eps.png": f"This looks like an EPS file, {DOCUMENT}",
+    "drawing.svg.png": f"This looks like an SVG drawing, {DOCUMENT}",
+    "page.xml.png": f"This looks like an XML/SVG file, {DOCUMENT}",
+}
+
+
 def test_every_refusal_reads_in_both_languages():
     from cnn_core import i18n
 
-    reasons = {}
+    reasons, spelled_out = {}, set()
     for sample in CORPUS:
         outcome = check_outcome(sample.data)
         if isinstance(outcome, ImageError):
             reasons.setdefault(outcome.key, outcome)
+            if sample.name in ENGLISH_REFUSALS:
+                assert str(outcome) == ENGLISH_REFUSALS[sample.name], sample.name
+                spelled_out.add(sample.name)
+    assert spelled_out == set(ENGLISH_REFUSALS)  # each of them was refused
     assert len(reasons) >= 6  # damaged, unreadable, bombs, documents... each has its own sentence
     for key, error in reasons.items():
         assert str(error) == i18n.text("en", key, **error.values)

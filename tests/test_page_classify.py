@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core import i18n
 from cnn_core.config import TrainConfig
-from colour_task import CLASSES, train_colour_model
+from colour_task import CLASSES, save_colour_model, train_colour_model
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 90  # the first run imports TensorFlow and loads the model
@@ -33,15 +33,10 @@ def trained_colour_model():
 
 
 def save(model, config, name: str, created: str, class_names=CLASSES, **extra) -> None:
-    import keras
-
-    from cnn_core import registry
-
-    registry.save_model(model, name, {
-        "name": name, "config": config.to_dict(), "class_names": class_names,
+    save_colour_model(model, config, name, class_names, **{
         "dataset": f"synthetic colours ({name})", "train_images": 300, "test_images": 60, "test_accuracy": 0.95,
         "per_class_accuracy": [0.95] * 3, "history": [], "created": created, "training_seconds": 1.0,
-        "keras_version": keras.__version__, "run_id": None, **extra,
+        "run_id": None, **extra,
     })
 
 

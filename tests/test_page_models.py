@@ -8,10 +8,11 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.config import TrainConfig
+from cnn_core.data import CIFAR10_CLASSES
 from test_i18n import english_leftovers
+from test_page_training import fake_start_run, table_with
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def write_model(models_dir: Path, name: str, config: TrainConfig, accuracy: float) -> None:
@@ -19,7 +20,7 @@ def write_model(models_dir: Path, name: str, config: TrainConfig, accuracy: floa
     folder.mkdir(parents=True)
     (folder / "model.keras").write_bytes(b"not a real model")
     (folder / "metadata.json").write_text(json.dumps({
-        "name": name, "config": config.to_dict(), "class_names": CLASS_NAMES, "dataset": "CIFAR-10 subset",
+        "name": name, "config": config.to_dict(), "class_names": CIFAR10_CLASSES, "dataset": "CIFAR-10 subset",
         "test_accuracy": accuracy, "created": f"2026-01-0{len(name) % 9 + 1}T10:00:00", "training_seconds": 12.0,
         "train_images": 5085,
     }))
@@ -32,17 +33,6 @@ def open_models(language: str = "en") -> AppTest:
     at.switch_page("app_pages/models.py").run()
     assert not at.exception, [item.value for item in at.exception]
     return at
-
-
-def fake_start_run(calls: list, run_id: str):
-    def start_run(*args, **kwargs):
-        calls.append((args, kwargs))
-        return run_id
-    return start_run
-
-
-def table_with(at: AppTest, column: str):
-    return next(frame.value for frame in at.dataframe if column in frame.value.columns)
 
 
 def test_compare_delete_with_confirmation_and_continue_training(app_dirs, monkeypatch):

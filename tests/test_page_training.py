@@ -14,11 +14,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.config import PRESETS, TrainConfig
+from cnn_core.data import CIFAR10_CLASSES
 from test_i18n import CJK, english_leftovers
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGE = "app_pages/training.py"
-CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 TIMEOUT = 60  # the first run imports TensorFlow and builds a model
 
 
@@ -39,7 +39,7 @@ def write_run(runs_dir: Path, run_id: str, state: str, *, data: str | None = Non
         "data_source": "CIFAR-10 subset", "test_accuracy": 0.5 if state == "finished" else None,
     }))
     events = [{"type": "start", "epochs": epochs, "steps_per_epoch": 10, "train_images": 1000, "test_images": 100,
-               "class_names": CLASS_NAMES}]
+               "class_names": CIFAR10_CLASSES}]
     for epoch in range(1, epochs + 1):
         for step in (5, 10):
             events.append({"type": "batch", "epoch": epoch, "step": step, "loss": 2.0 / (epoch + step / 10),
@@ -55,7 +55,7 @@ def write_run(runs_dir: Path, run_id: str, state: str, *, data: str | None = Non
         np.add.at(matrix, (labels, predictions), 1)
         per_class = matrix.diagonal() / matrix.sum(axis=1).clip(1)
         events.append({"type": "finish", "test_accuracy": float(np.mean(labels == predictions)),
-                       "per_class_accuracy": dict(zip(CLASS_NAMES, per_class.tolist())),
+                       "per_class_accuracy": dict(zip(CIFAR10_CLASSES, per_class.tolist())),
                        "confusion_matrix": matrix.tolist(), "seconds": 60.0})
         np.savez(folder / "predictions.npz", labels=labels, predictions=predictions)
     elif state == "stopped":
@@ -209,7 +209,7 @@ def test_confusion_cell_shows_exactly_the_images_behind_it(app_dirs, cifar_subse
     cell_images, mistakes = at.get("image")
     assert len(cell_images.value) == expected
     assert len(mistakes.value) == min(40, int(np.sum(labels != predictions)))
-    assert mistakes.captions[0] == f"{CLASS_NAMES[labels[0]]} → {CLASS_NAMES[predictions[0]]}"
+    assert mistakes.captions[0] == f"{CIFAR10_CLASSES[labels[0]]} → {CIFAR10_CLASSES[predictions[0]]}"
 
 
 def test_running_run_shows_live_progress_busy_state_and_stops(app_dirs):

@@ -284,17 +284,23 @@ def test_epochs_for_budget_fills_what_is_left_after_fixed_costs():
     assert steps_per_execution_for(5.0, 100) == 1
 
 
-def test_budget_keeper_shrinks_the_schedule_when_epochs_get_slower():
+def make_keeper(max_last_epoch: int, retrace_seconds: float):
+    """A started BudgetKeeper over a compiled tiny linear-schedule model: 10 epochs of 10 steps, 100 s left."""
     config = TrainConfig(filters=[4], schedule="linear")
     model = build_model(config)
     compile_model(model, config, steps_per_epoch=10, epochs=10)
     replans = []
     keeper = BudgetKeeper(
         config=config, deadline=time.monotonic() + 100.0, steps_per_epoch=10, initial_epoch=0, last_epoch=10,
-        max_last_epoch=22, retrace_seconds=1.0, on_replan=replans.append,
+        max_last_epoch=max_last_epoch, retrace_seconds=retrace_seconds, on_replan=replans.append,
     )
     keeper.set_model(model)
     keeper.on_train_begin()
+    return config, model, keeper, replans
+
+
+def test_budget_keeper_shrinks_the_schedule_when_epochs_get_slower():
+    config, model, keeper, replans = make_keeper(max_last_epoch=22, retrace_seconds=1.0)
     keeper._last_end -= 5.0
     keeper.on_epoch_end(0)  # the first epoch (with tracing) is never used to re-plan
     assert replans == [] and keeper.last_epoch == 10
@@ -312,16 +318,7 @@ def test_budget_keeper_shrinks_the_schedule_when_epochs_get_slower():
 def test_budget_keeper_still_shrinks_after_using_up_its_growth_replans():
     from cnn_core.pacing import MAX_REPLANS
 
-    config = TrainConfig(filters=[4], schedule="linear")
-    model = build_model(config)
-    compile_model(model, config, steps_per_epoch=10, epochs=10)
-    replans = []
-    keeper = BudgetKeeper(
-        config=config, deadline=time.monotonic() + 100.0, steps_per_epoch=10, initial_epoch=0, last_epoch=10,
-        max_last_epoch=1000, retrace_seconds=0.0, on_replan=replans.append,
-    )
-    keeper.set_model(model)
-    keeper.on_train_begin()
+    _, _, keeper, replans = make_keeper(max_last_epoch=1000, retrace_seconds=0.0)
     keeper.replans = MAX_REPLANS  # the machine got faster three times already
     keeper._last_end -= 1.0
     keeper.on_epoch_end(0)

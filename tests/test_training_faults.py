@@ -23,6 +23,7 @@ from cnn_core import live_metrics, registry, runs, training
 from cnn_core.config import TrainConfig
 from cnn_core.live_metrics import LiveMetrics
 from cnn_core.model import build_model
+from test_registry import DiskFull, outputs
 from test_training import TINY, first_epoch_seen, new_run, wait_until
 
 
@@ -48,7 +49,7 @@ def test_killed_run_reads_interrupted_keeps_saved_models_and_resumes_from_its_ch
     assert [entry["name"] for entry in registry.list_models()] == ["killed"]
     assert registry.load_metadata("killed")["version"] == 1
     assert sorted(path.name for path in (app_dirs["models"] / "killed").iterdir()) == before
-    np.testing.assert_array_equal(predict(registry.load_model("killed")), predict(earlier))
+    np.testing.assert_array_equal(outputs(registry.load_model("killed")), outputs(earlier))
 
     checkpoint_epoch = runs.read_json(app_dirs["runs"] / run_id / "checkpoint.json")["epoch"]
     resumed = new_run(TrainConfig(**MEDIUM, epochs=1), str(cifar_subset), "killed", max_images=500, resume_from=run_id)
@@ -58,11 +59,6 @@ def test_killed_run_reads_interrupted_keeps_saved_models_and_resumes_from_its_ch
     assert [event["epoch"] for event in events if event["type"] == "epoch"] == [checkpoint_epoch + 1]
     assert registry.load_metadata("killed")["epochs_trained"] == checkpoint_epoch + 1
     assert (app_dirs["models"] / "killed" / "model.keras.bak").is_file()  # the earlier model, kept
-
-
-def predict(model) -> np.ndarray:
-    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype(np.float32)
-    return keras.ops.convert_to_numpy(model(images, training=False))
 
 
 SERVER = """
@@ -104,13 +100,6 @@ class FaultAtSecondEpoch(LiveMetrics):
         super().on_epoch_begin(epoch, logs)
 
 
-class DiskFull:
-    def save(self, path) -> None:
-        with open(path, "wb") as handle:
-            handle.write(b"PK\x03\x04 half a model")
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-
 @pytest.mark.parametrize("fault", ["exception in training", "disk full saving the model", "disk full checkpointing"])
 def test_a_fault_fails_the_run_keeps_saved_models_and_resume_works(app_dirs, cifar_subset, monkeypatch, fault):
     earlier = build_model(TrainConfig(**TINY, seed=5))
@@ -141,7 +130,7 @@ def test_a_fault_fails_the_run_keeps_saved_models_and_resume_works(app_dirs, cif
     assert status["state"] == "failed" and expected in status["error"], status["error"]
     assert training.read_events(run_id)[-1]["type"] == "failed" and training.active_run() is None
     assert {path.name: path.read_bytes() for path in (app_dirs["models"] / "faulty").iterdir()} == before
-    np.testing.assert_array_equal(predict(registry.load_model("faulty")), predict(earlier))
+    np.testing.assert_array_equal(outputs(registry.load_model("faulty")), outputs(earlier))
     folder = app_dirs["runs"] / run_id
     assert not [path.name for path in folder.iterdir() if path.name.startswith(".")]  # no half-written files
     if fault == "disk full checkpointing":
@@ -149,6 +138,8 @@ def test_a_fault_fails_the_run_keeps_saved_models_and_resume_works(app_dirs, cif
         return
     epochs_done = runs.read_json(folder / "checkpoint.json")["epoch"]  # the best epoch before the fault
     assert epochs_done == 1 if fault == "exception in training" else epochs_done in (1, 2)
+    accuracies = [event["val_accuracy"] for event in training.history(run_id)]
+    assert epochs_done == accuracies.index(max(accuracies)) + 1  # the first epoch with the best val accuracy
     resumed = new_run(TrainConfig(**TINY, epochs=1), str(cifar_subset), "faulty", max_images=200, resume_from=run_id)
     assert training.run_training(resumed)["model_saved"]
     assert registry.load_metadata("faulty")["epochs_trained"] == epochs_done + 1
