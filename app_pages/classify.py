@@ -1,7 +1,7 @@
 """Classify images: what a trained CNN thinks each photo shows, why, and the math behind it.
 
-Everything heavy is in cnn_core (inference: the 32x32 input and top-k; explain: Grad-CAM, the last
-layer's numbers, activations; explain_figures: the chart and the formulas with this photo's numbers);
+Everything heavy is in cnn_core.classify (inference: the 32x32 input and top-k; explain: Grad-CAM, the
+last layer's numbers, activations; figures: the chart and the formulas with this photo's numbers);
 this script lays it out. Every word comes from the translation tables (`t`), class names through
 `class_label`. Models are shared by every user of the server, so they sit in st.cache_resource keyed
 by (name, file modification time): a retrained model reloads. Each user's results live in
@@ -19,11 +19,14 @@ import streamlit as st
 from PIL import Image
 
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
-from cnn_core import explain, explain_figures, inference, registry, samples
-from cnn_core.images import ImageError, fit_for_display, load_image
-from cnn_core.model_import import import_model
+from cnn_core import samples
+from cnn_core.classify import explain, inference
+from cnn_core.classify import figures as explain_figures
+from cnn_core.convolution import figures as convolution_figures
+from cnn_core.images import UPLOAD_TYPES, ImageError, fit_for_display, load_image
+from cnn_core.models import registry
+from cnn_core.models.transfer import import_model
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 SHOWN_SIZE = 224  # the 32x32 input and heatmaps are enlarged to this many pixels for display
 THRESHOLD = inference.LOW_CONFIDENCE_THRESHOLD
 CHANNELS = {"mean": "channel_mean", 0: "channel_red", 1: "channel_green", 2: "channel_blue"}
@@ -110,7 +113,7 @@ def pick_model(models: list[dict]) -> tuple[str, dict]:
 def gather_inputs() -> list[tuple[str, str, bytes | Image.Image]]:
     """Uploads, the camera (behind a toggle) and samples as (label, identity, bytes or decoded sample)."""
     limit = st.get_option("server.maxUploadSize")  # set in .streamlit/config.toml; Streamlit refuses larger files
-    uploads = st.file_uploader(t("classify.inputs.upload"), type=IMAGE_TYPES, accept_multiple_files=True,
+    uploads = st.file_uploader(t("classify.inputs.upload"), type=list(UPLOAD_TYPES), accept_multiple_files=True,
                                help=t("classify.inputs.upload_help", limit=limit), key="classify_uploads")
     inputs = [(upload.name, hashlib.sha256(upload.getvalue()).hexdigest(), upload.getvalue()) for upload in uploads or []]
     # The browser asks for camera permission as soon as st.camera_input is shown, so only on request.
@@ -226,7 +229,7 @@ def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: b
             st.caption(t("classify.math.test_time_flip"))
         probabilities = explain.softmax(scores)
         st.markdown(t("classify.math.cross_entropy"))
-        st.latex(explain_figures.CROSS_ENTROPY)
+        st.latex(convolution_figures.CROSS_ENTROPY)
         st.markdown(t("classify.math.cross_entropy_top", class_name=class_label(class_names[best])))
         st.latex(explain_figures.cross_entropy_latex(class_names[best], probabilities[best], language=language))
         st.markdown(t("classify.math.cross_entropy_other", class_name=class_label(class_names[runner_up])))
@@ -268,7 +271,7 @@ def look_inside(model, item: dict, activation: str) -> None:
             st.image(explain.activation_grid(values, columns=columns, scale=max(1, side // height)), caption=caption)
         st.markdown(f"**{t('classify.inside.faq_relu_title')}**")
         st.markdown(t("classify.inside.faq_relu"))
-        st.latex(explain_figures.RELU)
+        st.latex(convolution_figures.RELU)
         if activation != "ReLU":
             st.caption(t("classify.inside.other_activation", activation=activation))
         filters = explain.first_layer_filters(model)
@@ -288,18 +291,8 @@ def look_inside(model, item: dict, activation: str) -> None:
             st.switch_page("app_pages/convolution.py")
 
 
-# --- The page. ---
-
-st.title(t("classify.title"))
-st.caption(t("classify.intro"))
-
-models = registry.list_models()
-if not models:
-    st.info(t("classify.no_models"))
-    st.page_link("app_pages/training.py", label=t("classify.go_training"), icon="🏋️")
-else:
-    name, metadata = pick_model(models)
-    class_names = list(metadata.get("class_names") or [])
+def loaded_model(name: str, class_names: list[str]) -> tuple:
+    """(model, file time) of the chosen model; a message, the import section and a stop if it cannot be used."""
     try:
         modified = registry.model_file(name).stat().st_mtime
         with st.spinner(t("classify.loading_model")):
@@ -310,6 +303,14 @@ else:
         st.error(t("classify.model.broken", name=name, error=error_text(error)))
         import_section()
         st.stop()
+    return model, modified
+
+
+def classify_section(models: list[dict]) -> None:
+    """Pick a model and photos; show the answers and, for one photo, why (Grad-CAM, the math, the layers)."""
+    name, metadata = pick_model(models)
+    class_names = list(metadata.get("class_names") or [])
+    model, modified = loaded_model(name, class_names)
     config = metadata.get("config") or {}
     test_time_flip = bool(config.get("test_time_flip", False))
     activation = {"relu": "ReLU", "gelu": "GELU", "elu": "ELU", "tanh": "tanh"}.get(config.get("activation", "relu"),
@@ -327,4 +328,14 @@ else:
         last_layer_math(model, item, class_names, test_time_flip)
         grad_cam_math(cam, class_names)
         look_inside(model, item, activation)
+
+
+st.title(t("classify.title"))
+st.caption(t("classify.intro"))
+models = registry.list_models()
+if models:
+    classify_section(models)
+else:
+    st.info(t("classify.no_models"))
+    st.page_link("app_pages/training.py", label=t("classify.go_training"), icon="🏋️")
 import_section()

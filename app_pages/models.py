@@ -1,6 +1,6 @@
 """Saved models: compare them, download one, delete one (after a confirmation), or train one further.
 
-Models are folders in the registry (`cnn_core.registry`): the training page saves there. Continuing a
+Models are folders in the registry (`cnn_core.models.registry`): the training page saves there. Continuing a
 model starts a background run on the data chosen on the training page and follows it there.
 """
 
@@ -8,56 +8,56 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import training_runs as runs
+from app_pages import training_runs
 from app_pages import training_setup as setup
 from app_pages.language import current_language, error_text, t
-from cnn_core import model_import, registry, training
-from cnn_core import training_view as view
-from cnn_core.config import TrainConfig
+from cnn_core.models import registry, transfer
+from cnn_core.training import runs, view
+from cnn_core.training.config import TrainConfig
 
 TRAINING_PAGE = "app_pages/training.py"
 
-st.title(t("models.title"))
-st.markdown(t("models.intro"))
-models = registry.list_models()
-if not models:
-    st.info(t("models.none"))
-    st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")
-    st.stop()
 
-# --- All models, and a side-by-side comparison of the chosen ones. ---
-table = [{"name": model["name"], "test_accuracy": model.get("test_accuracy"), "created": view.short_time(model.get("created")),
-          "train_images": model.get("train_images"), "training_seconds": model.get("training_seconds")}
-         for model in models]
-columns = {
-    "name": t("models.columns.name"), "created": t("models.columns.created"),
-    "test_accuracy": st.column_config.NumberColumn(t("models.columns.test_accuracy"), format="percent"),
-    "train_images": st.column_config.NumberColumn(t("models.columns.train_images"), format="localized"),
-    "training_seconds": st.column_config.NumberColumn(t("models.columns.training_seconds"), format="%.0f"),
-}
-st.dataframe(table, hide_index=True, key="models_table", column_config=columns)
-by_name = {model["name"]: model for model in models}
-compared = st.multiselect(t("models.compare"), list(by_name), key="compare_models",
-                          placeholder=t("models.compare_placeholder"),
-                          select_all=False)  # Streamlit's "Select all" row is English-only
-if len(compared) >= 2:
-    st.dataframe(view.compare_models([by_name[name] for name in compared], current_language()), hide_index=True,
-                 key="compare_table")
+def table_section(models: list[dict]) -> dict[str, dict]:
+    """All models in a table, and a side-by-side comparison of the chosen ones; returns them by name."""
+    table = [{"name": model["name"], "test_accuracy": model.get("test_accuracy"),
+              "created": view.short_time(model.get("created")), "train_images": model.get("train_images"),
+              "training_seconds": model.get("training_seconds")} for model in models]
+    columns = {
+        "name": t("models.columns.name"), "created": t("models.columns.created"),
+        "test_accuracy": st.column_config.NumberColumn(t("models.columns.test_accuracy"), format="percent"),
+        "train_images": st.column_config.NumberColumn(t("models.columns.train_images"), format="localized"),
+        "training_seconds": st.column_config.NumberColumn(t("models.columns.training_seconds"), format="%.0f"),
+    }
+    st.dataframe(table, hide_index=True, key="models_table", column_config=columns)
+    by_name = {model["name"]: model for model in models}
+    compared = st.multiselect(t("models.compare"), list(by_name), key="compare_models",
+                              placeholder=t("models.compare_placeholder"),
+                              select_all=False)  # Streamlit's "Select all" row is English-only
+    if len(compared) >= 2:
+        st.dataframe(view.compare_models([by_name[name] for name in compared], current_language()), hide_index=True,
+                     key="compare_table")
+    return by_name
 
-# --- One model: download, delete, continue training. ---
-name = st.selectbox(t("models.pick"), list(by_name), key="registry_model")
-download, delete, more = st.columns(3)
-download.download_button(t("models.download"), lambda: registry.model_file(name).read_bytes(), f"{name}.keras",
-                         "application/octet-stream", key="download_model", on_click="ignore")
-# The two files the classify page imports: made only when clicked (the weights need Keras, ~2 s the first time).
-download.download_button(t("models.download_settings"), lambda: model_import.export_description(name),
-                         f"{name}.json", "application/json", key="download_settings", on_click="ignore")
-download.download_button(t("models.download_weights"), lambda: model_import.export_weights(name),
-                         f"{name}.weights.h5", "application/octet-stream", key="download_weights", on_click="ignore")
-download.caption(t("models.download_for_import"))
-if delete.button(t("models.delete"), key="delete_model"):
-    st.session_state["confirm_delete"] = name
-if st.session_state.get("confirm_delete") == name:
+
+def download_section(column, name: str) -> None:
+    """The model as one .keras file, and as the two files the classify page imports."""
+    column.download_button(t("models.download"), lambda: registry.model_file(name).read_bytes(), f"{name}.keras",
+                           "application/octet-stream", key="download_model", on_click="ignore")
+    # The two files the classify page imports: made only when clicked (the weights need Keras, ~2 s the first time).
+    column.download_button(t("models.download_settings"), lambda: transfer.export_description(name),
+                           f"{name}.json", "application/json", key="download_settings", on_click="ignore")
+    column.download_button(t("models.download_weights"), lambda: transfer.export_weights(name),
+                           f"{name}.weights.h5", "application/octet-stream", key="download_weights", on_click="ignore")
+    column.caption(t("models.download_for_import"))
+
+
+def delete_section(column, name: str) -> None:
+    """Delete, after a second click that confirms it."""
+    if column.button(t("models.delete"), key="delete_model"):
+        st.session_state["confirm_delete"] = name
+    if st.session_state.get("confirm_delete") != name:
+        return
     st.warning(t("models.confirm_delete", name=name))
     yes, no = st.columns(2)
     if yes.button(t("models.yes_delete"), key="confirm_delete_yes"):
@@ -72,20 +72,38 @@ if st.session_state.get("confirm_delete") == name:
         del st.session_state["confirm_delete"]
         st.rerun()
 
-# Continuing uses the data chosen on the training page (or, before any choice, the same default it offers).
-choice = st.session_state.get("data_choice")
-if choice is None:
-    kind, path = setup.default_data()
-    choice = {"spec": path if kind == "path" else None, "problem": None}
-epochs = more.number_input(t("models.more_epochs"), 1, 1000, value=5, key="more_epochs", help=t("models.continue_help"))
-more.caption(t("models.continue_data", data=choice["spec"] or t("models.download_data")))
-active = training.active_run()
-if more.button(t("models.continue"), key="continue_training", disabled=bool(choice["problem"] or active)):
-    config = TrainConfig.from_dict({**by_name[name]["config"], "epochs": int(epochs), "time_budget_seconds": 0.0})
-    if runs.start(config, choice["spec"], name, resume_from=name):
-        st.switch_page(TRAINING_PAGE)  # its live view follows the new run
-if choice["problem"]:
-    more.warning(choice["problem"])
-if active:
-    st.info(runs.busy_message(active))
+
+def continue_section(column, model: dict) -> None:
+    """Train the model for more epochs, on the data chosen on the training page (or the same default it offers)."""
+    choice = st.session_state.get("data_choice")
+    if choice is None:
+        kind, path = setup.default_data()
+        choice = {"spec": path if kind == "path" else None, "problem": None}
+    epochs = column.number_input(t("models.more_epochs"), 1, 1000, value=5, key="more_epochs",
+                                 help=t("models.continue_help"))
+    column.caption(t("models.continue_data", data=choice["spec"] or t("models.download_data")))
+    active = runs.active_run()
+    if column.button(t("models.continue"), key="continue_training", disabled=bool(choice["problem"] or active)):
+        config = TrainConfig.from_dict({**model["config"], "epochs": int(epochs), "time_budget_seconds": 0.0})
+        if training_runs.start(config, choice["spec"], model["name"], resume_from=model["name"]):
+            st.switch_page(TRAINING_PAGE)  # its live view follows the new run
+    if choice["problem"]:
+        column.warning(choice["problem"])
+    if active:
+        st.info(training_runs.busy_message(active))
+
+
+st.title(t("models.title"))
+st.markdown(t("models.intro"))
+models = registry.list_models()
+if not models:
+    st.info(t("models.none"))
+    st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")
+    st.stop()
+by_name = table_section(models)
+name = st.selectbox(t("models.pick"), list(by_name), key="registry_model")
+download, delete, more = st.columns(3)
+download_section(download, name)
+delete_section(delete, name)
+continue_section(more, by_name[name])
 st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")

@@ -5,7 +5,7 @@ the dense layer y = Wx + b with the real matrix sizes, what augmentation does to
 step and the learning-rate schedule, softmax and cross-entropy with label smoothing. The tutorial's
 questions that belong to a group are answered below it (`questions`). Formulas are language-neutral
 LaTeX, a few short lines each so that they fit a half-width column; every word comes from
-`locales/<language>/training_lessons.toml`, every number from `cnn_core.training_view` (tested).
+`locales/<language>/training_lessons.toml`, every number from `cnn_core.training.view` (tested).
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import streamlit as st
 
 from app_pages import training_setup as setup
 from app_pages.language import current_language, t
-from cnn_core import training_figures as figures
-from cnn_core import training_view as view
-from cnn_core.config import TrainConfig
-from cnn_core.schedules import ONE_CYCLE_START_DIVISOR, warmup_steps_for
+from cnn_core.training import figures, view
+from cnn_core.training.config import TrainConfig
+from cnn_core.training.schedules import ONE_CYCLE_START_DIVISOR, warmup_steps_for
 
 IMAGE_SIZE = 32
-ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' defaults, which cnn_core.model keeps
+ADAM_BETA_1, ADAM_BETA_2, ADAM_EPSILON = 0.9, 0.999, 1e-7  # Keras' defaults, which cnn_core.training.model keeps
 
 
 def number(value: float) -> str:

@@ -1,6 +1,6 @@
 """Not a page: starting runs and showing them, live while they train and as a report once they end.
 
-Training never runs in a script run: `cnn_core.training` starts a separate process and these functions
+Training never runs in a script run: `cnn_core.training.launch` starts a separate process and these functions
 only read what it writes (runs/<id>/status.json and events.jsonl). The live view is a fragment that
 re-reads those files every second; Stop only touches the run's STOP file.
 """
@@ -13,11 +13,11 @@ import numpy as np
 import streamlit as st
 
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
-from cnn_core import i18n, registry, training
-from cnn_core import training_figures as figures
-from cnn_core import training_view as view
-from cnn_core.config import TrainConfig
-from cnn_core.data import DataError
+from cnn_core import i18n
+from cnn_core.datasets.base import DataError
+from cnn_core.models import registry
+from cnn_core.training import figures, launch, runs, view
+from cnn_core.training.config import TrainConfig
 
 POLL_SECONDS = 1.0
 LIVE_STATES = ("starting", "running")
@@ -36,18 +36,18 @@ def state_name(state: str) -> str:
 @st.cache_data(max_entries=2, show_spinner=False)
 def run_test_images(run_id: str) -> np.ndarray:
     """The test images a finished run was scored on (a run's data never changes: keyed by its id)."""
-    return training.run_dataset(run_id).x_test
+    return launch.run_dataset(run_id).x_test
 
 
 def run_events(run_id: str) -> list[dict]:
     """All events of a run so far; this session reads only the new lines each time."""
     events = st.session_state.setdefault("run_events", {}).setdefault(run_id, [])
-    events.extend(training.read_events(run_id, since=len(events)))
+    events.extend(runs.read_events(run_id, since=len(events)))
     return events
 
 
 def busy_message(run_id: str) -> str:
-    status = training.read_status(run_id)
+    status = runs.read_status(run_id)
     started = view.short_time(status.get("started") or status.get("created"))
     return t("training.train.busy", model=status.get("model_name"), run=run_id, started=started)
 
@@ -58,7 +58,7 @@ def busy_message(run_id: str) -> str:
 def train_section(config: TrainConfig | None, spec: str | None, problem: str | None) -> None:
     """Model name, Train button (disabled with a reason), then the current run live or its results."""
     st.subheader(t("training.train.heading"))
-    active = training.active_run()
+    active = runs.active_run()
     st.session_state.setdefault("model_name", "my-cnn")
     typed = st.text_input(t("training.train.model_name"), key="model_name", persist_state="session")
     try:
@@ -83,9 +83,9 @@ def train_section(config: TrainConfig | None, spec: str | None, problem: str | N
 def start(config: TrainConfig, spec: str | None, name: str, resume_from: str | None = None) -> bool:
     """Start a background run and follow it on the training page; a busy server or bad request gets a message."""
     try:
-        run_id = training.start_run(config, spec, name, resume_from=resume_from)
-    except training.BusyError:
-        st.warning(busy_message(training.active_run() or "?"))
+        run_id = launch.start_run(config, spec, name, resume_from=resume_from)
+    except runs.BusyError:
+        st.warning(busy_message(runs.active_run() or "?"))
     except ValueError as error:  # ConfigError, RegistryError, TrainingError: the message says what to change
         st.error(error_text(error))
     else:
@@ -97,8 +97,8 @@ def start(config: TrainConfig, spec: str | None, name: str, resume_from: str | N
 def show_run(run_id: str, place: str) -> None:
     """A run: live (polling) while it trains, its charts and results once it has ended."""
     try:
-        status = training.read_status(run_id)
-    except training.RunNotFoundError:  # deleted meanwhile (another tab, or by hand): nothing to follow
+        status = runs.read_status(run_id)
+    except runs.RunNotFoundError:  # deleted meanwhile (another tab, or by hand): nothing to follow
         st.session_state.pop("run_id", None)
         return
     if status["state"] in LIVE_STATES:
@@ -110,7 +110,7 @@ def show_run(run_id: str, place: str) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def live_view(run_id: str, place: str) -> None:
     """Re-drawn every second from the run's files; the whole page reruns once the run has ended."""
-    status, events = training.read_status(run_id), run_events(run_id)
+    status, events = runs.read_status(run_id), run_events(run_id)
     if status["state"] not in LIVE_STATES:
         st.rerun()  # show the final report (and stop polling)
     numbers = figures.progress_numbers(status, events)
@@ -131,8 +131,8 @@ def live_view(run_id: str, place: str) -> None:
     b.metric(t("training.live.elapsed"), figures.format_seconds(numbers["elapsed"], language=language))
     c.metric(t("training.live.eta"), figures.format_seconds(numbers["eta"], language=language))
     # A callback runs before the fragment re-draws, so the button is already disabled when it comes back.
-    stopping = training.stop_file(run_id).exists()
-    d.button(t("training.live.stop"), key=f"stop_{place}", disabled=stopping, on_click=training.request_stop,
+    stopping = runs.stop_file(run_id).exists()
+    d.button(t("training.live.stop"), key=f"stop_{place}", disabled=stopping, on_click=runs.request_stop,
              args=(run_id,))
     if stopping:
         st.info(t("training.live.stopping"))
@@ -171,13 +171,13 @@ def run_report(run_id: str, place: str, status: dict) -> None:
         st.warning(t("training.report.interrupted"))  # the process died: its own words are not the user's
     elif status.get("error"):
         st.error(t("training.report.failed", error=failure_text(status)))
-    if status["state"] in RESUMABLE_STATES and (training.run_folder(run_id) / "checkpoint.keras").is_file():
+    if status["state"] in RESUMABLE_STATES and (runs.run_folder(run_id) / "checkpoint.keras").is_file():
         resume_button(run_id, status, events, place)
     run_charts(run_id, events, place)
     a, b = st.columns(2)
-    a.download_button(t("training.report.download_csv"), lambda: training.history_csv(run_id),
+    a.download_button(t("training.report.download_csv"), lambda: runs.history_csv(run_id),
                       f"{run_id}-history.csv", "text/csv", key=f"csv_{place}_{run_id}", on_click="ignore")
-    b.download_button(t("training.report.download_config"), lambda: json.dumps(training.read_config(run_id), indent=2),
+    b.download_button(t("training.report.download_config"), lambda: json.dumps(runs.read_config(run_id), indent=2),
                       f"{run_id}-config.json", "application/json", key=f"config_{place}_{run_id}", on_click="ignore")
     finish = next((event for event in events if event["type"] == "finish"), None)
     if finish is None:
@@ -193,9 +193,9 @@ def resume_button(run_id: str, status: dict, events: list[dict], place: str) -> 
     done = sum(event["type"] == "epoch" for event in events)
     left = max(figures.planned_epochs(status, events) - done, 1)
     if st.button(t("training.report.resume", epochs=left), key=f"resume_{place}_{run_id}",
-                 disabled=training.active_run() is not None):
-        config = TrainConfig.from_dict({**training.read_config(run_id), "epochs": left, "time_budget_seconds": 0.0})
-        data = training.read_request(run_id).get("data")
+                 disabled=runs.active_run() is not None):
+        config = TrainConfig.from_dict({**runs.read_config(run_id), "epochs": left, "time_budget_seconds": 0.0})
+        data = runs.read_request(run_id).get("data")
         if start(config, data, status.get("model_name") or "my-cnn", resume_from=run_id):
             st.rerun()
 
@@ -210,7 +210,7 @@ def confusion_explorer(run_id: str, place: str, matrix: list[list[int]], class_n
     if cell and points[0] != st.session_state.get(f"clicked_{key}"):
         st.session_state[f"clicked_{key}"] = points[0]  # a new click moves the two selectboxes below
         st.session_state[f"true_{key}"], st.session_state[f"predicted_{key}"] = cell
-    results = training.test_predictions(run_id)
+    results = launch.test_predictions(run_id)
     try:
         with st.spinner(t("training.report.loading_images")):
             images = run_test_images(run_id) if results is not None else None
@@ -247,19 +247,19 @@ def confusion_explorer(run_id: str, place: str, matrix: list[list[int]], class_n
 
 def runs_section() -> None:
     """Every run with its state; open one to see its charts and results."""
-    runs = training.list_runs()
-    if not runs:
+    all_runs = runs.list_runs()
+    if not all_runs:
         st.info(t("training.runs.none"))
         return
     table = [{"run": run["run_id"], "state": state_name(run["state"]), "model": run.get("model_name"),
               "started": view.short_time(run.get("started") or run.get("created")), "epochs": run.get("epochs"),
-              "test_accuracy": run.get("test_accuracy")} for run in runs]
+              "test_accuracy": run.get("test_accuracy")} for run in all_runs]
     columns = {name: t(f"training.runs.columns.{name}") for name in ("run", "state", "model", "started", "epochs")}
     columns["test_accuracy"] = st.column_config.NumberColumn(t("training.runs.columns.test_accuracy"), format="percent")
     st.dataframe(table, hide_index=True, key="runs_table", column_config=columns)
-    labels = {run["run_id"]: f"{run['run_id']} · {run.get('model_name')} · {state_name(run['state'])}" for run in runs}
+    labels = {run["run_id"]: f"{run['run_id']} · {run.get('model_name')} · {state_name(run['state'])}" for run in all_runs}
     chosen = st.selectbox(t("training.runs.open"), list(labels), format_func=labels.get, key="open_run")
-    status = training.read_status(chosen)
+    status = runs.read_status(chosen)
     if status["state"] in LIVE_STATES:
         st.info(t("training.runs.live_elsewhere"))  # one live view per page: two would poll twice
     else:

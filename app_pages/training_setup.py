@@ -1,6 +1,6 @@
 """Not a page: the training page's settings. Data source, the model editor, the URL and JSON round trips.
 
-Every setting is a widget keyed `cfg_<name>` (see `cnn_core.training_view.FORM_KEYS`), kept for the whole
+Every setting is a widget keyed `cfg_<name>` (see `cnn_core.training.view.FORM_KEYS`), kept for the whole
 session (`persist_state`), mirrored into the page URL (share a setup as a link) and turned into a
 validated `TrainConfig` here. Each group of settings sits in an expander with room beside it, where
 `training_lessons` explains the math with the current numbers.
@@ -13,11 +13,20 @@ import streamlit as st
 
 from app_pages.language import current_language, error_text, t
 from cnn_core import i18n, paths
-from cnn_core import training_view as view
-from cnn_core.config import (
-    ACTIVATIONS, HEADS, OPTIMIZERS, POOL_POSITIONS, POOLINGS, PRESETS, SCHEDULES, ConfigError, TrainConfig, preset,
+from cnn_core.datasets.base import DataError
+from cnn_core.training import view
+from cnn_core.training.config import (
+    ACTIVATIONS,
+    HEADS,
+    OPTIMIZERS,
+    POOL_POSITIONS,
+    POOLINGS,
+    PRESETS,
+    SCHEDULES,
+    ConfigError,
+    TrainConfig,
+    preset,
 )
-from cnn_core.data import DataError
 
 KEEP = {"persist_state": "session"}  # settings keep their values across page switches
 SHARED_SUBSET = paths.PROJECT_ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
@@ -93,7 +102,7 @@ def apply_uploaded_config() -> None:
 @st.cache_data(max_entries=4, show_spinner=False)
 def data_summary(spec: str) -> dict:
     """Sizes, class names and 8 sample training images of a dataset (DataError if unreadable)."""
-    from cnn_core.data import load_dataset
+    from cnn_core.datasets.loading import load_dataset
 
     dataset = load_dataset(spec)
     picks = np.linspace(0, len(dataset.x_train) - 1, 8).astype(int)
@@ -104,7 +113,7 @@ def data_summary(spec: str) -> dict:
 @st.cache_data(max_entries=64, show_spinner=False)
 def model_summary(config_json: str, num_classes: int) -> tuple[list[dict], int]:
     """The layer table and weight size of a config (builds the Keras model once per config)."""
-    from cnn_core.model import layer_table, model_size_bytes
+    from cnn_core.training.model import layer_table, model_size_bytes
 
     config = TrainConfig.from_json(config_json)
     return layer_table(config, num_classes), model_size_bytes(config, num_classes)
@@ -113,7 +122,7 @@ def model_summary(config_json: str, num_classes: int) -> tuple[list[dict], int]:
 @st.cache_data(max_entries=16, show_spinner=False)
 def augmented(images: np.ndarray, config_json: str, seed: int) -> np.ndarray:
     """One random draw of the configured augmentations on `images`."""
-    from cnn_core.model import augment_preview
+    from cnn_core.training.model import augment_preview
 
     return augment_preview(images, TrainConfig.from_json(config_json), seed=seed)
 

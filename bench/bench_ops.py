@@ -1,11 +1,11 @@
-"""How fast is cnn_core.ops? A 3x3 convolution + 2x2 max pool on a 1024x1024 RGB image, against SciPy.
+"""How fast is cnn_core.convolution.ops? A 3x3 convolution + 2x2 max pool on a 1024x1024 RGB image, against SciPy.
 
     python bench/bench_ops.py [--repeats 21] [--side 1024]
 
 Both sides do the same work and must give the same numbers (checked before timing): the uint8 image
 is converted to float32, each channel is cross-correlated with the same 3x3 kernel ("valid": the
 border is cropped), then 2x2 max pooling with stride 2.
-- ours: cnn_core.ops.conv2d + cnn_core.ops.pool2d;
+- ours: cnn_core.convolution.ops.conv2d + cnn_core.convolution.ops.pool2d;
 - reference: scipy.ndimage.correlate per channel + scipy.ndimage.maximum_filter, subsampled.
 The two alternate in every round, so a busy machine slows both alike; medians are compared.
 Goal (issue 2): ratio <= 1.0x and ours <= 50 ms.
@@ -27,7 +27,10 @@ from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core import figures, ops  # noqa: E402
+from cnn_core.convolution import (
+    figures,  # noqa: E402
+    ops,
+)
 
 GOAL_RATIO = 1.0
 GOAL_MS = 50.0
@@ -99,7 +102,7 @@ def main() -> None:
     ours_ms, reference_ms = median_ms(timings["ours"]), median_ms(timings["reference"])
     ratio = ours_ms / reference_ms
     print(f"{args.side}x{args.side} RGB, 3x3 conv + 2x2 max pool, median of {args.repeats}:")
-    print(f"  ours (cnn_core.ops)          {ours_ms:8.1f} ms   (conv alone {median_ms(timings['conv only']):.1f} ms)")
+    print(f"  ours (cnn_core.convolution.ops)          {ours_ms:8.1f} ms   (conv alone {median_ms(timings['conv only']):.1f} ms)")
     print(f"  reference (scipy.ndimage)    {reference_ms:8.1f} ms")
     print(f"  ratio ours / reference       {ratio:8.2f}x   goal <= {GOAL_RATIO:.1f}x and <= {GOAL_MS:.0f} ms: "
           f"{'met' if ratio <= GOAL_RATIO and ours_ms <= GOAL_MS else 'NOT met'}")

@@ -33,7 +33,7 @@ COLD_LOAD = """
 import json, sys, time
 start = time.perf_counter()
 import keras  # TensorFlow comes with it; registry imports Keras lazily, so import it here to time apart
-from cnn_core import registry
+from cnn_core.models import registry
 imported = time.perf_counter()
 model = registry.load_model(sys.argv[1])
 loaded = time.perf_counter()
@@ -74,10 +74,11 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ["CNN_STUDIO_MODELS_DIR"] = tempfile.mkdtemp(prefix="bench-predict-")
-    from cnn_core import explain, inference, registry
-    from cnn_core.config import preset
-    from cnn_core.data import CIFAR10_CLASSES
-    from cnn_core.model import build_model
+    from cnn_core.classify import explain, inference
+    from cnn_core.datasets.cifar import CIFAR10_CLASSES
+    from cnn_core.models import registry
+    from cnn_core.training.config import preset
+    from cnn_core.training.model import build_model
 
     config = preset("default")
     model = build_model(config, num_classes=10)

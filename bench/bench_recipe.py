@@ -49,8 +49,8 @@ def train_preset(name: str, seed: int, data: str, folder: Path, time_budget: flo
     """Train one preset through the app's training job; returns the measured figures."""
     os.environ["CNN_STUDIO_RUNS_DIR"] = str(folder / "runs")
     os.environ["CNN_STUDIO_MODELS_DIR"] = str(folder / "models")
-    from cnn_core import runs, training
-    from cnn_core.config import preset
+    from cnn_core.training import launch, runs
+    from cnn_core.training.config import preset
 
     config = preset(name)
     config.seed = seed
@@ -58,10 +58,10 @@ def train_preset(name: str, seed: int, data: str, folder: Path, time_budget: flo
         config.epochs, config.time_budget_seconds = epochs, 0.0
     if time_budget is not None and name != "seed":
         config.time_budget_seconds = time_budget
-    run_id = runs.create_run(config.to_dict(), training.make_request(config, data, f"bench-{name}-{seed}"))
+    run_id = runs.create_run(config.to_dict(), launch.make_request(config, data, f"bench-{name}-{seed}"))
     events: list[dict] = []
     cpu_before, started = cpu_seconds(), time.monotonic()
-    summary = training.run_training(run_id, on_event=events.append, started=started)
+    summary = launch.run_training(run_id, on_event=events.append, started=started)
     cpu = cpu_seconds() - cpu_before
     start = next(event for event in events if event["type"] == "start")
     epoch_events = [event for event in events if event["type"] == "epoch"]

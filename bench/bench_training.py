@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 
-from cnn_core.config import preset  # noqa: E402
-from cnn_core.data import load_dataset  # noqa: E402
-from cnn_core.model import build_model, compile_model, make_datasets  # noqa: E402
+from cnn_core.datasets.loading import load_dataset
+from cnn_core.training.config import preset  # noqa: E402
+from cnn_core.training.model import build_model, compile_model, make_datasets  # noqa: E402
 
 SUBSET = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
 
@@ -70,17 +70,17 @@ def job_fit(data: str, config, epochs: int, folder: Path) -> tuple[float, float,
     """(steady images/s, whole-fit images/s, steady images per CPU second, steps_per_execution) of the job."""
     os.environ["CNN_STUDIO_RUNS_DIR"] = str(folder / "runs")
     os.environ["CNN_STUDIO_MODELS_DIR"] = str(folder / "models")
-    from cnn_core import runs, training
+    from cnn_core.training import launch, runs
 
     # A fixed epoch count, like the plain fits: a preset's time budget would add calibration and re-plans.
     config.epochs, config.time_budget_seconds = epochs, 0.0
-    run_id = runs.create_run(config.to_dict(), training.make_request(config, data, "bench"))
+    run_id = runs.create_run(config.to_dict(), launch.make_request(config, data, "bench"))
     events: list[dict] = []
 
     def record(event: dict) -> None:  # called in the training thread as each event is written
         events.append({**event, "cpu": time.process_time()})
 
-    training.run_training(run_id, on_event=record)
+    launch.run_training(run_id, on_event=record)
     start = next(event for event in events if event["type"] == "start")
     epoch_events = [event for event in events if event["type"] == "epoch"]
     images = start["train_images"]

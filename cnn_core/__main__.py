@@ -1,5 +1,5 @@
-"""`python -m cnn_core ...`: the command line (see cnn_core/cli.py)."""
+"""`python -m cnn_core ...`: the command line (see cnn_core/cli/main.py)."""
 
-from cnn_core.cli import main
+from cnn_core.cli.main import main
 
 raise SystemExit(main())

@@ -22,6 +22,8 @@ from PIL import Image, ImageOps
 from cnn_core import i18n
 
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+# The file name endings the pages' uploaders accept: the formats above, by their usual extensions.
+UPLOAD_TYPES = ("png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff")
 # 50 megapixels covers every phone and most cameras (a 48 MP photo is 8000x6000) while keeping the
 # decoded RGB image under 150 MB, which a small cloud instance can still hold.
 MAX_PIXELS = 50_000_000

@@ -1,4 +1,7 @@
-"""Shared fixtures: the real CIFAR-10 subset beside the checkout, and throw-away app folders."""
+"""Shared fixtures: the real CIFAR-10 subset beside the checkout, and throw-away app folders.
+
+Paths and constants live in helpers/paths.py; test modules import helpers from there, never from here.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +11,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CIFAR_SUBSET = Path(
-    os.environ.get(
-        "CIFAR10_SUBSET",
-        PROJECT_ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py",
-    )
-)
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from helpers.paths import CHROMIUM, CHROMIUM_ARGS, CIFAR_SUBSET, PROJECT_ROOT
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 Besides the tables themselves, a static scan of app_pages/*.py (and app.py) keeps hard-coded text
 from creeping back: any string literal handed straight to a Streamlit display call fails the test.
-`english_leftovers` is shared with the page and browser tests (they import it from here).
+`english_leftovers` and `CJK` live in tests/helpers/text.py, shared with the page and browser tests.
 """
 
 from __future__ import annotations
@@ -10,55 +10,18 @@ from __future__ import annotations
 import ast
 import json
 import re
-import string
 from pathlib import Path
 
 import pytest
 
-from cnn_core import data, i18n
+from cnn_core import i18n
+from cnn_core.datasets import cifar as data
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.paths import PROJECT_ROOT as ROOT
+from helpers.text import CJK, ENGLISH_FRAGMENTS, PROPER_NAMES, english_leftovers
+
 PAGE_FILES = sorted((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"]
-CJK = re.compile(r"[\u3400-\u9fff]")
 EN, ZH = i18n.table("en"), i18n.table("zh")
-
-# Names that stay as they are in every language (products, datasets, layer and kernel names, formats).
-PROPER_NAMES = ("CNN Studio", "CIFAR-10", "Sobel", "ReLU", "Softmax", "softmax", "Keras", "Conv2D", "Adam", "SGD",
-                "Grad-CAM", "TensorFlow", "PNG", "JPEG", "WebP", "GIF", "BMP", "TIFF", "RGB", "Streamlit")
-
-
-# --- Shared helper: English text that should have been translated -------------------------------
-
-
-def _english_fragments() -> set[str]:
-    """Pieces of English UI text that a Chinese page must not show.
-
-    For every key whose two languages differ: the English template's literal parts (placeholders
-    removed, Markdown markers and inline math dropped), at least 4 characters and with letters,
-    leaving out pieces that Chinese text also uses (proper names such as "Sobel x" or "R+G+B").
-    """
-    chinese = "\n".join(ZH.values())
-    fragments = set()
-    for key, english in EN.items():
-        if english == ZH.get(key):
-            continue
-        for literal, *_ in string.Formatter().parse(english):
-            for piece in re.split(r"\$[^$]*\$|\*\*|`|\n", literal):
-                piece = piece.strip(" .,:;·…()[]—-–#*")
-                if len(piece) >= 4 and re.search(r"[A-Za-z]{2}", piece) and piece not in chinese \
-                        and piece not in PROPER_NAMES:
-                    fragments.add(piece)
-    return fragments
-
-
-ENGLISH_FRAGMENTS = _english_fragments()
-
-
-def english_leftovers(shown_text: str) -> list[str]:
-    """The English UI fragments that appear as whole words in `shown_text` (what a Chinese page displays)."""
-    found = [piece for piece in ENGLISH_FRAGMENTS
-             if piece in shown_text and re.search(rf"(?<![A-Za-z]){re.escape(piece)}(?![A-Za-z])", shown_text)]
-    return sorted(found, key=len, reverse=True)
 
 
 # --- The tables -----------------------------------------------------------------------------------
@@ -234,7 +197,7 @@ def _literal_keys(path: Path) -> list[tuple[int, str]]:
 
 def test_every_literal_key_in_the_code_exists():
     """No page renders a missing key (keys built with f-strings are covered by the page tests)."""
-    files = PAGE_FILES + sorted((ROOT / "cnn_core").glob("*.py"))
+    files = PAGE_FILES + sorted((ROOT / "cnn_core").rglob("*.py"))
     missing = [f"{path.relative_to(ROOT)}:{line}: {key}" for path in files for line, key in _literal_keys(path)
                if "." in key and key not in EN]
     assert missing == []
@@ -242,7 +205,7 @@ def test_every_literal_key_in_the_code_exists():
 
 # --- cnn_core's errors: every refusal has its words in both languages -----------------------------
 
-ERROR_FILES = sorted((ROOT / "cnn_core").glob("*.py")) + PAGE_FILES
+ERROR_FILES = sorted((ROOT / "cnn_core").rglob("*.py")) + PAGE_FILES
 
 
 def error_sections(paths: list[Path]) -> dict[str, str]:
@@ -343,19 +306,19 @@ def _refusal(action) -> i18n.TranslatableError:
 
 
 def _impossible_config():
-    from cnn_core.config import TrainConfig
+    from cnn_core.training.config import TrainConfig
 
     TrainConfig(filters=[32, 64, 64, 64]).validate()  # 32 -> 15 -> 6 -> 2: no room for a 3x3 kernel
 
 
 def _refused_import():
-    from cnn_core.model_import import parse_import_config
+    from cnn_core.models.transfer import parse_import_config
 
     parse_import_config(b'{"config": {"filters": []}, "class_names": ["a", "b"]}')  # a ConfigError inside
 
 
 def test_real_refusals_are_english_in_str_and_chinese_through_the_table(tmp_path):
-    from cnn_core.data import load_dataset
+    from cnn_core.datasets.loading import load_dataset
 
     (tmp_path / "empty").mkdir()
     cases = [
@@ -377,7 +340,7 @@ def test_real_refusals_are_english_in_str_and_chinese_through_the_table(tmp_path
 def test_errors_survive_pickling_and_nested_details_follow_the_language():
     import pickle
 
-    from cnn_core.model_import import ModelImportError, _compare
+    from cnn_core.models.transfer import ModelImportError, _compare
 
     error = pickle.loads(pickle.dumps(_refusal(_refused_import)))  # as a training process would send it
     assert type(error) is ModelImportError and error.text("zh").startswith("配置被拒绝：请至少添加一个卷积块")

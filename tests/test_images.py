@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tomllib
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-import image_corpus
 from cnn_core import images
 from cnn_core.images import ImageError, load_image
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from helpers import image_corpus
+from helpers.paths import PROJECT_ROOT, TESTS_DIR
 
 RED, GREEN, BLUE, WHITE = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 255)
 
@@ -202,7 +201,7 @@ def test_array_helpers():
     np.testing.assert_array_equal(images.to_grayscale_array(rgb), grey)  # arrays work too
 
 
-# --- Hostile input: a generated corpus (tests/image_corpus.py) and fuzzing. Every file ends as an RGB image
+# --- Hostile input: a generated corpus (tests/helpers/image_corpus.py) and fuzzing. Every file ends as an RGB image
 # or an ImageError with a message: never another exception, a hang or memory out of proportion. ---
 
 CORPUS = image_corpus.build_corpus()
@@ -287,7 +286,7 @@ def test_the_corpus_is_broad():
 CORPUS_RUNNER = """
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
-import image_corpus
+from helpers import image_corpus
 from cnn_core.images import ImageError, MAX_PIXELS, load_image
 
 def reset_peak():
@@ -341,7 +340,7 @@ print(json.dumps(report))
 
 def test_the_corpus_decodes_quickly_and_within_bounded_memory():
     finished = subprocess.run(
-        [sys.executable, "-c", CORPUS_RUNNER, str(Path(__file__).parent)], cwd=PROJECT_ROOT,
+        [sys.executable, "-c", CORPUS_RUNNER, str(TESTS_DIR)], cwd=PROJECT_ROOT,
         capture_output=True, text=True, timeout=300,
     )
     assert finished.returncode == 0, finished.stderr[-3000:]

@@ -1,0 +1,72 @@
+"""`python -m cnn_core COMMAND ...`: parse the command line and run one subcommand.
+
+    python -m cnn_core train --data PATH --preset quick --epochs 3 --name my-model
+    python -m cnn_core evaluate --model my-model --data PATH
+    python -m cnn_core predict --model my-model photo.jpg
+
+Each subcommand is a module of this package with `add_arguments(parser)` and `run(args) -> exit status`,
+listed once in SUBCOMMANDS. Results go to stdout (JSON lines), messages for people to stderr. Bad input
+(missing data, an invalid config, an unknown model) prints `error: ...` to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from cnn_core.cli import evaluate, predict, train
+from cnn_core.training.runs import BusyError
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One `python -m cnn_core <name>` command."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+# --- The table of subcommands and main(). ---
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "train": Subcommand("train a model (the app's training job) and save it to the registry", train.add_arguments, train.run),
+    "evaluate": Subcommand("score a saved model on a dataset's test split", evaluate.add_arguments, evaluate.run),
+    "predict": Subcommand("classify image files with a saved model", predict.add_arguments, predict.run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="python -m cnn_core", description="CNN Studio from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, subcommand in SUBCOMMANDS.items():
+        sub = commands.add_parser(name, help=subcommand.help, description=subcommand.help)
+        subcommand.add_arguments(sub)
+        sub.set_defaults(run=subcommand.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run one subcommand; exit status 2 with a message for bad input."""
+    started = time.monotonic()  # a time budget counts from here, TensorFlow's import included
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
+    args = build_parser().parse_args(argv)
+    args.started = started
+    try:
+        return args.run(args)
+    except BusyError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        if not type(error).__module__.startswith("cnn_core"):
+            raise  # not one of our input errors: a bug, and its traceback helps
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,49 @@
+"""`load_dataset`: one entry point for every dataset a person can name (see its docstring)."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+from cnn_core import i18n
+from cnn_core.datasets.base import DataError, Dataset, ProgressCallback, check_allowed
+from cnn_core.datasets.cifar import download_cifar10, find_cifar_folder, load_cifar_batches
+from cnn_core.datasets.folders import load_image_folders
+
+
+def load_dataset(
+    spec: str | Path | None,
+    *,
+    progress: ProgressCallback | None = None,
+    validation_fraction: float = 0.2,
+    seed: int = 0,
+) -> Dataset:
+    """Load CIFAR-10 or a class-folder collection, whichever `spec` names.
+
+    - None or "cifar10": the official archive, downloaded once into Keras' cache (`~/.keras/datasets/`,
+      the same file `keras.datasets.cifar10.load_data()` uses);
+    - a `cifar-10-batches-py` folder (or its parent) or a `cifar-10-python.tar.gz`, with any number of
+      rows per batch;
+    - a class-folder root `root/<class>/*.png|jpg` or a .zip of one (see `cnn_core.datasets.folders`).
+    """
+    if spec is None or str(spec).strip().lower() in ("", "cifar10", "cifar-10"):
+        location = download_cifar10(progress=progress)
+        dataset = load_cifar_batches(location)
+        dataset.about = i18n.Message("datasets.official", {"train": len(dataset.y_train), "test": len(dataset.y_test)})
+        return dataset
+    path = Path(spec).expanduser()
+    check_allowed(path)
+    if not path.exists():
+        raise DataError("no_such_path", path=str(path))
+    if not (path.is_file() or path.is_dir()):  # a device or a pipe: reading it could block forever
+        raise DataError("not_file_or_folder", path=str(path))
+    if path.is_file():
+        if path.suffix.lower() == ".zip":
+            return load_image_folders(path, validation_fraction=validation_fraction, seed=seed)
+        if tarfile.is_tarfile(path):
+            return load_cifar_batches(path)
+        raise DataError("unknown_file_kind", name=path.name)
+    cifar_folder = find_cifar_folder(path)
+    if cifar_folder is not None:
+        return load_cifar_batches(cifar_folder)
+    return load_image_folders(path, validation_fraction=validation_fraction, seed=seed)

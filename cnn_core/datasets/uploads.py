@@ -1,0 +1,37 @@
+"""Datasets people upload (a zip of class folders): kept on the server's disk, named by their content."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from cnn_core import atomic, paths
+
+
+def store_upload(file_name: str, content: bytes) -> Path:
+    """Keep an uploaded dataset under data_dir()/uploads, named by its content (re-uploads are free)."""
+    safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(file_name).name)[-60:] or "upload"
+    target = paths.data_dir() / "uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_name}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = atomic.temp_path_for(target)  # unique: two sessions may upload the same file at once
+        try:
+            partial.write_bytes(content)
+            partial.replace(target)  # atomic: a half-written file never carries the final name
+        finally:
+            partial.unlink(missing_ok=True)
+    _prune_uploads(target.parent, keep=target)
+    return target
+
+
+KEPT_UPLOADS = 10  # each may be 20 MB; older ones can simply be uploaded again
+
+
+def _prune_uploads(folder: Path, keep: Path) -> None:
+    """Delete all but the newest KEPT_UPLOADS datasets (never `keep`, the one just stored)."""
+    files = sorted((path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")),
+                   key=lambda path: path.stat().st_mtime, reverse=True)
+    for path in files[KEPT_UPLOADS:]:
+        if path != keep:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,198 @@
+"""How fast does this model train here? Steps per execution, and epochs that fit a time budget.
+
+Two measurements, both taken on the machine that trains:
+
+- `estimate_step_seconds`: one eager forward pass on a batch. Eager execution is 2-3x slower than
+  a traced graph, which roughly cancels the backward pass (~2 forwards), so on this CPU an eager
+  forward pass costs about as much as one compiled training step. Costs a fraction of a second and picks `steps_per_execution` so that Keras
+  hands control back to Python a few times per second: often enough for live charts, rarely enough
+  that waiting for the batch hook costs ~1 %.
+- `calibrate`: a few real training executions and validation passes on the compiled model. Only
+  time-budgeted runs pay for it; the weights are restored afterwards, and the job then recompiles with
+  a learning-rate schedule sized to the epochs that fit (`epochs_for_budget`), so the schedule is
+  *scaled* to the budget rather than cut off.
+
+A few seconds of calibration cannot foresee a machine that gets busier (or idler) later, as shared
+cores do. `BudgetKeeper` therefore re-plans at epoch ends from the measured epoch times: it re-sizes
+the learning-rate schedule to the epochs that still fit, keeping the optimizer's state, and retraces
+the training step (a second or so, so it only does this when the plan is off by a clear margin).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+import numpy as np
+
+from cnn_core.training.config import TrainConfig
+
+SECONDS_PER_EXECUTION = 0.3  # target time between batch hooks
+MAX_STEPS_PER_EXECUTION = 64
+EAGER_FORWARD_TO_TRAIN_STEP = 1.0  # measured: seed/quick/default eager forward ≈ one compiled training step
+EPOCH_OVERHEAD_SECONDS = 0.05  # epoch-end bookkeeping: events, best-weights copy, amortised checkpoint
+SAVE_SECONDS = 1.0  # registry save: copy, write, reload, compare, rename (0.2-1.0 s measured on shared cores)
+EAGER_EVALUATION_FACTOR = 2.0  # the final evaluation calls the model eagerly (no traced graph)
+
+
+def estimate_step_seconds(model: keras.Model, batch_size: int) -> float:
+    """Rough seconds per training step from timed eager forward passes (after one warm-up call)."""
+    shape = tuple(int(size) for size in model.input_shape[1:])
+    images = np.zeros((batch_size, *shape), dtype=np.float32)
+    model(images, training=False)  # first call builds and warms up
+    timings = []
+    for _ in range(2):  # the faster of two: other processes only ever add time
+        start = time.perf_counter()
+        keras.ops.convert_to_numpy(model(images, training=False))
+        timings.append(time.perf_counter() - start)
+    return EAGER_FORWARD_TO_TRAIN_STEP * min(timings)
+
+
+def steps_per_execution_for(step_seconds: float, steps_per_epoch: int) -> int:
+    """Steps per TensorFlow call so one call lasts about SECONDS_PER_EXECUTION (1..64, ≤ an epoch)."""
+    steps = round(SECONDS_PER_EXECUTION / max(step_seconds, 1e-6))
+    return int(max(1, min(steps, MAX_STEPS_PER_EXECUTION, steps_per_epoch)))
+
+
+@dataclass
+class Calibration:
+    """Measured costs of this model on this machine (seconds)."""
+
+    step_seconds: float  # one training step, steady state
+    trace_seconds: float  # extra cost of the first training call (graph tracing), paid again after recompiling
+    evaluation_seconds: float  # one validation pass, steady state
+    evaluation_trace_seconds: float  # extra cost of the first validation pass
+    seconds: float  # what calibrating itself took
+
+
+class _ExecutionTimer(keras.callbacks.Callback):
+    """Records when each execution ends; stops once enough steady executions were timed."""
+
+    def __init__(self, min_seconds: float, min_executions: int = 3):
+        super().__init__()
+        self.min_seconds, self.min_executions = min_seconds, min_executions
+        self.times: list[float] = []
+
+    def on_train_begin(self, logs=None) -> None:
+        self.begin = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None) -> None:
+        self.times.append(time.perf_counter())
+        steady = self.times[-1] - self.times[0]  # the first execution includes tracing: excluded
+        if len(self.times) >= self.min_executions and steady >= self.min_seconds:
+            self.model.stop_training = True
+
+
+def calibrate(model: keras.Model, train, test, steps_per_execution: int, min_seconds: float) -> Calibration:
+    """Time real training steps and validation passes on the compiled `model`; weights are restored."""
+    start = time.perf_counter()
+    weights = model.get_weights()
+    timer = _ExecutionTimer(min_seconds)
+    model.fit(train.repeat(), epochs=1, steps_per_epoch=10**6, verbose=0, callbacks=[timer], shuffle=False)
+    executions = len(timer.times) - 1
+    step_seconds = (timer.times[-1] - timer.times[0]) / max(executions * steps_per_execution, 1)
+    first_call = timer.times[0] - timer.begin
+    evaluation_times = []
+    for _ in range(3):  # the first pass traces the test function; the faster later one is steady
+        begin = time.perf_counter()
+        model.evaluate(test, verbose=0)
+        evaluation_times.append(time.perf_counter() - begin)
+    model.set_weights(weights)
+    steady_evaluation = min(evaluation_times[1:])
+    return Calibration(
+        step_seconds=step_seconds,
+        trace_seconds=max(first_call - steps_per_execution * step_seconds, 0.0),
+        evaluation_seconds=steady_evaluation,
+        evaluation_trace_seconds=max(evaluation_times[0] - steady_evaluation, 0.0),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def finish_seconds_estimate(evaluation_seconds: float, test_time_flip: bool) -> float:
+    """Expected time for the final test evaluation (twice the work with flip averaging) and the save."""
+    return EAGER_EVALUATION_FACTOR * evaluation_seconds * (2 if test_time_flip else 1) + SAVE_SECONDS
+
+
+def epochs_for_budget(
+    budget_seconds: float,
+    elapsed_seconds: float,
+    calibration: Calibration,
+    steps_per_epoch: int,
+    test_time_flip: bool,
+    max_epochs: int = 1000,
+) -> int:
+    """The most whole epochs that fit what is left of the budget after setup, tracing and finishing (≥ 1)."""
+    per_epoch = steps_per_epoch * calibration.step_seconds + calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
+    left = (
+        budget_seconds
+        - elapsed_seconds
+        - calibration.trace_seconds
+        - calibration.evaluation_trace_seconds
+        - finish_seconds_estimate(calibration.evaluation_seconds, test_time_flip)
+    )
+    return int(max(1, min(max_epochs, math.floor(left / max(per_epoch, 1e-9)))))
+
+
+def calibration_seconds_for(budget_seconds: float) -> float:
+    """How long to time steady training: ~3 % of the budget, between 0.5 and 3 seconds."""
+    return min(max(0.03 * budget_seconds, 0.5), 3.0)
+
+
+MAX_REPLANS = 3  # growing the plan, at most; each re-plan costs a retrace of the training step
+
+
+class BudgetKeeper(keras.callbacks.Callback):
+    """At epoch ends: stop at the planned last epoch, or re-size the schedule if the plan no longer fits."""
+
+    def __init__(
+        self, *, config: TrainConfig, deadline: float, steps_per_epoch: int, initial_epoch: int, last_epoch: int,
+        max_last_epoch: int, retrace_seconds: float, on_replan: Callable[[int], None],
+    ):
+        super().__init__()
+        self.config, self.deadline, self.steps_per_epoch = config, deadline, steps_per_epoch
+        self.initial_epoch, self.last_epoch, self.max_last_epoch = initial_epoch, last_epoch, max_last_epoch
+        self.retrace_seconds = retrace_seconds
+        self.on_replan = on_replan
+        self.durations: list[float] = []
+        self.replans = 0
+
+    def on_train_begin(self, logs=None) -> None:
+        self._last_end, self._traced_this_epoch = time.monotonic(), True
+
+    def on_epoch_end(self, epoch: int, logs=None) -> None:
+        now = time.monotonic()
+        if not self._traced_this_epoch:  # epochs that (re)traced the training step say little about the next
+            self.durations.append(now - self._last_end)
+        self._last_end, self._traced_this_epoch = now, False
+        done = epoch + 1
+        if self.model.stop_training or done >= self.last_epoch:
+            self.model.stop_training = True
+            return
+        if not self.durations:
+            return
+        remaining = self.last_epoch - done
+        per_epoch = statistics.median(self.durations[-3:])  # one disturbed epoch must not swing the plan
+        left = self.deadline - now
+        slower = math.floor(left / max(per_epoch, 1e-9)) < remaining  # even without a retrace it will not fit
+        fits = min(math.floor((left - self.retrace_seconds) / max(per_epoch, 1e-9)), self.max_last_epoch - done)
+        faster = fits >= remaining + max(2, math.ceil(0.1 * remaining))
+        # Shrinking is always allowed (otherwise the safety net would cut the schedule off); growing only
+        # MAX_REPLANS times, so a machine whose speed swings does not spend its budget retracing.
+        if slower or (faster and self.replans < MAX_REPLANS):
+            if fits <= 0:
+                self.model.stop_training = True  # not even one more epoch fits: end with the best so far
+                return
+            self._resize_schedule(done + fits)
+
+    def _resize_schedule(self, last_epoch: int) -> None:
+        from cnn_core.training.model import learning_rate_schedule
+
+        total_steps = (last_epoch - self.initial_epoch) * self.steps_per_epoch
+        self.model.optimizer.learning_rate = learning_rate_schedule(self.config, total_steps)
+        self.model.make_train_function(force=True)  # the schedule's numbers are constants in the traced step
+        self.last_epoch, self.replans, self._traced_this_epoch = last_epoch, self.replans + 1, True
+        self.on_replan(last_epoch)

@@ -1,0 +1,145 @@
+"""`python -m cnn_core train|evaluate`: real subprocesses on the CIFAR-10 subset, and clean input errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from cnn_core.cli import main as cli
+from cnn_core.datasets.loading import load_dataset
+from cnn_core.models import registry
+
+from helpers.paths import PROJECT_ROOT
+
+TINY_CONFIG = {"filters": [4], "batch_size": 64}
+
+
+def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """`python -m cnn_core ARGS` in the project root, with the test's registry/runs folders (from the env)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cnn_core", *args], cwd=PROJECT_ROOT, env=dict(os.environ),
+        capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.fixture()
+def tiny_config_file(tmp_path) -> Path:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(TINY_CONFIG))
+    return path
+
+
+def test_train_then_evaluate_on_the_subset(app_dirs, cifar_subset, tiny_config_file):
+    trained = run_cli("train", "--data", str(cifar_subset), "--preset", "seed", "--config", str(tiny_config_file),
+                      "--epochs", "1", "--max-images", "1000", "--name", "CLI Tiny")
+    assert trained.returncode == 0, trained.stderr
+    lines = trained.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/1 ")  # one line per epoch, then the JSON result
+    result = json.loads(lines[-1])
+    assert result["model"] == "cli-tiny" and result["epochs"] == 1 and result["state"] == "finished"
+    assert result["seconds"] > 0 and result["images_per_second"] > 0
+    metadata = registry.load_metadata("cli-tiny")
+    assert metadata["config"]["filters"] == [4] and metadata["config"]["epochs"] == 1
+    assert metadata["train_images"] == 1000 and metadata["test_images"] == 509
+    assert metadata["test_accuracy"] == pytest.approx(result["test_accuracy"])
+
+    evaluated = run_cli("evaluate", "--model", "cli-tiny", "--data", str(cifar_subset))
+    assert evaluated.returncode == 0, evaluated.stderr
+    scores = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    # Independent reference: the saved file loaded straight with Keras, scored with NumPy.
+    dataset = load_dataset(cifar_subset)
+    model = keras.saving.load_model(app_dirs["models"] / "cli-tiny" / "model.keras", safe_mode=True, compile=False)
+    predicted = np.argmax(keras.ops.convert_to_numpy(model(dataset.x_test.astype(np.float32))), axis=1)
+    assert scores["accuracy"] == pytest.approx(np.mean(predicted == dataset.y_test))
+    assert scores["accuracy"] == pytest.approx(result["test_accuracy"])  # same test split, same model
+    for index, name in enumerate(dataset.class_names):
+        mask = dataset.y_test == index
+        assert scores["per_class"][name] == pytest.approx(np.mean(predicted[mask] == index))
+
+
+def test_missing_data_is_a_clean_error(app_dirs, tmp_path):
+    missing = tmp_path / "nowhere"
+    finished = run_cli("train", "--data", str(missing), "--preset", "seed", "--name", "x")
+    assert finished.returncode == 2
+    assert finished.stderr.strip().splitlines()[-1] == f"error: No dataset at {missing}: the path does not exist."
+    assert "Traceback" not in finished.stderr and finished.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["train", "--config", "{missing}"], "Cannot read the config file"),
+        (["train", "--config", "{bad_json}"], "is not valid JSON"),
+        (["train", "--config", "{unknown_setting}"], "Unknown setting(s): colour"),
+        (["train", "--epochs", "0"], "epochs must be between 1 and 1000"),
+        (["train", "--name", "..", "--epochs", "1"], "cannot be used as a model name"),
+        (["train", "--resume-from", "nothing-here"], "Nothing to resume"),
+        (["evaluate", "--model", "absent", "--data", "x"], "no saved model named 'absent'"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(app_dirs, tmp_path, capsys, arguments, message):
+    files = {"missing": tmp_path / "missing.json", "bad_json": tmp_path / "bad.json",
+             "unknown_setting": tmp_path / "unknown.json"}
+    files["bad_json"].write_text("{ not json")
+    files["unknown_setting"].write_text('{"colour": "red"}')
+    arguments = [argument.format(**files) for argument in arguments]
+    assert cli.main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and message in error
+    assert list(app_dirs["runs"].iterdir()) == []  # refused before a run was created
+
+
+def test_evaluate_refuses_a_dataset_with_other_classes(app_dirs, tmp_path, capsys, cifar_subset):
+    from cnn_core.training.config import TrainConfig
+    from cnn_core.training.model import build_model
+
+    registry.save_model(build_model(TrainConfig(filters=[4]), num_classes=2), "two-classes",
+                        {"class_names": ["cats", "dogs"], "config": TrainConfig(filters=[4]).to_dict()})
+    assert cli.main(["evaluate", "--model", "two-classes", "--data", str(cifar_subset)]) == 2
+    assert "knows the classes cats, dogs" in capsys.readouterr().err
+
+
+def test_the_parser_has_exactly_one_subcommand_per_module_of_the_cli_package():
+    # A new module in cnn_core/cli/ that is not registered in the parser (or a command without a module) fails.
+    parser_commands = cli.build_parser()._subparsers._group_actions[0].choices
+    modules = {path.stem for path in (PROJECT_ROOT / "cnn_core" / "cli").glob("*.py")} - {"__init__", "main"}
+    assert set(parser_commands) == modules
+    assert {"train", "evaluate", "predict"} <= modules
+
+
+@pytest.mark.slow
+def test_time_budget_covers_the_whole_command(app_dirs, cifar_subset):
+    # The quick preset's recipe, fitted to 20 s: the command (TensorFlow's import, data loading, calibration,
+    # training, test evaluation and the registry save) ends within 10 % of the budget and uses most of it.
+    import time
+
+    budget = 20.0
+    started = time.monotonic()
+    trained = run_cli("train", "--data", str(cifar_subset), "--preset", "quick", "--time-budget", str(budget),
+                      "--name", "budgeted")
+    wall = time.monotonic() - started
+    assert trained.returncode == 0, trained.stderr
+    result = json.loads(trained.stdout.strip().splitlines()[-1])
+    assert 0.7 * budget <= wall <= 1.1 * budget, f"{wall:.1f} s for a {budget:g} s budget"
+    history = registry.load_metadata("budgeted")["history"]
+    assert len(history) == result["epochs"] >= 2
+    # Scaled, not cut off: the one-cycle schedule has run down to (almost) zero by the last epoch.
+    assert history[-1]["learning_rate"] <= 0.01 * max(epoch["learning_rate"] for epoch in history)
+
+
+def test_epochs_turn_a_presets_time_budget_off_unless_a_budget_is_given():
+    parser = cli.build_parser()
+    default = cli.train_config_from_args(parser.parse_args(["train", "--preset", "default"]))
+    assert default.time_budget_seconds > 0  # the preset's own budget
+    fixed = cli.train_config_from_args(parser.parse_args(["train", "--preset", "default", "--epochs", "7"]))
+    assert fixed.epochs == 7 and fixed.time_budget_seconds == 0
+    both = cli.train_config_from_args(
+        parser.parse_args(["train", "--preset", "default", "--epochs", "7", "--time-budget", "60"]))
+    assert both.time_budget_seconds == 60

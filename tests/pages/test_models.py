@@ -1,0 +1,106 @@
+"""The saved-models page through AppTest: compare, delete with a confirmation, continue training; both languages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.datasets.cifar import CIFAR10_CLASSES
+from cnn_core.training.config import TrainConfig
+
+from helpers.pages import fake_start_run, table_with
+from helpers.paths import APP
+from helpers.text import english_leftovers
+
+
+def write_model(models_dir: Path, name: str, config: TrainConfig, accuracy: float) -> None:
+    folder = models_dir / name
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"not a real model")
+    (folder / "metadata.json").write_text(json.dumps({
+        "name": name, "config": config.to_dict(), "class_names": CIFAR10_CLASSES, "dataset": "CIFAR-10 subset",
+        "test_accuracy": accuracy, "created": f"2026-01-0{len(name) % 9 + 1}T10:00:00", "training_seconds": 12.0,
+        "train_images": 5085,
+    }))
+
+
+def open_models(language: str = "en") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["lang"] = language
+    at.run()
+    at.switch_page("app_pages/models.py").run()
+    assert not at.exception, [item.value for item in at.exception]
+    return at
+
+
+def test_compare_delete_with_confirmation_and_continue_training(app_dirs, monkeypatch):
+    from app_pages.training_setup import default_data
+    from cnn_core.training import launch
+
+    write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
+    write_model(app_dirs["models"], "bigger", TrainConfig(filters=[32, 64], flip=True), 0.58)
+    calls = []
+    monkeypatch.setattr(launch, "start_run", fake_start_run(calls, "20260101-140000-ffffff"))
+    at = open_models()
+    assert at.title[0].value == "Saved models"
+    assert set(table_with(at, "test_accuracy")["name"]) == {"small", "bigger"}
+    at.multiselect(key="compare_models").set_value(["small", "bigger"]).run()
+    compared = table_with(at, "small")
+    assert list(compared[""]) == ["test accuracy", "training seconds", "Filters per block", "Horizontal flip"]
+
+    at.selectbox(key="registry_model").set_value("small").run()
+    at.button(key="delete_model").click().run()
+    assert (app_dirs["models"] / "small").exists()  # not before the confirmation
+    at.button(key="confirm_delete_no").click().run()
+    assert (app_dirs["models"] / "small").exists()
+    at.button(key="delete_model").click().run()
+    at.button(key="confirm_delete_yes").click().run()
+    assert not (app_dirs["models"] / "small").exists()
+    assert list(table_with(at, "test_accuracy")["name"]) == ["bigger"]
+
+    at.number_input(key="more_epochs").set_value(3).run()
+    at.button(key="continue_training").click().run()
+    (config, data, name), options = calls[0]
+    assert config == TrainConfig(filters=[32, 64], flip=True, epochs=3)
+    kind, path = default_data()  # nothing chosen on the training page in this session: its default
+    assert data == (path if kind == "path" else None)
+    assert (name, options) == ("bigger", {"resume_from": "bigger"})
+    assert not at.exception and at.title[0].value == "Train a CNN"  # the training page follows the new run
+
+
+def test_continue_uses_the_data_chosen_on_the_training_page(app_dirs, monkeypatch, tmp_path):
+    from cnn_core.training import launch
+
+    write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
+    calls = []
+    monkeypatch.setattr(launch, "start_run", fake_start_run(calls, "20260101-140000-ffffff"))
+    at = open_models()
+    at.switch_page("app_pages/training.py").run()
+    at.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()
+    at.switch_page("app_pages/models.py").run()
+    assert at.button(key="continue_training").disabled is True  # that folder does not exist
+    assert any("does not exist" in warning.value for warning in at.warning)
+
+
+def test_models_page_in_chinese(app_dirs):
+    write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
+    write_model(app_dirs["models"], "bigger", TrainConfig(filters=[32, 64], flip=True), 0.58)
+    at = open_models("zh")
+    assert at.title[0].value == "已保存的模型"
+    at.multiselect(key="compare_models").set_value(["small", "bigger"]).run()
+    assert list(table_with(at, "small")[""]) == ["测试准确率", "训练时间（秒）", "每个卷积块的卷积核数量", "水平翻转"]
+    shown = "\n".join([item.value for kind in (at.title, at.markdown, at.caption) for item in kind]
+                      + [button.label for button in at.button] + [at.number_input(key="more_epochs").label]
+                      + [button.label for button in at.get("download_button")])
+    assert "继续训练" in shown and english_leftovers(shown) == []
+    assert [button.key for button in at.get("download_button")] == ["download_model", "download_settings",
+                                                                     "download_weights"]
+    assert "下载权重（.weights.h5）" in shown and "安全" in shown
+
+
+def test_no_models_yet_points_to_the_training_page(app_dirs):
+    at = open_models("zh")
+    assert at.info[0].value == "还没有保存的模型：先训练一个吧。"
+    assert [link.proto.page for link in at.get("page_link")] == ["training"]

@@ -1,0 +1,334 @@
+"""The training job: events, stop, failure, interrupted runs, resume, time budget, run-folder I/O.
+
+Runs use a tiny model (4 filters) and `max_images` (the first N images of each split), a documented
+request field, so each in-process run takes a few seconds. Background runs start a real spawned process.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import multiprocessing.spawn
+import os
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from cnn_core import i18n
+from cnn_core.datasets.base import DataError
+from cnn_core.datasets.loading import load_dataset
+from cnn_core.models import registry
+from cnn_core.models.transfer import METADATA_KEYS
+from cnn_core.training import launch, resume, runs
+from cnn_core.training.config import TrainConfig
+from cnn_core.training.live_metrics import BATCH_EVENT_SECONDS, LiveMetrics
+from cnn_core.training.model import build_model, compile_model, learning_rate_at
+from cnn_core.training.pacing import BudgetKeeper, Calibration, epochs_for_budget, steps_per_execution_for
+
+from helpers.runs import TINY, first_epoch_seen, new_run, wait_until
+
+TENSORBOARD = importlib.util.find_spec("tensorboard") is not None  # optional: not in requirements.txt
+
+
+# --- A whole run in-process: every event, checked against independent recomputation. ---
+
+
+def test_run_reports_every_stage_and_its_numbers_add_up(app_dirs, cifar_subset):
+    config = TrainConfig(**TINY, epochs=2)
+    run_id = new_run(config, str(cifar_subset), max_images=600, tensorboard=TENSORBOARD)
+    seen = []
+    summary = launch.run_training(run_id, on_event=seen.append)
+
+    events = runs.read_events(run_id)
+    assert events == seen  # the file holds exactly what was streamed
+    kinds = [event["type"] for event in events]
+    assert kinds[:2] == ["loading", "start"] and kinds[-2:] == ["evaluating", "finish"]
+    assert kinds.count("epoch") == 2 and "batch" in kinds
+    start = events[1]
+    assert start["train_images"] == 600 and start["test_images"] == 509 and start["epochs"] == 2
+    assert start["steps_per_epoch"] == 10 and 1 <= start["steps_per_execution"] <= 10
+
+    batches = [event for event in events if event["type"] == "batch"]
+    for earlier, later in zip(batches, batches[1:]):
+        if earlier["epoch"] == later["epoch"]:  # throttled: a few per second at most
+            assert later["elapsed"] - earlier["elapsed"] >= BATCH_EVENT_SECONDS * 0.99
+    assert all(np.isfinite(event["loss"]) and 0 <= event["accuracy"] <= 1 for event in batches)
+
+    epochs = [event for event in events if event["type"] == "epoch"]
+    assert [event["epoch"] for event in epochs] == [1, 2]
+    assert all(event["learning_rate"] == pytest.approx(config.learning_rate) for event in epochs)  # "constant"
+    assert epochs[-1]["eta"] == pytest.approx(0.0)
+
+    # Independent check: score the saved model ourselves on the same test images.
+    dataset = load_dataset(cifar_subset)
+    saved = registry.load_model("tiny")
+    predicted = keras.ops.convert_to_numpy(saved(dataset.x_test.astype(np.float32), training=False)).argmax(axis=1)
+    finish = events[-1]
+    assert finish["test_accuracy"] == pytest.approx(np.mean(predicted == dataset.y_test))
+    # A finished run keeps its final weights (choosing the best epoch would tune on the test split).
+    assert finish["test_accuracy"] == pytest.approx(epochs[-1]["val_accuracy"], abs=1e-6)  # val = the test split
+    matrix = np.array(finish["confusion_matrix"])
+    assert matrix.sum() == 509 and np.trace(matrix) == np.sum(predicted == dataset.y_test)
+    for index, name in enumerate(dataset.class_names):
+        assert finish["per_class_accuracy"][name] == pytest.approx(matrix[index, index] / matrix[index].sum())
+
+    status = runs.read_status(run_id)
+    assert status["state"] == "finished" and status["test_accuracy"] == finish["test_accuracy"]
+    assert summary["model_saved"] and summary["epochs_completed"] == 2
+    metadata = registry.load_metadata("tiny")
+    contract_keys = {"name", "config", "class_names", "dataset", "train_images", "test_images", "test_accuracy",
+                     "per_class_accuracy", "history", "created", "training_seconds", "keras_version", "run_id"}
+    assert contract_keys <= set(metadata) and metadata["run_id"] == run_id and len(metadata["history"]) == 2
+    about = i18n.message_from_record(metadata["dataset_about"])  # the classify page shows it in either language
+    assert about.text("en") == metadata["dataset"] and about.text("zh").endswith("，每个划分只取前 600 张")
+    assert set(metadata) - {"config", "class_names"} <= METADATA_KEYS  # so another CNN Studio can import it
+    rows = list(csv.DictReader(io.StringIO(runs.history_csv(run_id))))
+    assert [float(row["val_accuracy"]) for row in rows] == pytest.approx([event["val_accuracy"] for event in epochs])
+    results = launch.test_predictions(run_id)
+    np.testing.assert_array_equal(results["predictions"], predicted)
+    assert bool(list((app_dirs["runs"] / run_id / "tensorboard").rglob("events.out.tfevents.*"))) == TENSORBOARD
+
+
+def test_tensorboard_logs_without_the_package_are_refused_up_front(app_dirs):
+    if TENSORBOARD:
+        pytest.skip("tensorboard is installed (the run test checks its logs)")
+    with pytest.raises(runs.TrainingError, match="pip install tensorboard"):
+        launch.start_run(TrainConfig(**TINY), None, "x", tensorboard=True)
+
+
+def test_batch_events_smooth_the_latest_steps_not_the_epoch_mean(tmp_path):
+    emitted = []
+    callback = LiveMetrics(
+        emitted.append, stop_file=tmp_path / "STOP", checkpoint_path=tmp_path / "c.keras", steps_per_epoch=20,
+        batch_size=10, train_images=200, last_epoch=1, clock_start=time.monotonic(),
+    )
+    callback.set_model(types_namespace(stop_training=False))
+    callback.on_epoch_begin(0)
+    step_losses = [2.0] * 10 + [1.0] * 10  # Keras reports the running mean of these
+    for end in (10, 20):
+        callback._window_start -= 1.0  # pretend time passed, so each call emits an event
+        callback.on_train_batch_end(end - 1, {"loss": np.mean(step_losses[:end]), "accuracy": 0.5})
+    first, second = emitted
+    assert first["loss"] == pytest.approx(2.0)
+    weight = 1 - 0.95**10
+    assert second["loss"] == pytest.approx(2.0 + weight * (1.0 - 2.0))  # EMA of the latest 10 steps' mean (1.0)
+    assert second["step"] == 20 and second["images_per_second"] > 0
+
+
+def types_namespace(**values):
+    import types
+
+    return types.SimpleNamespace(**values)
+
+
+# --- Stop, failure, interruption and resume. ---
+
+
+def test_stop_file_present_before_training_stops_without_saving(app_dirs, cifar_subset):
+    run_id = new_run(TrainConfig(**TINY, epochs=3), str(cifar_subset), max_images=200)
+    runs.request_stop(run_id)
+    summary = launch.run_training(run_id)
+    assert summary["state"] == "stopped" and not summary["model_saved"]
+    assert runs.read_status(run_id)["state"] == "stopped"
+    assert [event["type"] for event in runs.read_events(run_id)][-1] == "stopped"
+    assert registry.list_models() == []
+
+
+@pytest.mark.slow
+def test_background_run_streams_refuses_a_second_run_and_stops_keeping_the_best_model(app_dirs, cifar_subset):
+    run_id = launch.start_run(TrainConfig(**TINY, epochs=200), str(cifar_subset), "background", max_images=1000)
+    with pytest.raises(runs.BusyError, match=run_id):
+        launch.start_run(TrainConfig(**TINY), str(cifar_subset), "second")
+    assert runs.active_run() == run_id
+    wait_until(lambda: first_epoch_seen(run_id))
+    assert runs.read_status(run_id)["state"] == "running"
+    runs.request_stop(run_id)
+    status = launch.wait_for(run_id, timeout=120)
+    assert status["state"] == "stopped" and status["model_saved"]
+    events = runs.read_events(run_id)
+    stopped = next(event for event in events if event["type"] == "stopped")
+    finish = events[-1]
+    assert finish["type"] == "finish" and stopped["epochs_completed"] >= 1
+    assert stopped["epochs_completed"] < 200
+    epochs = [event for event in events if event["type"] == "epoch"]
+    assert finish["test_accuracy"] == pytest.approx(max(event["val_accuracy"] for event in epochs), abs=1e-6)
+    assert registry.load_metadata("background")["epochs_trained"] == stopped["epochs_completed"]
+    assert runs.active_run() is None
+
+
+def test_background_run_with_missing_data_fails_with_a_message(app_dirs, tmp_path):
+    missing = tmp_path / "no-such-dataset"
+    run_id = launch.start_run(TrainConfig(**TINY), str(missing), "never")
+    status = launch.wait_for(run_id, timeout=120)
+    assert status["state"] == "failed"
+    assert str(missing) in status["error"] and "does not exist" in status["error"]
+    assert runs.read_events(run_id)[-1] == {"type": "failed", "error": status["error"]}
+    assert (app_dirs["runs"] / run_id / "error.txt").read_text().startswith("Traceback")
+    assert registry.list_models() == []
+
+
+def test_in_process_failure_is_recorded_and_raised(app_dirs, tmp_path):
+    run_id = new_run(TrainConfig(**TINY), str(tmp_path / "missing"))
+    with pytest.raises(DataError):
+        launch.run_training(run_id)
+    assert runs.read_status(run_id)["state"] == "failed"
+
+
+def test_a_run_whose_process_is_gone_reads_interrupted(app_dirs):
+    run_id = new_run(TrainConfig(**TINY), None)
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    runs.update_status(run_id, state="running", pid=finished.pid)
+    assert runs.read_status(run_id)["state"] == "interrupted"
+    assert "unexpectedly" in runs.read_status(run_id)["error"]
+    assert runs.active_run() is None
+    # A live pid that belongs to another process (pid reuse after a restart) does not count either.
+    runs.update_status(run_id, pid=os.getpid(), pid_started="not-this-process")
+    assert runs.read_status(run_id)["state"] == "interrupted"
+    runs.update_status(run_id, pid_started=runs.process_start_marker(os.getpid()))
+    assert runs.read_status(run_id)["state"] == "running"
+    with pytest.raises(runs.BusyError):
+        runs.delete_run(run_id)
+
+
+def test_runs_are_listed_newest_first_and_deleted_when_finished(app_dirs):
+    older, newer = new_run(TrainConfig(**TINY), None), new_run(TrainConfig(**TINY), None)
+    runs.update_status(older, state="finished", created="2026-01-01T00:00:00+00:00")
+    runs.update_status(newer, state="failed", created="2026-02-01T00:00:00+00:00")
+    assert [status["run_id"] for status in runs.list_runs()] == [newer, older]
+    runs.delete_run(older)
+    assert [status["run_id"] for status in runs.list_runs()] == [newer]
+    assert not (app_dirs["runs"] / older).exists()
+    with pytest.raises(runs.RunNotFoundError):
+        runs.read_status(older)
+    with pytest.raises(runs.RunNotFoundError):
+        runs.read_status("../../etc")
+
+
+def test_read_events_leaves_a_half_written_line_for_the_next_poll(app_dirs):
+    run_id = new_run(TrainConfig(**TINY), None)
+    runs.append_event(run_id, {"type": "start", "epochs": 1})
+    with open(app_dirs["runs"] / run_id / "events.jsonl", "a") as handle:
+        handle.write('{"type": "ba')
+    assert runs.read_events(run_id) == [{"type": "start", "epochs": 1}]
+    with open(app_dirs["runs"] / run_id / "events.jsonl", "a") as handle:
+        handle.write('tch"}\n')
+    assert runs.read_events(run_id, since=1) == [{"type": "batch"}]
+
+
+def test_resume_from_a_saved_model_numbers_epochs_on(app_dirs, cifar_subset):
+    registry.save_model(build_model(TrainConfig(**TINY)), "base", {"config": TrainConfig(**TINY).to_dict(), "epochs_trained": 3})
+    assert resume.resume_config("base").filters == [4]
+    run_id = new_run(TrainConfig(**TINY, epochs=1), str(cifar_subset), "base", max_images=200, resume_from="base")
+    launch.run_training(run_id)
+    events = runs.read_events(run_id)
+    assert events[1]["initial_epoch"] == 3 and [event["epoch"] for event in runs.history(run_id)] == [4]
+    metadata = registry.load_metadata("base")
+    assert metadata["epochs_trained"] == 4 and metadata["resumed_from"] == "base"
+    assert (app_dirs["models"] / "base" / "model.keras.bak").exists()  # the model it continued is kept
+
+
+def test_copy_weights_transfers_every_trained_layer_and_refuses_other_architectures():
+    source, target = build_model(TrainConfig(filters=[4], seed=1)), build_model(TrainConfig(filters=[4], seed=2, flip=True))
+    resume.copy_weights(source, target)
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(target(images, training=False), source(images, training=False), rtol=1e-6)
+    with pytest.raises(runs.TrainingError, match="does not match"):
+        resume.copy_weights(source, build_model(TrainConfig(filters=[8])))
+
+
+def test_resume_from_unknown_source_is_refused_before_starting(app_dirs):
+    with pytest.raises(runs.TrainingError, match="Nothing to resume"):
+        launch.start_run(TrainConfig(**TINY), None, "x", resume_from="no-such-model")
+    assert runs.list_runs() == []
+
+
+def test_spawned_children_do_not_re_run_the_parent_main_script():
+    # Under Streamlit, __main__ is the page script; a spawned child would execute it again.
+    with launch._main_module_hidden():
+        preparation = multiprocessing.spawn.get_preparation_data("child")
+    assert "init_main_from_path" not in preparation and "init_main_from_name" not in preparation
+
+
+# --- Time budget. ---
+
+
+def test_epochs_for_budget_fills_what_is_left_after_fixed_costs():
+    calibration = Calibration(step_seconds=0.01, trace_seconds=1.0, evaluation_seconds=0.5,
+                              evaluation_trace_seconds=0.5, seconds=2.0)
+    # per epoch 100 x 0.01 + 0.5 + 0.05 = 1.55 s; left 101 - 10 - 1 - 0.5 - (2 x 0.5 + 1) = 87.5 s: 56.5 epochs
+    assert epochs_for_budget(101, 10, calibration, 100, test_time_flip=False) == 56
+    # flip averaging doubles the final evaluation: 86.5 s left, 55.8 epochs
+    assert epochs_for_budget(101, 10, calibration, 100, test_time_flip=True) == 55
+    assert epochs_for_budget(5, 10, calibration, 100, test_time_flip=False) == 1
+    assert steps_per_execution_for(0.01, 100) == 30 and steps_per_execution_for(0.01, 8) == 8
+    assert steps_per_execution_for(5.0, 100) == 1
+
+
+def make_keeper(max_last_epoch: int, retrace_seconds: float):
+    """A started BudgetKeeper over a compiled tiny linear-schedule model: 10 epochs of 10 steps, 100 s left."""
+    config = TrainConfig(filters=[4], schedule="linear")
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=10, epochs=10)
+    replans = []
+    keeper = BudgetKeeper(
+        config=config, deadline=time.monotonic() + 100.0, steps_per_epoch=10, initial_epoch=0, last_epoch=10,
+        max_last_epoch=max_last_epoch, retrace_seconds=retrace_seconds, on_replan=replans.append,
+    )
+    keeper.set_model(model)
+    keeper.on_train_begin()
+    return config, model, keeper, replans
+
+
+def test_budget_keeper_shrinks_the_schedule_when_epochs_get_slower():
+    config, model, keeper, replans = make_keeper(max_last_epoch=22, retrace_seconds=1.0)
+    keeper._last_end -= 5.0
+    keeper.on_epoch_end(0)  # the first epoch (with tracing) is never used to re-plan
+    assert replans == [] and keeper.last_epoch == 10
+    keeper._last_end -= 20.0  # the second took 20 s: only (100 - 1) // 20 = 4 more fit, not 8
+    keeper.on_epoch_end(1)
+    assert replans == [6] and keeper.last_epoch == 6
+    schedule = model.optimizer._learning_rate  # the linear decay now ends at step 6 x 10 = 60, not 100
+    assert float(schedule(30)) == pytest.approx(learning_rate_at(config, 30, 60)) == pytest.approx(0.5e-3)
+    assert not model.stop_training
+    keeper.on_epoch_end(5)  # the new last epoch: stop there
+    assert model.stop_training
+
+
+
+def test_budget_keeper_still_shrinks_after_using_up_its_growth_replans():
+    from cnn_core.training.pacing import MAX_REPLANS
+
+    _, _, keeper, replans = make_keeper(max_last_epoch=1000, retrace_seconds=0.0)
+    keeper.replans = MAX_REPLANS  # the machine got faster three times already
+    keeper._last_end -= 1.0
+    keeper.on_epoch_end(0)
+    keeper._last_end -= 1.0  # 1 s epochs: ~98 more would fit, but no more growing
+    keeper.on_epoch_end(1)
+    assert replans == [] and keeper.last_epoch == 10
+    keeper._last_end -= 40.0  # now 40 s per epoch (median of 1, 40 -> 20.5 s): 8 left do not fit
+    keeper.on_epoch_end(2)
+    assert len(replans) == 1 and keeper.last_epoch < 10  # shrunk rather than cut off by the safety net
+
+
+@pytest.mark.slow
+def test_time_budget_is_respected_and_the_schedule_spans_it(app_dirs, cifar_subset):
+    budget = 25.0
+    config = TrainConfig(filters=[8, 16], batch_size=64, schedule="linear", time_budget_seconds=budget)
+    run_id = new_run(config, str(cifar_subset), name="budget")
+    started = time.monotonic()
+    summary = launch.run_training(run_id, started=started)
+    wall = time.monotonic() - started
+    start = next(event for event in runs.read_events(run_id) if event["type"] == "start")
+    epochs = runs.history(run_id)
+    assert summary["seconds"] <= 1.1 * budget and wall <= 1.1 * budget
+    assert summary["seconds"] >= 0.7 * budget  # the budget is used, not left idle
+    planned = runs.read_status(run_id)["epochs"]  # the calibrated plan, re-sized if the machine's speed changed
+    assert start["epochs"] > 1 and len(epochs) == planned  # every planned epoch ran: not cut off
+    assert summary["stopped_by"] is None
+    assert epochs[-1]["learning_rate"] == pytest.approx(0.0, abs=1e-9)  # the schedule ends with the budget

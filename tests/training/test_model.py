@@ -1,0 +1,336 @@
+"""cnn_core.training.model: the seed model against a hand-built tutorial model, schedules, tables, pipeline."""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from cnn_core.datasets.base import Dataset
+from cnn_core.datasets.loading import load_dataset
+from cnn_core.training.config import ConfigError, TrainConfig, preset
+from cnn_core.training.model import (
+    augment_preview,
+    build_model,
+    compile_model,
+    layer_table,
+    learning_rate_at,
+    make_datasets,
+    model_size_bytes,
+    predict_probabilities,
+)
+
+RNG = np.random.default_rng(0)
+IMAGES = RNG.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
+
+
+def tutorial_model() -> keras.Model:
+    """The seed tutorial's CNN written out by hand, as the reference."""
+    return keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(32, (3, 3), activation="relu"),
+            keras.layers.MaxPooling2D((2, 2)),
+            keras.layers.Conv2D(64, (3, 3), activation="relu"),
+            keras.layers.MaxPooling2D((2, 2)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+# --- Architecture. ---
+
+
+def test_seed_preset_is_the_tutorial_model():
+    model = build_model(preset("seed"))
+    reference = tutorial_model()
+    assert [layer.name for layer in model.layers[1:]] == [
+        "rescaling", "block1_conv1", "block1_pool", "block2_conv1", "block2_pool", "flatten", "predictions",
+    ]
+    assert [type(layer) for layer in model.layers[1:]] == [type(layer) for layer in reference.layers]
+    assert [layer.count_params() for layer in model.layers[1:]] == [0, 896, 0, 18_496, 0, 0, 23_050]
+    # By hand: 3*3*3*32+32 = 896; 3*3*32*64+64 = 18,496; (6*6*64)*10+10 = 23,050.
+    assert model.count_params() == 896 + 18_496 + 23_050 == reference.count_params()
+    assert [tuple(layer.output.shape) for layer in model.layers[1:]] == [
+        tuple(layer.output.shape) for layer in reference.layers
+    ]
+    assert model.get_layer("flatten").output.shape[-1] == 2304
+    assert model.get_layer("block1_conv1").get_config()["activation"] == "relu"
+    assert model.get_layer("predictions").get_config()["activation"] == "softmax"
+    assert model.get_layer("block1_conv1").get_config()["padding"] == "valid"
+    # Same weights -> same outputs as the hand-written model on raw pixels.
+    reference.set_weights(model.get_weights())
+    np.testing.assert_allclose(model(IMAGES).numpy(), reference(IMAGES).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_layer_names_with_batch_norm_dense_and_dropout():
+    config = TrainConfig(filters=[8, 16], convs_per_block=2, padding="same", batch_norm=True,
+                         pooling="avg", head="global_avg", dense_units=[12], dropout_rate=0.3)
+    names = [layer.name for layer in build_model(config, num_classes=5).layers]
+    assert names[2:8] == ["block1_conv1", "block1_bn1", "block1_act1", "block1_conv2", "block1_bn2", "block1_act2"]
+    assert names[-6:] == ["block2_pool", "global_pool", "dropout1", "dense1", "dropout2", "predictions"]
+    assert build_model(config, num_classes=5).output.shape[-1] == 5
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"filters": [32] * 5},  # 32 -> 15 -> 6 -> 2 -> ... no room for a 5th valid 3x3 conv
+        {"filters": [8, 8, 8], "kernel_size": 11},
+        {"filters": [8] * 6, "padding": "same"},  # 32 / 2**5 = 1 is too small for the 6th pooling
+        {"optimizer": "rmsprop"},
+        {"filters": []},
+    ],
+)
+def test_impossible_configs_raise_config_error(settings):
+    config = TrainConfig(**settings)
+    with pytest.raises(ConfigError):
+        build_model(config)
+    with pytest.raises(ConfigError):
+        layer_table(config)
+
+
+
+def test_pool_after_first_conv_order_and_shapes():
+    config = TrainConfig(filters=[8, 16], convs_per_block=2, padding="same", batch_norm=True,
+                         pool_position="after_first_conv", head="global_avg")
+    model = build_model(config)
+    names = [layer.name for layer in model.layers]
+    # ResNet-9/airbench order: the block's second convolution already runs on the pooled map.
+    assert names[2:9] == ["block1_conv1", "block1_pool", "block1_bn1", "block1_act1",
+                          "block1_conv2", "block1_bn2", "block1_act2"]
+    assert tuple(model.get_layer("block1_conv2").output.shape[1:]) == (16, 16, 8)
+    assert tuple(model.get_layer("block2_act2").output.shape[1:]) == (8, 8, 16)
+    vgg_order = TrainConfig.from_dict({**config.to_dict(), "pool_position": "end"})
+    assert build_model(vgg_order).count_params() == model.count_params()  # same weights, less work
+    flops = {row["layer"]: row["flops"] for row in layer_table(config)}
+    flops_end = {row["layer"]: row["flops"] for row in layer_table(vgg_order)}
+    assert flops["block1_conv2"] * 4 == flops_end["block1_conv2"]
+    with pytest.raises(ConfigError):
+        TrainConfig(pool_position="middle").validate()
+
+
+@pytest.mark.parametrize("name", ["seed", "quick", "default"])
+def test_presets_build_train_a_step_and_round_trip(name):
+    config = preset(name)
+    config.validate()
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=2, epochs=1)
+    labels = keras.utils.to_categorical(np.arange(6) % 10, 10)
+    logs = model.train_on_batch(IMAGES, labels, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    assert model.output.shape[-1] == 10
+
+
+def test_quick_and_default_are_the_tuned_recipes():
+    # The recipe issue's goals, stated as each preset's time budget (bench/bench_recipe.py measures them).
+    quick, default = preset("quick"), preset("default")
+    assert 0 < quick.time_budget_seconds <= 30 and 0 < default.time_budget_seconds <= 180
+    for config in (quick, default):
+        assert config.batch_norm and config.flip and config.test_time_flip
+        assert config.pool_position == "after_first_conv" and config.head == "global_avg"
+        assert config.schedule == "one_cycle" and config.label_smoothing > 0
+    # default is the bigger network: more parameters and more work per image than quick.
+    assert build_model(default).count_params() > build_model(quick).count_params()
+    assert sum(row["flops"] for row in layer_table(default)) > sum(row["flops"] for row in layer_table(quick))
+
+
+# --- Summary table. ---
+
+
+def test_layer_table_params_and_flops():
+    rows = layer_table(preset("seed"))
+    by_name = {row["layer"]: row for row in rows}
+    # 30x30 outputs x 32 filters, each 3*3*3 multiply-adds, 2 FLOPs per multiply-add.
+    assert by_name["block1_conv1"]["flops"] == 30 * 30 * 32 * 3 * 3 * 3 * 2 == 1_555_200
+    assert by_name["block2_conv1"]["flops"] == 13 * 13 * 64 * 3 * 3 * 32 * 2
+    assert by_name["predictions"]["flops"] == 2304 * 10 * 2
+    assert by_name["block2_pool"]["output_shape"] == (6, 6, 64)
+    for name in ("default", "quick"):
+        config = preset(name)
+        table = layer_table(config)
+        assert sum(row["params"] for row in table) == build_model(config).count_params()
+        assert model_size_bytes(config) == 4 * build_model(config).count_params()
+
+
+# --- Learning-rate schedules. ---
+
+
+def optimizer_rates(config: TrainConfig, steps: list[int], steps_per_epoch: int, epochs: int) -> list[float]:
+    """Learning rates as Keras' optimizer evaluates them at the given iteration counts."""
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=steps_per_epoch, epochs=epochs)
+    rates = []
+    for step in steps:
+        model.optimizer.iterations.assign(step)
+        rates.append(float(model.optimizer.learning_rate))
+    return rates
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "one_cycle", "linear"])
+def test_learning_rate_at_matches_the_keras_schedule(schedule):
+    config = TrainConfig(schedule=schedule, learning_rate=0.01, warmup_fraction=0.1)
+    steps = [0, 1, 5, 9, 10, 11, 50, 99, 100, 150]
+    expected = [learning_rate_at(config, step, 100) for step in steps]
+    np.testing.assert_allclose(optimizer_rates(config, steps, 10, 10), expected, rtol=1e-5, atol=1e-9)
+
+
+def test_schedule_shapes_by_hand():
+    peak = 0.01
+    cosine = TrainConfig(schedule="cosine", learning_rate=peak, warmup_fraction=0.2)
+    assert learning_rate_at(cosine, 0, 100) == 0.0
+    assert learning_rate_at(cosine, 10, 100) == pytest.approx(peak / 2)  # half-way up the warm-up
+    assert learning_rate_at(cosine, 20, 100) == pytest.approx(peak)
+    assert learning_rate_at(cosine, 60, 100) == pytest.approx(peak / 2)  # half-way down the cosine
+    assert learning_rate_at(cosine, 40, 100) == pytest.approx(peak * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert learning_rate_at(cosine, 100, 100) == pytest.approx(0.0)
+    linear = TrainConfig(schedule="linear", learning_rate=peak)
+    assert learning_rate_at(linear, 0, 100) == pytest.approx(peak)
+    assert learning_rate_at(linear, 75, 100) == pytest.approx(peak / 4)
+    one_cycle = TrainConfig(schedule="one_cycle", learning_rate=peak)  # default 30 % warm-up from peak/10
+    assert learning_rate_at(one_cycle, 0, 100) == pytest.approx(peak / 10)
+    assert learning_rate_at(one_cycle, 30, 100) == pytest.approx(peak)
+    assert learning_rate_at(one_cycle, 65, 100) == pytest.approx(peak / 2)
+    assert learning_rate_at(TrainConfig(learning_rate=peak, warmup_fraction=0.3), 0, 100) == peak  # constant
+
+
+def test_optimizers_and_saved_schedule_reload_safely(tmp_path):
+    sgd = TrainConfig(optimizer="sgd", momentum=0.8, weight_decay=1e-4, schedule="cosine", warmup_fraction=0.1)
+    model = build_model(sgd)
+    compile_model(model, sgd, steps_per_epoch=7, epochs=3)
+    assert model.optimizer.nesterov and model.optimizer.momentum == pytest.approx(0.8)
+    assert model.optimizer.weight_decay == pytest.approx(1e-4)
+    model = build_model(sgd)
+    compile_model(model, sgd, steps_per_epoch=7)  # epochs=None: the config's 10 epochs, 70 steps
+    for step, expected in [(7, 1e-3), (70, 0.0), (7 + 63 // 2, learning_rate_at(sgd, 38, 70))]:
+        model.optimizer.iterations.assign(step)
+        assert float(model.optimizer.learning_rate) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    adamw = TrainConfig(optimizer="adamw", weight_decay=5e-4, schedule="one_cycle")
+    model = build_model(adamw)
+    compile_model(model, adamw, steps_per_epoch=10, epochs=2)
+    assert isinstance(model.optimizer, keras.optimizers.AdamW)
+    assert model.optimizer.weight_decay == pytest.approx(5e-4)
+    model.optimizer.build(model.trainable_variables)  # as after training: optimizer state is saved too
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    for step in (0, 6, 13, 19):
+        reloaded.optimizer.iterations.assign(step)
+        assert float(reloaded.optimizer.learning_rate) == pytest.approx(learning_rate_at(adamw, step, 20), rel=1e-5)
+
+
+def test_label_smoothing_loss_matches_numpy():
+    config = TrainConfig(label_smoothing=0.2)
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=1)
+    labels = np.eye(10, dtype=np.float32)[[0, 3, 9, 1, 2, 5]]
+    probabilities = model(IMAGES, training=False).numpy().astype(np.float64)
+    smoothed = labels * 0.8 + 0.2 / 10
+    expected = -np.mean(np.sum(smoothed * np.log(probabilities), axis=1))
+    assert model.evaluate(IMAGES, labels, verbose=0, return_dict=True)["loss"] == pytest.approx(expected, rel=1e-4)
+
+
+# --- Augmentation. ---
+
+
+def test_augmentation_is_active_only_in_training():
+    config = TrainConfig(flip=True, rotation_degrees=15, shift_fraction=0.1)
+    model = build_model(config)
+    assert [layer.name for layer in model.layers[2:5]] == ["random_flip", "random_rotation", "random_translation"]
+    assert model.get_layer("random_rotation").get_config()["factor"][1] * 360 == pytest.approx(15)
+    augmented = keras.Model(model.input, model.get_layer("random_translation").output)
+    x = IMAGES.astype(np.float32)
+    np.testing.assert_allclose(augmented(x, training=False).numpy(), x / 255, rtol=1e-6)
+    np.testing.assert_array_equal(model(x, training=False).numpy(), model(x, training=False).numpy())
+    assert not np.allclose(augmented(x, training=True).numpy(), x / 255)
+    assert not np.allclose(model(x, training=True).numpy(), model(x, training=False).numpy())
+
+
+def test_augment_preview():
+    assert augment_preview(IMAGES, TrainConfig()).dtype == np.uint8
+    np.testing.assert_array_equal(augment_preview(IMAGES, TrainConfig()), IMAGES)  # nothing switched on
+    images = RNG.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
+    flipped = augment_preview(images, TrainConfig(flip=True), seed=3)
+    mirrored = [np.array_equal(out, image[:, ::-1]) for out, image in zip(flipped, images)]
+    same = [np.array_equal(out, image) for out, image in zip(flipped, images)]
+    assert all(m or s for m, s in zip(mirrored, same)) and any(mirrored) and any(same)
+    np.testing.assert_array_equal(flipped, augment_preview(images, TrainConfig(flip=True), seed=3))
+    shifted = augment_preview(images, TrainConfig(shift_fraction=0.2, rotation_degrees=30), seed=1)
+    assert shifted.shape == images.shape and not np.array_equal(shifted, images)
+
+
+# --- Prediction. ---
+
+
+def test_predict_probabilities_with_and_without_flip():
+    model = build_model(TrainConfig(filters=[4], batch_norm=True))
+    x = IMAGES.astype(np.float32)
+    plain = model(x, training=False).numpy()
+    mirror = model(x[:, :, ::-1], training=False).numpy()
+    np.testing.assert_allclose(predict_probabilities(model, IMAGES, False, batch_size=4), plain, rtol=1e-5, atol=1e-7)
+    with_flip = predict_probabilities(model, IMAGES, True, batch_size=4)
+    np.testing.assert_allclose(with_flip, (plain + mirror) / 2, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(with_flip.sum(axis=1), 1.0, rtol=1e-5)
+    assert not np.allclose(plain, mirror)
+
+
+# --- Input pipeline and a real fit. ---
+
+
+def small_dataset(cifar_subset, train: int, test: int) -> Dataset:
+    data = load_dataset(cifar_subset)
+    return Dataset(data.x_train[:train], data.y_train[:train], data.x_test[:test], data.y_test[:test],
+                   data.class_names, data.about)
+
+
+def test_make_datasets_shuffles_batches_and_one_hots(cifar_subset):
+    data = small_dataset(cifar_subset, 100, 30)
+    train, test = make_datasets(data, TrainConfig(batch_size=32, seed=1), num_classes=10)
+    assert int(train.cardinality()) == 4 and int(test.cardinality()) == 1
+    epochs = []
+    for _ in range(2):
+        images, labels = zip(*[(x.numpy(), y.numpy()) for x, y in train])
+        assert images[0].dtype == np.uint8 and images[0].shape == (32, 32, 32, 3) and labels[0].shape == (32, 10)
+        images, labels = np.concatenate(images), np.concatenate(labels)
+        # Each image exactly once per epoch, with its own label.
+        order = [int(np.flatnonzero((data.x_train == image).all(axis=(1, 2, 3)))[0]) for image in images]
+        assert sorted(order) == list(range(100))
+        np.testing.assert_array_equal(labels.argmax(axis=1), data.y_train[order])
+        np.testing.assert_array_equal(labels.sum(axis=1), 1.0)
+        epochs.append(order)
+    assert epochs[0] != epochs[1] and epochs[0] != list(range(100))  # reshuffled every epoch
+    test_images, test_labels = next(iter(test))
+    np.testing.assert_array_equal(test_images.numpy(), data.x_test)
+    np.testing.assert_array_equal(test_labels.numpy().argmax(axis=1), data.y_test)
+
+
+def test_one_epoch_fit_reduces_the_loss(cifar_subset):
+    data = small_dataset(cifar_subset, 256, 64)
+    config = preset("seed")
+    config.batch_size = 32
+    model = build_model(config)
+    train, _ = make_datasets(data, config, num_classes=10)
+    compile_model(model, config, steps_per_epoch=int(train.cardinality()), epochs=1, steps_per_execution=4)
+    before = model.evaluate(train, verbose=0, return_dict=True)["loss"]
+    history = model.fit(train, epochs=1, verbose=0, shuffle=False)
+    after = model.evaluate(train, verbose=0, return_dict=True)["loss"]
+    assert np.isfinite(history.history["loss"][0])
+    assert after < before - 0.02
+
+
+def test_weight_decay_shrinks_kernels_but_not_biases():
+    config = TrainConfig(filters=[4], optimizer="adamw", learning_rate=0.1, weight_decay=0.5)
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=1)
+    conv = model.get_layer("block1_conv1")
+    conv.bias.assign(np.ones(4, np.float32))
+    kernel = conv.kernel.numpy()
+    zeros = [np.zeros(variable.shape, np.float32) for variable in model.trainable_variables]
+    model.optimizer.apply_gradients(zip(zeros, model.trainable_variables))  # only the decay moves weights
+    np.testing.assert_allclose(conv.kernel.numpy(), kernel * (1 - 0.1 * 0.5), rtol=1e-5)
+    np.testing.assert_array_equal(conv.bias.numpy(), np.ones(4))
