@@ -16,12 +16,12 @@ from app_pages.language import class_label, current_language, error_text, record
 from cnn_core import i18n
 from cnn_core.datasets.base import DataError
 from cnn_core.models import registry
-from cnn_core.training import figures, launch, runs, view
+from cnn_core.training import figures, launch, resume, runs, view
 from cnn_core.training.config import TrainConfig
 
 POLL_SECONDS = 1.0
 LIVE_STATES = ("starting", "running")
-RESUMABLE_STATES = ("interrupted", "failed")  # ended without saving: their checkpoint is all that is left
+RESUMABLE_STATES = ("interrupted", "failed", "stopped")  # ended before their plan did: resume where they left off
 STATE_ICONS = {
     "starting": "⏳", "running": "⏳", "finished": "✅", "stopped": "⏹️", "failed": "❌", "interrupted": "⚠️",
 }
@@ -171,8 +171,9 @@ def run_report(run_id: str, place: str, status: dict) -> None:
         st.warning(t("training.report.interrupted"))  # the process died: its own words are not the user's
     elif status.get("error"):
         st.error(t("training.report.failed", error=failure_text(status)))
-    if status["state"] in RESUMABLE_STATES and (runs.run_folder(run_id) / "checkpoint.keras").is_file():
-        resume_button(run_id, status, events, place)
+    checkpoint = resume.read_checkpoint(run_id) if status["state"] in RESUMABLE_STATES else None
+    if checkpoint is not None:
+        resume_button(run_id, status, checkpoint, place)
     run_charts(run_id, events, place)
     a, b = st.columns(2)
     a.download_button(t("training.report.download_csv"), lambda: runs.history_csv(run_id),
@@ -188,10 +189,9 @@ def run_report(run_id: str, place: str, status: dict) -> None:
     confusion_explorer(run_id, place, finish["confusion_matrix"], list(finish["per_class_accuracy"]))
 
 
-def resume_button(run_id: str, status: dict, events: list[dict], place: str) -> None:
-    """Continue a run that ended without saving from its best checkpoint, for the epochs it had left."""
-    done = sum(event["type"] == "epoch" for event in events)
-    left = max(figures.planned_epochs(status, events) - done, 1)
+def resume_button(run_id: str, status: dict, checkpoint: resume.Checkpoint, place: str) -> None:
+    """Resume a run from its checkpoint: the epochs its plan had left, on the same schedule and optimizer state."""
+    left = max(checkpoint.last_epoch - checkpoint.epoch, 1)
     if st.button(t("training.report.resume", epochs=left), key=f"resume_{place}_{run_id}",
                  disabled=runs.active_run() is not None):
         config = TrainConfig.from_dict({**runs.read_config(run_id), "epochs": left, "time_budget_seconds": 0.0})

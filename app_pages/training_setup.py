@@ -265,6 +265,8 @@ def fit_widgets() -> None:
     b.number_input(label("time_budget_seconds"), 0.0, 7 * 24 * 3600.0, step=60.0, key="cfg_time_budget_seconds",
                    help=t("training.help.time_budget_seconds"), **KEEP)
     a.number_input(label("seed"), 0, 2**31 - 1, key="cfg_seed", help=t("training.help.seed"), **KEEP)
+    b.slider(label("validation_fraction"), 0.0, 0.5, step=0.05, key="cfg_validation_fraction",
+             help=t("training.help.validation_fraction"), **KEEP)
 
 
 # --- 3 · Before training. ---

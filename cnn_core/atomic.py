@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 
 def temp_path_for(target: Path, suffix: str = "") -> Path:
     """A hidden, unique temp path beside `target` (same folder, so os.replace stays atomic)."""
@@ -76,20 +78,10 @@ def remove_stale_temps(folder: Path) -> list[Path]:
     removed = []
     for path in Path(folder).iterdir():
         match = TEMP_NAME.match(path.name)
-        if match and not _pid_alive(int(match.group(1))) and path.is_file():
+        if match and not psutil.pid_exists(int(match.group(1))) and path.is_file():
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
 
 
 def read_json(path: Path) -> Any:

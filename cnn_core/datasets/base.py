@@ -29,7 +29,7 @@ class DataError(TranslatableError, ValueError):
 
 @dataclass
 class Dataset:
-    """Images as uint8 (N, 32, 32, 3), labels as int64 (N,); for class folders "test" is the validation split."""
+    """Images as uint8 (N, 32, 32, 3), labels as int64 (N,): training, validation (held out) and test splits."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -38,6 +38,9 @@ class Dataset:
     class_names: list[str]
     about: i18n.Message  # where the images came from, in any language (locales/*/datasets.toml)
     skipped_files: list[str] = field(default_factory=list)  # unreadable images left out (class folders)
+    # Held out from the training images by `hold_out_validation` (empty until then).
+    x_val: np.ndarray = field(default_factory=lambda: np.zeros((0, 32, 32, 3), dtype=np.uint8))
+    y_val: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def source(self) -> str:
@@ -58,3 +61,25 @@ def check_allowed(path: Path) -> None:
     resolved = path.resolve()  # symlinks and ".." cannot lead out of a root
     if not any(resolved.is_relative_to(root.resolve()) for root in roots):
         raise DataError("outside_data_roots", path=str(path))
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of held-out images: `fraction` of each class (at least 1 if it has 2+ images), seeded."""
+    rng = np.random.default_rng(seed)
+    held_out = np.zeros(len(labels), dtype=bool)
+    if fraction <= 0:
+        return held_out
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        count = int(round(fraction * len(members)))
+        count = min(max(count, 1), len(members) - 1) if len(members) >= 2 else 0
+        held_out[members[:count]] = True
+    return held_out
+
+
+def hold_out_validation(dataset: Dataset, fraction: float, seed: int) -> Dataset:
+    """Move `fraction` of the training images (per class, seeded) into the validation split; test is untouched."""
+    held_out = stratified_holdout(dataset.y_train, fraction, seed)
+    dataset.x_val, dataset.y_val = dataset.x_train[held_out], dataset.y_train[held_out]
+    dataset.x_train, dataset.y_train = dataset.x_train[~held_out], dataset.y_train[~held_out]
+    return dataset

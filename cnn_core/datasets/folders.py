@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from cnn_core import i18n
-from cnn_core.datasets.base import MAX_CLASSES, DataError, Dataset
+from cnn_core.datasets.base import MAX_CLASSES, DataError, Dataset, stratified_holdout
 from cnn_core.images import load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -158,7 +158,7 @@ def _build(entries: list[Entry], where: str, validation_fraction: float, seed: i
     if use_split_folders:
         is_test = np.array([split == "test" for split in splits])
     else:
-        is_test = _stratified_validation(y, validation_fraction, seed)
+        is_test = stratified_holdout(y, validation_fraction, seed)
     about = i18n.Message("datasets.folders" if use_split_folders else "datasets.folders_validation",
                          {"classes": len(class_names), "location": str(where),
                           "train": int((~is_test).sum()), "test": int(is_test.sum())})
@@ -209,17 +209,3 @@ def _check_classes(decoded: tuple[list, list, list, list], where: str) -> list[s
     if len(class_names) < 2:
         raise DataError("one_class", name=repr(class_names[0]), path=where)
     return class_names
-
-
-def _stratified_validation(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of validation images: `fraction` of each class (at least 1 if it has 2+ images)."""
-    rng = np.random.default_rng(seed)
-    is_validation = np.zeros(len(labels), dtype=bool)
-    if fraction <= 0:
-        return is_validation
-    for label in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        count = int(round(fraction * len(members)))
-        count = min(max(count, 1), len(members) - 1) if len(members) >= 2 else 0
-        is_validation[members[:count]] = True
-    return is_validation

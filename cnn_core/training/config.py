@@ -76,6 +76,9 @@ class TrainConfig:
     epochs: int = 10
     time_budget_seconds: float = 0.0  # > 0: pick the epoch count so training fits this budget
     seed: int = 0
+    # Share of the *training* images held out (per class, seeded) to validate on: the live curves, time-budget
+    # re-planning and the best epoch of a stopped run use it. The test split is scored once, at the end.
+    validation_fraction: float = 0.1
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (lists copied) for JSON."""
@@ -169,6 +172,7 @@ class TrainConfig:
         _check_range("momentum", self.momentum, 0.0, 0.999)
         _check_range("warmup_fraction", self.warmup_fraction, 0.0, 0.5)
         _check_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        _check_range("validation_fraction", self.validation_fraction, 0.0, 0.5)
         _check_range("batch_size", self.batch_size, 1, 4096)
         _check_range("epochs", self.epochs, 1, 1000)
         _check_range("time_budget_seconds", self.time_budget_seconds, 0.0, 7 * 24 * 3600)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn_core.training.model import predict_probabilities
+from cnn_core.training.model import predict_probabilities, traced_forward
 
 
 def confusion_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -17,13 +17,15 @@ def confusion_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray, num_
 
 
 def evaluate_model(
-    model, images: np.ndarray, labels: np.ndarray, class_names: list[str], test_time_flip: bool
+    model, images: np.ndarray, labels: np.ndarray, class_names: list[str], test_time_flip: bool, forward=None
 ) -> dict[str, Any]:
     """{"accuracy", "per_class_accuracy" {class: accuracy or None}, "confusion_matrix", "predictions", "probabilities"}.
 
-    A class with no images in the split has accuracy None (not 0: nothing was measured).
+    A class with no images in the split has accuracy None (not 0: nothing was measured). The split goes through
+    one traced call (`forward`, made here unless given: pass one to score several splits with one trace).
     """
-    probabilities = predict_probabilities(model, images, test_time_flip)
+    forward = forward or traced_forward(model)
+    probabilities = predict_probabilities(model, images, test_time_flip, forward=forward)
     predictions = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
     matrix = confusion_matrix(labels, predictions, len(class_names))

@@ -22,14 +22,14 @@ import keras
 import numpy as np
 
 from cnn_core import i18n
-from cnn_core.datasets.base import Dataset
+from cnn_core.datasets.base import Dataset, hold_out_validation
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models.registry import save_model
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.devices import describe_devices, training_strategy
 from cnn_core.training.evaluation import evaluate_model
 from cnn_core.training.live_metrics import LiveMetrics
-from cnn_core.training.model import build_model, compile_model, make_datasets
+from cnn_core.training.model import build_model, compile_model, make_datasets, ordered_batches, traced_forward
 from cnn_core.training.pacing import (
     BudgetKeeper,
     Calibration,
@@ -40,8 +40,17 @@ from cnn_core.training.pacing import (
     finish_seconds_estimate,
     steps_per_execution_for,
 )
-from cnn_core.training.resume import copy_weights, load_resume_source
+from cnn_core.training.resume import (
+    Checkpoint,
+    check_resume_source,
+    copy_weights,
+    load_saved_model,
+    read_checkpoint,
+    remove_checkpoint,
+    restore_checkpoint,
+)
 from cnn_core.training.runs import (
+    RUN_ID_PATTERN,
     TrainingError,
     history,
     now_iso,
@@ -57,7 +66,11 @@ BUDGET_OVERRUN = 0.05  # a time-budgeted run is cut short only when it would ove
 
 
 def load_request_data(request: dict[str, Any], config: TrainConfig, emit: Callable | None = None) -> Dataset:
-    """The run's dataset, cut to `max_images` per split when the request asks for it."""
+    """The run's dataset, cut to `max_images` per split when asked, with its validation split held out.
+
+    The validation images come from the training images (stratified, seeded by the config), never from the
+    test split: the test split is scored once, when training has ended.
+    """
     last_report = [0.0]
 
     def progress(done: int, total: int) -> None:
@@ -77,7 +90,7 @@ def load_request_data(request: dict[str, Any], config: TrainConfig, emit: Callab
     if dataset.num_classes < 2:
         raise TrainingError("one_class", source=dataset.about)
     config.validate(num_classes=dataset.num_classes)  # the output layer grows with the class count
-    return dataset
+    return hold_out_validation(dataset, config.validation_fraction, config.seed)
 
 
 @dataclass
@@ -102,58 +115,91 @@ class Plan:
     deadline: float | None = None  # time.monotonic() by which training should end
     finish_seconds: float = 0.0  # expected time for evaluation and saving after the last epoch
     calibration: Calibration | None = None
+    schedule_start_epoch: int = 0  # where the learning-rate schedule starts (earlier than now when resuming a run)
+    schedule_steps: int | None = None  # the schedule's length; None: this run's own steps
 
 
 def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: float) -> dict[str, Any]:
     """Train the run described by its folder; returns the summary also written as the finish event."""
     job = Job(run_id, emit, started, TrainConfig.from_dict(read_config(run_id)), read_request(run_id), run_folder(run_id))
     with training_strategy().scope():  # every GPU found (mirrored); the CPU or the one GPU otherwise
-        dataset, model, initial_epoch = prepare(job)
-        train, test = make_datasets(dataset, job.config, dataset.num_classes)
-        plan = plan_training(job, model, len(dataset.y_train), train, test)
-        compile_model(model, job.config, plan.steps_per_epoch, plan.epochs, plan.steps_per_execution)
+        dataset, model, initial_epoch, checkpoint = prepare(job)
+        train, validation = make_datasets(dataset, job.config, dataset.num_classes)
+        plan = plan_training(job, model, dataset, train, validation, initial_epoch, checkpoint)
+        compile_model(model, job.config, plan.steps_per_epoch, plan.epochs, plan.steps_per_execution,
+                      total_steps=plan.schedule_steps)
+        if checkpoint is not None:
+            restore_checkpoint(model, job.request["resume_from"], checkpoint)  # weights and optimizer state
         update_status(run_id, epochs=plan.epochs)
         emit(start_event(job, dataset, plan, initial_epoch))
         live = LiveMetrics(
-            emit, stop_file=stop_file(run_id), checkpoint_path=job.folder / "checkpoint.keras",
+            emit, stop_file=stop_file(run_id), checkpoint_folder=job.folder, schedule_start_epoch=plan.schedule_start_epoch,
             steps_per_epoch=plan.steps_per_epoch, batch_size=job.config.batch_size, train_images=len(dataset.y_train),
             last_epoch=initial_epoch + plan.epochs, clock_start=started, finish_seconds=plan.finish_seconds,
             # A safety net only, for a last epoch that runs late: past 105 % of the budget, stop with the best so far.
             deadline=None if plan.deadline is None else plan.deadline + BUDGET_OVERRUN * job.config.time_budget_seconds,
         )
-        fit(job, model, train, test, live, plan, initial_epoch)
+        fit(job, model, train, validation, live, plan, initial_epoch)
         return finish(job, model, dataset, live, initial_epoch)
 
 
-def prepare(job: Job) -> tuple[Dataset, keras.Model, int]:
-    """1. The data and the model (with the weights it resumes from): (dataset, model, epochs already trained)."""
+def prepare(job: Job) -> tuple[Dataset, keras.Model, int, Checkpoint | None]:
+    """1. The data and the model: (dataset, model, epochs already trained, the checkpoint of a run it resumes).
+
+    A saved model's weights are copied now; a run's checkpoint is restored once the model is compiled.
+    """
     job.emit({"type": "loading", "data": job.request.get("data") or "cifar10"})
     dataset = load_request_data(job.request, job.config, job.emit)
     update_status(job.run_id, data_source=dataset.source)
     keras.utils.set_random_seed(job.config.seed)
     model = build_model(job.config, num_classes=dataset.num_classes)
-    initial_epoch = 0
-    if job.request.get("resume_from"):
-        source_model, initial_epoch = load_resume_source(job.request["resume_from"])
-        copy_weights(source_model, model)
-    return dataset, model, initial_epoch
+    source = job.request.get("resume_from")
+    if not source:
+        return dataset, model, 0, None
+    if RUN_ID_PATTERN.match(source):
+        check_resume_source(source)
+        checkpoint = read_checkpoint(source)
+        return dataset, model, checkpoint.epoch, checkpoint
+    source_model, initial_epoch = load_saved_model(source)
+    copy_weights(source_model, model)
+    return dataset, model, initial_epoch, None
 
 
-def plan_training(job: Job, model: keras.Model, train_images: int, train, test) -> Plan:
-    """2-3. Steps per execution from a speed probe; with a time budget, calibrate and fit the epoch count to it."""
+def plan_training(job: Job, model: keras.Model, dataset: Dataset, train, validation, initial_epoch: int,
+                  checkpoint: Checkpoint | None) -> Plan:
+    """2-3. Steps per execution from a speed probe; with a time budget, calibrate and fit the epoch count to it.
+
+    A resumed run trains what its plan had left, on the schedule it started (its time budget is not re-planned).
+    """
     config = job.config
-    steps_per_epoch = math.ceil(train_images / config.batch_size)
+    steps_per_epoch = math.ceil(len(dataset.y_train) / config.batch_size)
     plan = Plan(config.epochs, steps_per_epoch,
-                steps_per_execution_for(estimate_step_seconds(model, config.batch_size), steps_per_epoch))
+                steps_per_execution_for(estimate_step_seconds(model, config.batch_size), steps_per_epoch),
+                schedule_start_epoch=initial_epoch)
+    if checkpoint is not None:
+        if checkpoint.steps_per_epoch != steps_per_epoch:  # other data or batch size: the schedule would not fit
+            raise TrainingError("resume_steps_changed", before=checkpoint.steps_per_epoch, now=steps_per_epoch)
+        plan.epochs = max(checkpoint.last_epoch - checkpoint.epoch, 1)
+        plan.schedule_start_epoch, plan.schedule_steps = checkpoint.schedule_start_epoch, checkpoint.schedule_steps
+        return plan
     budget = config.time_budget_seconds
     if budget <= 0:
         return plan
     compile_model(model, config, steps_per_epoch, 1, plan.steps_per_execution)
-    plan.calibration = calibrate(model, train, test, plan.steps_per_execution, calibration_seconds_for(budget))
+    # Timing only (no score is kept): a run without a validation split times a pass over the test images.
+    timed, timed_images = validation, len(dataset.y_val)
+    if validation is None:
+        timed = ordered_batches(dataset.x_test, dataset.y_test, config.batch_size, dataset.num_classes)
+        timed_images = len(dataset.y_test)
+    plan.calibration = calibrate(model, train, timed, plan.steps_per_execution, calibration_seconds_for(budget))
+    seconds_per_image = plan.calibration.evaluation_seconds / max(timed_images, 1)
+    plan.calibration.evaluation_seconds = seconds_per_image * len(dataset.y_val)  # one validation pass per epoch
+    # The end: the final model is scored on the validation and the test split once each.
+    plan.finish_seconds = finish_seconds_estimate(seconds_per_image * (len(dataset.y_val) + len(dataset.y_test)),
+                                                  config.test_time_flip)
     plan.epochs = epochs_for_budget(budget, time.monotonic() - job.started, plan.calibration, steps_per_epoch,
-                                    config.test_time_flip)
+                                    config.test_time_flip, finish_seconds=plan.finish_seconds)
     plan.steps_per_execution = steps_per_execution_for(plan.calibration.step_seconds, steps_per_epoch)
-    plan.finish_seconds = finish_seconds_estimate(plan.calibration.evaluation_seconds, config.test_time_flip)
     plan.deadline = job.started + budget - plan.finish_seconds  # when training should end (BudgetKeeper plans for it)
     return plan
 
@@ -163,8 +209,8 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
     return {
         "type": "start", "epochs": plan.epochs, "initial_epoch": initial_epoch, "steps_per_epoch": plan.steps_per_epoch,
         "steps_per_execution": plan.steps_per_execution, "batch_size": job.config.batch_size,
-        "train_images": len(dataset.y_train), "test_images": len(dataset.y_test),
-        "class_names": dataset.class_names, "data_source": dataset.source,
+        "train_images": len(dataset.y_train), "validation_images": len(dataset.y_val),
+        "test_images": len(dataset.y_test), "class_names": dataset.class_names, "data_source": dataset.source,
         "time_budget_seconds": job.config.time_budget_seconds, "resumed_from": job.request.get("resume_from"),
         "calibration": None if plan.calibration is None else vars(plan.calibration),
         "devices": describe_devices(),
@@ -172,7 +218,7 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
     }
 
 
-def fit(job: Job, model: keras.Model, train, test, live: LiveMetrics, plan: Plan, initial_epoch: int) -> None:
+def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan: Plan, initial_epoch: int) -> None:
     """4. `model.fit` with the live metrics (and, with a time budget, the BudgetKeeper that re-plans)."""
     callbacks: list[keras.callbacks.Callback] = [live]
     fit_last_epoch = initial_epoch + plan.epochs
@@ -195,7 +241,7 @@ def fit(job: Job, model: keras.Model, train, test, live: LiveMetrics, plan: Plan
     else:
         try:
             model.fit(
-                train, validation_data=test, epochs=fit_last_epoch, initial_epoch=initial_epoch,
+                train, validation_data=validation, epochs=fit_last_epoch, initial_epoch=initial_epoch,
                 callbacks=callbacks, verbose=0, shuffle=False,  # make_datasets shuffles
             )
         except BaseException:
@@ -222,22 +268,32 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
         summary["seconds"] = time.monotonic() - job.started
         update_status(job.run_id, state=summary["state"], ended=now_iso(), model_saved=False, epochs_completed=0)
         return summary
-    # A run that completed its schedule keeps its final weights: the schedule has annealed them, and picking
-    # the epoch that scored best on the test split would quietly tune on the test split. A run cut short
-    # (Stop, or a hard time-budget stop) keeps its best epoch instead of a half-annealed last one.
+    # A run that completed its schedule keeps its final weights: the schedule has annealed them. A run cut short
+    # (Stop, or a hard time-budget stop) keeps its best epoch *by validation accuracy* instead of a half-annealed
+    # last one. Either way the choice is made before the test split is looked at, and the test split is then
+    # scored once, on that one model.
     if live.stop_reason is not None:
         model.set_weights(live.best_weights)
     job.emit({"type": "evaluating"})
-    scores = evaluate_model(model, dataset.x_test, dataset.y_test, dataset.class_names, job.config.test_time_flip)
+    flip, forward = job.config.test_time_flip, traced_forward(model)  # one trace for both splits
+    validation_accuracy = (evaluate_model(model, dataset.x_val, dataset.y_val, dataset.class_names, flip, forward)
+                           ["accuracy"] if len(dataset.y_val) else None)
+    scores = evaluate_model(model, dataset.x_test, dataset.y_test, dataset.class_names, flip, forward)
+    scores["validation_accuracy"] = validation_accuracy
     np.savez(
         job.folder / "predictions.npz", labels=dataset.y_test, predictions=scores["predictions"],
         probabilities=scores["probabilities"].astype(np.float16),
     )
-    summary.update(test_accuracy=scores["accuracy"], per_class_accuracy=scores["per_class_accuracy"])
+    summary.update(test_accuracy=scores["accuracy"], per_class_accuracy=scores["per_class_accuracy"],
+                   validation_accuracy=validation_accuracy)
+    job.emit({"type": "saving"})
     save_model(model, job.request["model_name"], model_metadata(job, dataset, scores, summary, initial_epoch, live))
+    if not user_stopped and live.stop_reason is None:
+        remove_checkpoint(job.run_id)  # the schedule is complete and the model saved: nothing left to resume
     summary.update(model_saved=True, seconds=time.monotonic() - job.started)
     job.emit({
-        "type": "finish", "test_accuracy": scores["accuracy"], "per_class_accuracy": scores["per_class_accuracy"],
+        "type": "finish", "test_accuracy": scores["accuracy"], "validation_accuracy": validation_accuracy,
+        "per_class_accuracy": scores["per_class_accuracy"],
         "confusion_matrix": scores["confusion_matrix"], "seconds": summary["seconds"],
         "model_name": job.request["model_name"], "epochs_completed": live.epochs_completed,
         "best_epoch": live.best_epoch, "images_per_second": summary["images_per_second"],
@@ -253,7 +309,8 @@ def model_metadata(job: Job, dataset: Dataset, scores: dict[str, Any], summary: 
     return {
         "name": job.request["model_name"], "config": job.config.to_dict(), "class_names": dataset.class_names,
         "dataset": dataset.source, "dataset_about": i18n.message_record(dataset.about),
-        "train_images": len(dataset.y_train), "test_images": len(dataset.y_test),
+        "train_images": len(dataset.y_train), "validation_images": len(dataset.y_val),
+        "test_images": len(dataset.y_test), "validation_accuracy": scores["validation_accuracy"],
         "test_accuracy": scores["accuracy"], "per_class_accuracy": scores["per_class_accuracy"],
         "confusion_matrix": scores["confusion_matrix"], "history": history(job.run_id), "created": now_iso(),
         "training_seconds": time.monotonic() - job.started, "keras_version": keras.__version__, "run_id": job.run_id,

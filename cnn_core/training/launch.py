@@ -30,6 +30,7 @@ Resuming from a run's checkpoint or a saved model: see cnn_core.training.resume.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import importlib.util
@@ -42,6 +43,8 @@ import time
 import traceback
 import types
 from typing import Any, Callable
+
+import psutil
 
 from cnn_core.i18n import TranslatableError
 from cnn_core.models.registry import sanitize_name
@@ -56,6 +59,7 @@ from cnn_core.training.runs import (
     append_event,
     create_run,
     now_iso,
+    process_alive,
     process_start_marker,
     read_config,
     read_request,
@@ -151,14 +155,19 @@ def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
     log = open(run_folder(run_id) / "log.txt", "ab", buffering=0)
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # multiprocessing's terminate() on POSIX
     _end_with_parent(os.getppid())
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(5)  # the web server's own requests stay responsive on a small machine
+    lower_priority()
     try:
         run_training(run_id, started=started)
     except BaseException:
         sys.exit(1)  # already recorded in status.json, events.jsonl and error.txt
+
+
+def lower_priority() -> None:
+    """Train below the web server's priority, so its pages stay responsive on a small machine (any OS)."""
+    with contextlib.suppress(psutil.Error, AttributeError):
+        psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS if sys.platform == "win32" else 5)
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:
@@ -173,20 +182,22 @@ def _end_with_parent(parent_pid: int) -> None:
 
     A clean shutdown already ends daemonic children, but a killed or crashed server would leave an orphan
     training on unseen, which a restarted server would list as running. The kernel's parent-death signal
-    cannot be used: it fires when the *thread* that started us ends, and Streamlit runs each rerun of a
-    page in a new thread. So a thread watches for the parent process to change.
+    cannot be used (Linux only, and it fires when the *thread* that started us ends: Streamlit runs each
+    rerun in a new thread). So a thread watches the parent through psutil, which works on every OS, and
+    interrupts the main thread the way Ctrl-C would, so the run is recorded as interrupted.
     """
+    parent_started = process_start_marker(parent_pid)
 
     def watch() -> None:
-        while os.getppid() == parent_pid:
+        while process_alive(parent_pid, parent_started):
             time.sleep(PARENT_POLL_SECONDS)
         _STOP_REASON[0] = "the server that started it stopped"
-        os.kill(os.getpid(), signal.SIGTERM)
+        _thread.interrupt_main()
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-_STOP_REASON = [""]  # why a SIGTERM arrived, when we sent it ourselves
+_STOP_REASON = [""]  # why the run was interrupted, when we interrupted it ourselves
 
 
 # --- The job itself. ---
@@ -215,7 +226,7 @@ def run_training(run_id: str, *, on_event: EventHandler | None = None, started: 
 
         return train_run(run_id, emit, started)
     except (KeyboardInterrupt, SystemExit) as stop:
-        reason = str(stop) if isinstance(stop, KeyboardInterrupt) and str(stop) else "process stopped"
+        reason = (str(stop) if isinstance(stop, KeyboardInterrupt) else "") or _STOP_REASON[0] or "process stopped"
         emit({"type": "interrupted", "reason": reason})
         update_status(
             run_id, state="interrupted", ended=now_iso(),

@@ -1,4 +1,5 @@
-"""The Keras callback that streams a run's progress to disk, honours Stop and keeps the best weights.
+"""The Keras callback that streams a run's progress to disk, honours Stop, keeps the best weights in memory and
+backs up the training state at epoch ends (see cnn_core.training.resume for the checkpoint).
 
 Speed matters here: a callback that overrides `on_train_batch_end` makes Keras wait for every batch
 hook, which costs 10-25 % on a CPU when hooks fire every step. The training job therefore compiles
@@ -21,20 +22,23 @@ from typing import Any, Callable
 
 import keras
 
+from cnn_core.training.resume import Checkpoint, checkpoint_name, save_checkpoint
+
 BATCH_EVENT_SECONDS = 0.3  # at most ~3 batch events per second
 SMOOTHING_PER_STEP = 0.95  # EMA factor per training step, whatever k is
-CHECKPOINT_EVERY_SECONDS = 10.0  # an improved model reaches disk at most this often (and at the end)
+CHECKPOINT_EVERY_SECONDS = 2.0  # the training state reaches disk at most this often (and at the end): a killed
+# process loses at most this much training, and epochs shorter than this do not pay for a write each
 
 
 class LiveMetrics(keras.callbacks.Callback):
-    """Batch/epoch events, STOP-file and deadline checks, best-by-val-accuracy weights and checkpoint."""
+    """Batch/epoch events, STOP-file and deadline checks, best-by-val-accuracy weights, and the checkpoint."""
 
     def __init__(
         self,
         emit: Callable[[dict[str, Any]], None],
         *,
         stop_file: Path,
-        checkpoint_path: Path,
+        checkpoint_folder: Path,
         steps_per_epoch: int,
         batch_size: int,
         train_images: int,
@@ -42,11 +46,13 @@ class LiveMetrics(keras.callbacks.Callback):
         clock_start: float,
         deadline: float | None = None,
         finish_seconds: float = 0.0,
+        schedule_start_epoch: int = 0,
     ):
         super().__init__()
         self.emit = emit
         self.stop_file = str(stop_file)
-        self.checkpoint_path = Path(checkpoint_path)
+        self.checkpoint_folder = Path(checkpoint_folder)
+        self.schedule_start_epoch = schedule_start_epoch  # where the learning-rate schedule began (for resuming)
         self.steps_per_epoch = steps_per_epoch
         self.batch_size = batch_size
         self.train_images = train_images
@@ -62,7 +68,7 @@ class LiveMetrics(keras.callbacks.Callback):
         self.best_weights: list | None = None
         self.epoch_seconds: list[float] = []
         self.train_seconds: list[float] = []
-        self._checkpoint_dirty = False
+        self._pending: tuple[int, list] | None = None  # (epoch, variables) not yet on disk (throttled)
         self._last_checkpoint = -math.inf
         self._loss = self._accuracy = None  # smoothed values, carried across epochs
 
@@ -124,10 +130,12 @@ class LiveMetrics(keras.callbacks.Callback):
         val_accuracy = float(logs.get("val_accuracy", logs.get("accuracy", 0.0)))
         if val_accuracy > self.best_accuracy:
             self.best_accuracy, self.best_epoch = val_accuracy, epoch + 1
-            self.best_weights = self.model.get_weights()  # ~1 ms; disk writes are throttled below
-            self._checkpoint_dirty = True
-        if self._checkpoint_dirty and now - self._last_checkpoint >= CHECKPOINT_EVERY_SECONDS:
-            self.write_checkpoint()
+            self.best_weights = self.model.get_weights()  # ~1 ms
+        if now - self._last_checkpoint >= CHECKPOINT_EVERY_SECONDS:
+            self._pending = None
+            self._save_checkpoint(epoch + 1)
+        else:  # throttled: keep this epoch's state in memory, so a later flush writes exactly it
+            self._pending = (epoch + 1, [keras.ops.convert_to_numpy(v) for v in self._state_variables()])
         remaining_epochs = self.last_epoch - (epoch + 1)
         mean_epoch = sum(self.epoch_seconds) / len(self.epoch_seconds)
         self.emit(
@@ -143,33 +151,34 @@ class LiveMetrics(keras.callbacks.Callback):
         )
         self._check_stop(time.monotonic())
 
-    # --- Best model on disk. ---
+    # --- The training state on disk, for exact resuming. ---
 
-    def write_checkpoint(self) -> None:
-        """Write the best weights so far to checkpoint.keras atomically (temp file + os.replace)."""
-        if self.best_weights is None:
-            return
-        current = self.model.get_weights()
-        self.model.set_weights(self.best_weights)
-        temp = self.checkpoint_path.with_name(f".{self.checkpoint_path.name}.{os.getpid()}.tmp.keras")
-        try:
-            self.model.save(temp)
-            os.replace(temp, self.checkpoint_path)
-        finally:
-            temp.unlink(missing_ok=True)
-            self.model.set_weights(current)
-        from cnn_core.atomic import write_json_atomic
+    def _state_variables(self) -> list:
+        """Every variable a resumed run needs: the model's (batch-norm statistics included) and the optimizer's."""
+        return list(self.model.weights) + list(self.model.optimizer.variables)
 
-        write_json_atomic(
-            self.checkpoint_path.with_suffix(".json"),
-            {"epoch": self.best_epoch, "val_accuracy": self.best_accuracy},
-        )
-        self._checkpoint_dirty, self._last_checkpoint = False, time.monotonic()
+    def _save_checkpoint(self, epoch: int) -> None:
+        save_checkpoint(self.model, self.checkpoint_folder, Checkpoint(
+            weights=checkpoint_name(epoch), epoch=epoch, last_epoch=self.last_epoch,
+            schedule_start_epoch=self.schedule_start_epoch, steps_per_epoch=self.steps_per_epoch,
+        ))
+        self._last_checkpoint = time.monotonic()
 
     def flush_checkpoint(self) -> None:
-        """Write a pending improvement that the throttle held back."""
-        if self._checkpoint_dirty:
-            self.write_checkpoint()
+        """Write the last finished epoch's state if the throttle held it back (also after an interruption)."""
+        if self._pending is None:
+            return
+        epoch, values = self._pending
+        variables = self._state_variables()
+        current = [keras.ops.convert_to_numpy(v) for v in variables]
+        try:
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+            self._save_checkpoint(epoch)
+            self._pending = None
+        finally:
+            for variable, value in zip(variables, current):
+                variable.assign(value)
 
 
 def _ema(previous: float | None, value: float, weight: float) -> float:

@@ -7,7 +7,7 @@ separate preprocessing step, and the input pipeline can stay uint8 (4x less memo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import keras
 import numpy as np
@@ -152,13 +152,14 @@ def compile_model(
     epochs: int | None = None,
     steps_per_execution: int = 1,
     jit_compile: bool | str = "auto",
+    total_steps: int | None = None,
 ) -> None:
-    """Compile with optimizer + schedule over `steps_per_epoch * epochs` steps, smoothed crossentropy.
+    """Compile with optimizer + schedule over `steps_per_epoch * epochs` steps (or `total_steps`), smoothed crossentropy.
 
     Labels are one-hot (label smoothing needs them). `jit_compile="auto"` is Keras' default: XLA on
     GPUs, off on CPU-only machines, where it was 2-6x slower.
     """
-    total_steps = max(int(steps_per_epoch) * int(epochs or config.epochs), 1)
+    total_steps = max(int(total_steps or int(steps_per_epoch) * int(epochs or config.epochs)), 1)
     model.compile(
         optimizer=make_optimizer(config, total_steps),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
@@ -226,15 +227,21 @@ def augment_preview(images: np.ndarray, config: TrainConfig, seed: int = 0) -> n
 # --- Input pipeline. ---
 
 
-def make_datasets(dataset, config: TrainConfig, num_classes: int) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """tf.data pipelines (uint8 images, one-hot float labels): shuffled training, ordered test.
+def make_datasets(dataset, config: TrainConfig, num_classes: int) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
+    """tf.data pipelines (uint8 images, one-hot float labels): shuffled training, ordered validation (None if empty).
 
     The pipeline shuffles and batches *indices* and gathers whole batches at once, which costs the host
     far less than slicing, shuffling and batching images one by one.
     """
     train = _batched(dataset.x_train, dataset.y_train, config.batch_size, num_classes, shuffle_seed=config.seed)
-    test = _batched(dataset.x_test, dataset.y_test, config.batch_size, num_classes, shuffle_seed=None)
-    return train, test
+    if len(dataset.y_val) == 0:
+        return train, None
+    return train, ordered_batches(dataset.x_val, dataset.y_val, config.batch_size, num_classes)
+
+
+def ordered_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, num_classes: int) -> tf.data.Dataset:
+    """A split in its own order, batched, for evaluation passes."""
+    return _batched(images, labels, batch_size, num_classes, shuffle_seed=None)
 
 
 def _batched(images: np.ndarray, labels: np.ndarray, batch_size: int, num_classes: int, shuffle_seed: int | None):
@@ -254,11 +261,24 @@ def _batched(images: np.ndarray, labels: np.ndarray, batch_size: int, num_classe
 # --- Prediction. ---
 
 
-def predict_probabilities(model: keras.Model, images: np.ndarray, test_time_flip: bool, batch_size: int = 256) -> np.ndarray:
+def traced_forward(model: keras.Model) -> Callable[[np.ndarray], tf.Tensor]:
+    """The model's inference call as one traced graph (traced on first use, then reused for any batch size).
+
+    For whole splits: a traced call was ~1.4x faster per image than eager calls here, and the trace
+    (a fraction of a second) pays for itself from the second batch on. One photo stays eager (no trace).
+    """
+    signature = [tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)]
+    return tf.function(lambda images: model(images, training=False), input_signature=signature)
+
+
+def predict_probabilities(model: keras.Model, images: np.ndarray, test_time_flip: bool, batch_size: int = 256,
+                          forward: Callable | None = None) -> np.ndarray:
     """Class probabilities (n, classes) by calling the model directly in batches (no `model.predict`).
 
     With `test_time_flip`, each image's probabilities are averaged with those of its mirror image.
+    `forward` (from `traced_forward`) replaces the eager call, for whole splits.
     """
+    forward = forward or (lambda batch: model(batch, training=False))
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
@@ -267,10 +287,10 @@ def predict_probabilities(model: keras.Model, images: np.ndarray, test_time_flip
         batch = images[start : start + batch_size].astype(np.float32)
         if test_time_flip:
             both = np.concatenate([batch, batch[:, :, ::-1, :]])
-            probabilities = keras.ops.convert_to_numpy(model(both, training=False))
+            probabilities = keras.ops.convert_to_numpy(forward(both))
             outputs.append((probabilities[: len(batch)] + probabilities[len(batch) :]) / 2)
         else:
-            outputs.append(keras.ops.convert_to_numpy(model(batch, training=False)))
+            outputs.append(keras.ops.convert_to_numpy(forward(batch)))
     if not outputs:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     return np.concatenate(outputs).astype(np.float32)

@@ -36,7 +36,7 @@ MAX_STEPS_PER_EXECUTION = 64
 EAGER_FORWARD_TO_TRAIN_STEP = 1.0  # measured: seed/quick/default eager forward ≈ one compiled training step
 EPOCH_OVERHEAD_SECONDS = 0.05  # epoch-end bookkeeping: events, best-weights copy, amortised checkpoint
 SAVE_SECONDS = 1.0  # registry save: copy, write, reload, compare, rename (0.2-1.0 s measured on shared cores)
-EAGER_EVALUATION_FACTOR = 2.0  # the final evaluation calls the model eagerly (no traced graph)
+TRACE_SECONDS = 0.5  # tracing the final evaluation's graph (0.2-0.6 s measured)
 
 
 def estimate_step_seconds(model: keras.Model, batch_size: int) -> float:
@@ -113,8 +113,8 @@ def calibrate(model: keras.Model, train, test, steps_per_execution: int, min_sec
 
 
 def finish_seconds_estimate(evaluation_seconds: float, test_time_flip: bool) -> float:
-    """Expected time for the final test evaluation (twice the work with flip averaging) and the save."""
-    return EAGER_EVALUATION_FACTOR * evaluation_seconds * (2 if test_time_flip else 1) + SAVE_SECONDS
+    """Expected time for the final evaluation (twice the work with flip averaging), its trace and the save."""
+    return evaluation_seconds * (2 if test_time_flip else 1) + TRACE_SECONDS + SAVE_SECONDS
 
 
 def epochs_for_budget(
@@ -124,15 +124,20 @@ def epochs_for_budget(
     steps_per_epoch: int,
     test_time_flip: bool,
     max_epochs: int = 1000,
+    finish_seconds: float | None = None,
 ) -> int:
-    """The most whole epochs that fit what is left of the budget after setup, tracing and finishing (≥ 1)."""
+    """The most whole epochs that fit what is left of the budget after setup, tracing and finishing (≥ 1).
+
+    `finish_seconds` is the time after the last epoch (default: one evaluation pass like an epoch's, and the save).
+    """
     per_epoch = steps_per_epoch * calibration.step_seconds + calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
     left = (
         budget_seconds
         - elapsed_seconds
         - calibration.trace_seconds
         - calibration.evaluation_trace_seconds
-        - finish_seconds_estimate(calibration.evaluation_seconds, test_time_flip)
+        - (finish_seconds if finish_seconds is not None
+           else finish_seconds_estimate(calibration.evaluation_seconds, test_time_flip))
     )
     return int(max(1, min(max_epochs, math.floor(left / max(per_epoch, 1e-9)))))
 

@@ -6,7 +6,8 @@ Each run lives in `runs_dir()/<run_id>/`:
 - `status.json`    {"run_id", "state", "pid", "created", "started", "ended", "error", "model_name", "epochs",
                    "data_source", "test_accuracy", ...}, rewritten atomically by the process that trains
 - `events.jsonl`   one JSON object per line, appended and flushed as they happen (see cnn_core.training.launch)
-- `checkpoint.keras` + `checkpoint.json`  best weights so far (by validation accuracy)
+- `checkpoint.json` + `checkpoint-<epoch>.weights.h5`  the training state after the last finished epoch, for
+                   resuming exactly (cnn_core.training.resume); removed once a completed run's model is saved
 - `STOP`           created by request_stop(); the training callback checks for it after each execution
 - `predictions.npz` test-split labels, predictions and probabilities once the run has been evaluated
 - `log.txt`        the background process's stdout/stderr; `error.txt` the traceback of a failed run
@@ -18,7 +19,6 @@ status says "starting"/"running" but whose process is gone (killed, out of memor
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime
 import io
@@ -28,7 +28,10 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+import filelock
+import psutil
 
 from cnn_core.atomic import read_json, to_json_line, write_json_atomic
 from cnn_core.i18n import TranslatableError
@@ -84,22 +87,18 @@ def existing_run_folder(run_id: str) -> Path:
     return folder
 
 
-@contextlib.contextmanager
-def runs_lock() -> Iterator[None]:
-    """Serialise "is a run active? then start one" across threads and processes (POSIX file lock)."""
+LOCK_TIMEOUT_SECONDS = 30  # a lock held longer than this belongs to a stuck process: give up with a message
+
+
+def runs_lock() -> filelock.FileLock:
+    """Serialise "is a run active? then start one" across threads and processes, on every OS.
+
+    `filelock` uses the system's own locks (fcntl on POSIX, msvcrt on Windows); the OS releases them when
+    a holder dies, so a killed server never leaves the lock taken.
+    """
     root = runs_dir()
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no cross-process lock; the busy check still catches most races
-            yield
-            return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return filelock.FileLock(root / ".lock", timeout=LOCK_TIMEOUT_SECONDS)
 
 
 def create_run(config: dict[str, Any], request: dict[str, Any]) -> str:
@@ -174,37 +173,34 @@ def read_events(run_id: str, since: int = 0) -> list[dict[str, Any]]:
 
 
 def process_start_marker(pid: int) -> str | None:
-    """The process's start time (Linux /proc, clock ticks since boot); None where unavailable.
+    """When the process started (psutil's create time, seconds since the epoch), or None if it is gone.
 
     Stored beside the pid so that a *new* process that reuses the pid after a restart (common in
     containers, where pids are small) is not mistaken for the training process.
     """
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        return f"{psutil.Process(int(pid)).create_time():.3f}"
+    except (psutil.Error, ValueError):
         return None
 
 
 def process_alive(pid: int | None, start_marker: str | None = None) -> bool:
-    """Whether `pid` is a live process (not a zombie) and, if known, the same one as when recorded."""
+    """Whether `pid` is a live process (not a zombie) and, if known, the same one as when recorded.
+
+    psutil asks the OS directly (no signal is sent: on Windows `os.kill(pid, 0)` would send Ctrl-C).
+    """
     if not pid:
         return False
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # it exists but belongs to someone else
-    except OSError:
-        return False
-    try:
-        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+        process = psutil.Process(int(pid))
+        if process.status() == psutil.STATUS_ZOMBIE:
             return False  # exited, waiting to be reaped
-    except (OSError, IndexError):
-        return True
-    current = process_start_marker(int(pid))
-    return not (start_marker and current and current != start_marker)
+        started = f"{process.create_time():.3f}"
+    except (psutil.NoSuchProcess, ValueError):
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists but belongs to someone else
+    return not (start_marker and started != start_marker)
 
 
 def read_status(run_id: str) -> dict[str, Any]:

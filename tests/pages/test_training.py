@@ -421,7 +421,11 @@ def test_an_interrupted_run_continues_from_its_checkpoint(app_dirs, cifar_subset
     events = [json.loads(line) for line in (folder / "events.jsonl").read_text().splitlines()]
     kept = [event for event in events if event.get("epoch", 0) <= 2]  # it died during epoch 3 of 5
     (folder / "events.jsonl").write_text("".join(json.dumps(event) + "\n" for event in kept))
-    (folder / "checkpoint.keras").write_bytes(b"weights")
+    # A checkpoint after epoch 2 of a plan that ends with epoch 5: three epochs are left.
+    (folder / "checkpoint-0002.weights.h5").write_bytes(b"weights")
+    (folder / "checkpoint.json").write_text(json.dumps({"weights": "checkpoint-0002.weights.h5", "epoch": 2,
+                                                        "last_epoch": 5, "schedule_start_epoch": 0,
+                                                        "steps_per_epoch": 80}))
     calls = []
     monkeypatch.setattr(launch, "start_run", fake_start_run(calls, "20260101-130000-eeeeee"))
     at = run_page()

@@ -22,7 +22,7 @@ from cnn_core.models import registry
 from cnn_core.training import launch, live_metrics, resume, runs
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.live_metrics import LiveMetrics
-from cnn_core.training.model import build_model
+from cnn_core.training.model import build_model, compile_model, learning_rate_at
 
 from helpers.models import DiskFull, outputs
 from helpers.paths import PROJECT_ROOT
@@ -36,7 +36,7 @@ def test_killed_run_reads_interrupted_keeps_saved_models_and_resumes_from_its_ch
     earlier = build_model(TrainConfig(**MEDIUM, seed=5))
     registry.save_model(earlier, "killed", {"config": TrainConfig(**MEDIUM).to_dict(), "version": 1})
     before = sorted(path.name for path in (app_dirs["models"] / "killed").iterdir())
-    run_id = launch.start_run(TrainConfig(**MEDIUM, epochs=200), str(cifar_subset), "killed")
+    run_id = launch.start_run(TrainConfig(**MEDIUM, epochs=5), str(cifar_subset), "killed")
 
     # Wait for the first epoch (and its checkpoint), then kill about half-way through the next one.
     first = wait_until(lambda: (app_dirs["runs"] / run_id / "checkpoint.json").exists() and runs.history(run_id))
@@ -52,13 +52,16 @@ def test_killed_run_reads_interrupted_keeps_saved_models_and_resumes_from_its_ch
     assert sorted(path.name for path in (app_dirs["models"] / "killed").iterdir()) == before
     np.testing.assert_array_equal(outputs(registry.load_model("killed")), outputs(earlier))
 
-    checkpoint_epoch = runs.read_json(app_dirs["runs"] / run_id / "checkpoint.json")["epoch"]
-    resumed = new_run(TrainConfig(**MEDIUM, epochs=1), str(cifar_subset), "killed", max_images=500, resume_from=run_id)
+    # The checkpoint holds the last finished epoch, or the one before if the kill came within the write throttle.
+    checkpoint, done = resume.read_checkpoint(run_id), len(runs.history(run_id))
+    assert done - 1 <= checkpoint.epoch <= done < 5 and checkpoint.epoch >= 1 and checkpoint.last_epoch == 5
+    resumed = new_run(TrainConfig(**MEDIUM), str(cifar_subset), "killed", resume_from=run_id)
     launch.run_training(resumed)
     events = runs.read_events(resumed)
-    assert events[1]["initial_epoch"] == checkpoint_epoch and events[1]["resumed_from"] == run_id
-    assert [event["epoch"] for event in events if event["type"] == "epoch"] == [checkpoint_epoch + 1]
-    assert registry.load_metadata("killed")["epochs_trained"] == checkpoint_epoch + 1
+    assert events[1]["initial_epoch"] == checkpoint.epoch and events[1]["resumed_from"] == run_id
+    resumed_epochs = [event["epoch"] for event in events if event["type"] == "epoch"]
+    assert resumed_epochs == list(range(checkpoint.epoch + 1, 6))  # what the plan had left
+    assert registry.load_metadata("killed")["epochs_trained"] == 5
     assert (app_dirs["models"] / "killed" / "model.keras.bak").is_file()  # the earlier model, kept
 
 
@@ -89,7 +92,7 @@ def test_a_run_whose_server_is_killed_ends_as_interrupted(app_dirs, cifar_subset
     assert status["state"] == "interrupted" and "server" in status["error"]
     assert runs.read_json(app_dirs["runs"] / run_id / "status.json")["state"] == "interrupted"  # recorded, not guessed
     assert runs.active_run() is None and registry.list_models() == []
-    assert (app_dirs["runs"] / run_id / "checkpoint.keras").is_file()  # so it can be resumed
+    assert resume.read_checkpoint(run_id) is not None  # so it can be resumed
 
 
 class FaultAtSecondEpoch(LiveMetrics):
@@ -115,14 +118,14 @@ def test_a_fault_fails_the_run_keeps_saved_models_and_resume_works(app_dirs, cif
             patch.setattr(registry, "_inference_copy", lambda model: DiskFull())
             expected = "could not be written to disk"
         else:
-            real_save = keras.Model.save
+            real_save = keras.Model.save_weights
 
-            def save(model, path, *args, **kwargs):
+            def save_weights(model, path, *args, **kwargs):
                 if "checkpoint" in str(path):
                     return DiskFull().save(path)
                 return real_save(model, path, *args, **kwargs)
 
-            patch.setattr(keras.Model, "save", save)
+            patch.setattr(keras.Model, "save_weights", save_weights)
             expected = "A file could not be written: No space left on device"
         with pytest.raises((RuntimeError, ValueError, OSError)):
             launch.run_training(run_id)
@@ -135,22 +138,30 @@ def test_a_fault_fails_the_run_keeps_saved_models_and_resume_works(app_dirs, cif
     folder = app_dirs["runs"] / run_id
     assert not [path.name for path in folder.iterdir() if path.name.startswith(".")]  # no half-written files
     if fault == "disk full checkpointing":
-        assert not (folder / "checkpoint.keras").exists()  # nothing to resume from, and nothing broken either
+        assert resume.read_checkpoint(run_id) is None  # nothing to resume from, and nothing broken either
         return
-    epochs_done = runs.read_json(folder / "checkpoint.json")["epoch"]  # the best epoch before the fault
-    assert epochs_done == 1 if fault == "exception in training" else epochs_done in (1, 2)
-    accuracies = [event["val_accuracy"] for event in runs.history(run_id)]
-    assert epochs_done == accuracies.index(max(accuracies)) + 1  # the first epoch with the best val accuracy
-    resumed = new_run(TrainConfig(**TINY, epochs=1), str(cifar_subset), "faulty", max_images=200, resume_from=run_id)
+    epochs_done = resume.read_checkpoint(run_id).epoch  # the last epoch that finished before the fault
+    assert epochs_done == (1 if fault == "exception in training" else 2)
+    resumed = new_run(TrainConfig(**TINY), str(cifar_subset), "faulty", max_images=200, resume_from=run_id)
     assert launch.run_training(resumed)["model_saved"]
-    assert registry.load_metadata("faulty")["epochs_trained"] == epochs_done + 1
+    # The plan's epochs that were left (at least one: a run whose save failed trains one more, then saves).
+    assert registry.load_metadata("faulty")["epochs_trained"] == max(2, epochs_done + 1)
 
 
 def test_a_damaged_checkpoint_is_refused_with_a_message(app_dirs):
     run_id = new_run(TrainConfig(**TINY), None)
-    (app_dirs["runs"] / run_id / "checkpoint.keras").write_bytes(b"PK\x03\x04 cut off")
+    folder = app_dirs["runs"] / run_id
+    assert resume.read_checkpoint(run_id) is None
+    (folder / "checkpoint-0001.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n cut off")
+    (folder / "checkpoint.json").write_text('{"weights": "checkpoint-0001.weights.h5", "epoch": 1, "last_epoch": 3, '
+                                            '"schedule_start_epoch": 0, "steps_per_epoch": 4}')
+    checkpoint = resume.read_checkpoint(run_id)
+    model = build_model(TrainConfig(**TINY))
+    compile_model(model, TrainConfig(**TINY), 4, total_steps=checkpoint.schedule_steps)
     with pytest.raises(runs.TrainingError, match="cannot be read"):
-        resume.load_resume_source(run_id)
+        resume.restore_checkpoint(model, run_id, checkpoint)
+    (folder / "checkpoint.json").write_text("{half a file")
+    assert resume.read_checkpoint(run_id) is None
 
 
 def test_an_unwritable_runs_folder_is_a_training_error(app_dirs, monkeypatch):
@@ -194,3 +205,59 @@ def test_a_failure_is_recorded_with_its_table_key_for_the_page():
     refused = registry.RegistryError("not_written", name="m", reason="No space left on device")
     assert launch.error_fields(refused)["error_key"] == "errors.registry.not_written"
     assert launch.error_fields(RuntimeError("injected")) == {}  # not ours: the page shows its English words
+
+
+# --- Exact resume: the optimizer's state and the learning-rate schedule carry on. ---
+
+
+def test_restoring_a_checkpoint_continues_training_exactly(tmp_path, app_dirs):
+    # Two epochs of AdamW with warm-up and cosine decay, a checkpoint, then one more batch on the original model
+    # and on a fresh model restored from the checkpoint: both must end with the very same weights.
+    config = TrainConfig(**TINY, optimizer="adamw", schedule="cosine", warmup_fraction=0.2, weight_decay=0.01)
+    images = np.random.default_rng(0).integers(0, 256, (256, 32, 32, 3)).astype(np.uint8)
+    labels = np.eye(10, dtype=np.float32)[np.random.default_rng(1).integers(0, 10, 256)]
+    original = build_model(config)
+    compile_model(original, config, steps_per_epoch=4, epochs=5)
+    original.fit(images, labels, batch_size=64, epochs=2, verbose=0, shuffle=False)
+    run_id = new_run(config, None)
+    checkpoint = resume.Checkpoint(resume.checkpoint_name(2), epoch=2, last_epoch=5, schedule_start_epoch=0,
+                                   steps_per_epoch=4)
+    resume.save_checkpoint(original, app_dirs["runs"] / run_id, checkpoint)
+    restored = build_model(TrainConfig(**TINY, optimizer="adamw", schedule="cosine", seed=7))  # other initial weights
+    compile_model(restored, config, steps_per_epoch=4, total_steps=resume.read_checkpoint(run_id).schedule_steps)
+    resume.restore_checkpoint(restored, run_id, resume.read_checkpoint(run_id))
+    assert int(restored.optimizer.iterations) == 8
+    assert float(restored.optimizer.learning_rate) == pytest.approx(learning_rate_at(config, 8, 20))
+    for model in (original, restored):
+        model.fit(images[:64], labels[:64], batch_size=64, epochs=1, verbose=0, shuffle=False)
+    for after, expected in zip(restored.get_weights(), original.get_weights()):
+        np.testing.assert_allclose(after, expected, rtol=1e-6, atol=1e-7)
+
+
+class StopAtThirdEpoch(LiveMetrics):
+    """Interrupts the run as its third epoch begins, as a killed server would."""
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        if epoch == 2:
+            raise KeyboardInterrupt("the server that started it stopped")
+        super().on_epoch_begin(epoch, logs)
+
+
+def test_a_resumed_run_follows_the_learning_rate_schedule_it_started(app_dirs, cifar_subset, monkeypatch):
+    config = TrainConfig(**TINY, epochs=4, optimizer="adamw", schedule="cosine", warmup_fraction=0.25)
+    run_id = new_run(config, str(cifar_subset), "exact", max_images=300)
+    with monkeypatch.context() as patch:
+        patch.setattr("cnn_core.training.job.LiveMetrics", StopAtThirdEpoch)
+        with pytest.raises(KeyboardInterrupt):
+            launch.run_training(run_id)
+    assert resume.read_checkpoint(run_id).epoch == 2
+    resumed = new_run(config, str(cifar_subset), "exact", max_images=300, resume_from=run_id)
+    launch.run_training(resumed)
+    steps = runs.read_events(run_id)[1]["steps_per_epoch"]
+    before = [event["learning_rate"] for event in runs.history(run_id)]
+    after = [event["learning_rate"] for event in runs.history(resumed)]
+    # The rate after each epoch of one uninterrupted 4-epoch schedule (Keras reports it after the epoch's steps).
+    expected = [learning_rate_at(config, epoch * steps, 4 * steps) for epoch in (1, 2, 3, 4)]
+    assert before + after == pytest.approx(expected, rel=1e-5)
+    assert [event["epoch"] for event in runs.history(resumed)] == [3, 4]
+    assert resume.read_checkpoint(resumed) is None  # completed and saved: its checkpoint is removed

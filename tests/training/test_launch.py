@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from cnn_core import i18n
-from cnn_core.datasets.base import DataError
+from cnn_core.datasets.base import DataError, stratified_holdout
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import registry
 from cnn_core.models.transfer import METADATA_KEYS
@@ -47,11 +47,17 @@ def test_run_reports_every_stage_and_its_numbers_add_up(app_dirs, cifar_subset):
     events = runs.read_events(run_id)
     assert events == seen  # the file holds exactly what was streamed
     kinds = [event["type"] for event in events]
-    assert kinds[:2] == ["loading", "start"] and kinds[-2:] == ["evaluating", "finish"]
+    assert kinds[:2] == ["loading", "start"] and kinds[-3:] == ["evaluating", "saving", "finish"]
     assert kinds.count("epoch") == 2 and "batch" in kinds
+    # The validation split is 10 % of each class of the 600 training images (seeded); the test split is untouched.
+    dataset = load_dataset(cifar_subset)
+    first_600 = dataset.y_train[:600]
+    expected_validation = sum(int(round(0.1 * np.sum(first_600 == label))) for label in np.unique(first_600))
     start = events[1]
-    assert start["train_images"] == 600 and start["test_images"] == 509 and start["epochs"] == 2
-    assert start["steps_per_epoch"] == 10 and 1 <= start["steps_per_execution"] <= 10
+    assert start["validation_images"] == expected_validation and start["train_images"] == 600 - expected_validation
+    assert start["test_images"] == 509 and start["epochs"] == 2
+    assert start["steps_per_epoch"] == int(np.ceil((600 - expected_validation) / 64))
+    assert 1 <= start["steps_per_execution"] <= start["steps_per_epoch"]
 
     batches = [event for event in events if event["type"] == "batch"]
     for earlier, later in zip(batches, batches[1:]):
@@ -65,13 +71,16 @@ def test_run_reports_every_stage_and_its_numbers_add_up(app_dirs, cifar_subset):
     assert epochs[-1]["eta"] == pytest.approx(0.0)
 
     # Independent check: score the saved model ourselves on the same test images.
-    dataset = load_dataset(cifar_subset)
     saved = registry.load_model("tiny")
     predicted = keras.ops.convert_to_numpy(saved(dataset.x_test.astype(np.float32), training=False)).argmax(axis=1)
     finish = events[-1]
     assert finish["test_accuracy"] == pytest.approx(np.mean(predicted == dataset.y_test))
-    # A finished run keeps its final weights (choosing the best epoch would tune on the test split).
-    assert finish["test_accuracy"] == pytest.approx(epochs[-1]["val_accuracy"], abs=1e-6)  # val = the test split
+    # The live "validation" curve is the held-out training images, not the test split: the saved (final) model
+    # scores the last epoch's val_accuracy on exactly those images.
+    held_out = stratified_holdout(first_600, 0.1, config.seed)
+    on_validation = keras.ops.convert_to_numpy(saved(dataset.x_train[:600][held_out].astype(np.float32), training=False))
+    assert epochs[-1]["val_accuracy"] == pytest.approx(np.mean(on_validation.argmax(axis=1) == first_600[held_out]))
+    assert finish["validation_accuracy"] == pytest.approx(epochs[-1]["val_accuracy"], abs=1e-6)
     matrix = np.array(finish["confusion_matrix"])
     assert matrix.sum() == 509 and np.trace(matrix) == np.sum(predicted == dataset.y_test)
     for index, name in enumerate(dataset.class_names):
@@ -82,7 +91,8 @@ def test_run_reports_every_stage_and_its_numbers_add_up(app_dirs, cifar_subset):
     assert summary["model_saved"] and summary["epochs_completed"] == 2
     metadata = registry.load_metadata("tiny")
     contract_keys = {"name", "config", "class_names", "dataset", "train_images", "test_images", "test_accuracy",
-                     "per_class_accuracy", "history", "created", "training_seconds", "keras_version", "run_id"}
+                     "per_class_accuracy", "history", "created", "training_seconds", "keras_version", "run_id",
+                     "validation_images", "validation_accuracy"}
     assert contract_keys <= set(metadata) and metadata["run_id"] == run_id and len(metadata["history"]) == 2
     about = i18n.message_from_record(metadata["dataset_about"])  # the classify page shows it in either language
     assert about.text("en") == metadata["dataset"] and about.text("zh").endswith("，每个划分只取前 600 张")
@@ -104,7 +114,7 @@ def test_tensorboard_logs_without_the_package_are_refused_up_front(app_dirs):
 def test_batch_events_smooth_the_latest_steps_not_the_epoch_mean(tmp_path):
     emitted = []
     callback = LiveMetrics(
-        emitted.append, stop_file=tmp_path / "STOP", checkpoint_path=tmp_path / "c.keras", steps_per_epoch=20,
+        emitted.append, stop_file=tmp_path / "STOP", checkpoint_folder=tmp_path, steps_per_epoch=20,
         batch_size=10, train_images=200, last_epoch=1, clock_start=time.monotonic(),
     )
     callback.set_model(types_namespace(stop_training=False))
@@ -261,10 +271,14 @@ def test_spawned_children_do_not_re_run_the_parent_main_script():
 def test_epochs_for_budget_fills_what_is_left_after_fixed_costs():
     calibration = Calibration(step_seconds=0.01, trace_seconds=1.0, evaluation_seconds=0.5,
                               evaluation_trace_seconds=0.5, seconds=2.0)
-    # per epoch 100 x 0.01 + 0.5 + 0.05 = 1.55 s; left 101 - 10 - 1 - 0.5 - (2 x 0.5 + 1) = 87.5 s: 56.5 epochs
+    # per epoch 100 x 0.01 + 0.5 + 0.05 = 1.55 s; the end: one evaluation 0.5 + its trace 0.5 + the save 1 = 2 s;
+    # left 101 - 10 - 1 - 0.5 - 2 = 87.5 s: 56.5 epochs
     assert epochs_for_budget(101, 10, calibration, 100, test_time_flip=False) == 56
-    # flip averaging doubles the final evaluation: 86.5 s left, 55.8 epochs
-    assert epochs_for_budget(101, 10, calibration, 100, test_time_flip=True) == 55
+    # flip averaging doubles the final evaluation: with 0.5 s less budget, 87.0 s (56.1 epochs) vs 86.5 s (55.8)
+    assert epochs_for_budget(100.5, 10, calibration, 100, test_time_flip=False) == 56
+    assert epochs_for_budget(100.5, 10, calibration, 100, test_time_flip=True) == 55
+    # a job that knows its end costs more (validation + test splits) says so: 101 - 10 - 1.5 - 10 = 79.5 s
+    assert epochs_for_budget(101, 10, calibration, 100, test_time_flip=False, finish_seconds=10.0) == 51
     assert epochs_for_budget(5, 10, calibration, 100, test_time_flip=False) == 1
     assert steps_per_execution_for(0.01, 100) == 30 and steps_per_execution_for(0.01, 8) == 8
     assert steps_per_execution_for(5.0, 100) == 1
