@@ -1,17 +1,15 @@
 """Bundled sample images, so every page works offline without an upload.
 
 Two sources, both license-clean:
-- Photos shipped inside scikit-image's wheel (skimage/data/*.png), each public domain or CC0 as
-  stated in scikit-image's own docs. They are read straight from the package folder: importing
-  `skimage` itself would cost ~2 s of start-up for nothing.
+- Photos in `cnn_core/sample_photos/`, each public domain or CC0 (`sample_photos/LICENSES.md` says
+  which and from whom; they came from scikit-image's sample data, which is no longer a dependency).
 - Pictures drawn here (shapes, checkerboard, stripes): no license question at all, and they make
-  edges and frequencies easy to see. If scikit-image is not installed, these are all you get.
+  edges and frequencies easy to see.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -67,34 +65,22 @@ def _stripes() -> Image.Image:
     return Image.fromarray(np.stack([red, green, blue], axis=-1).round().astype(np.uint8))
 
 
-# --- scikit-image's bundled photos --------------------------------------------------------------
+# --- Bundled photos ------------------------------------------------------------------------------
 
-# File name and stable name; the credits (from the docstrings of skimage.data) are in samples.toml,
-# whose table for each photo is named after its file.
-_SKIMAGE_PHOTOS = (
-    ("chelsea.png", "Cat (Chelsea)"),
-    ("astronaut.png", "Astronaut"),
-    ("coffee.png", "Coffee"),
+PHOTO_FOLDER = Path(__file__).resolve().parent / "sample_photos"
+# File name and stable name; the credits are in samples.toml, whose table for each photo is named after its file.
+_PHOTOS = (
+    ("chelsea.jpg", "Cat (Chelsea)"),
+    ("astronaut.jpg", "Astronaut"),
+    ("coffee.jpg", "Coffee"),
     ("camera.png", "Camera man (greyscale)"),
     ("brick.png", "Brick wall (greyscale)"),
 )
 
 
-def _skimage_data_dir() -> Path | None:
-    """scikit-image's bundled data folder, found without importing the package; None if absent."""
-    try:
-        spec = importlib.util.find_spec("skimage")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "data"
-    return folder if folder.is_dir() else None
-
-
 def _photo_loader(path: Path) -> Callable[[], Image.Image]:
     def load() -> Image.Image:
-        with Image.open(path, formats=["PNG"]) as image:
+        with Image.open(path, formats=["PNG", "JPEG"]) as image:
             return image.convert("RGB")
 
     return load
@@ -108,13 +94,9 @@ _DRAWN = (
 
 
 def available_samples() -> dict[str, Sample]:
-    """All samples this installation can show, photos first (when scikit-image is installed)."""
-    samples: dict[str, Sample] = {}
-    folder = _skimage_data_dir()
-    if folder is not None:
-        for file_name, name in _SKIMAGE_PHOTOS:
-            if (folder / file_name).is_file():
-                samples[name] = Sample(name, Path(file_name).stem, _photo_loader(folder / file_name))
+    """All samples, photos first."""
+    samples = {name: Sample(name, Path(file_name).stem, _photo_loader(PHOTO_FOLDER / file_name))
+               for file_name, name in _PHOTOS}
     samples.update({sample.name: sample for sample in _DRAWN})
     return samples
 

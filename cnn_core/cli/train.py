@@ -35,7 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume-from", metavar="RUN_ID_OR_MODEL",
                         help="continue training a run's checkpoint or a saved model (its config is the default)")
     parser.add_argument("--max-images", type=int, metavar="N", help="use only the first N images of each split (quick trials)")
-    parser.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to runs/<id>/tensorboard")
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     config = train_config_from_args(args)
     name = args.name or f"{args.preset or DEFAULT_PRESET}-{time.strftime('%Y%m%d-%H%M%S')}"
     request = launch.make_request(
-        config, args.data, name, resume_from=args.resume_from, max_images=args.max_images, tensorboard=args.tensorboard
+        config, args.data, name, resume_from=args.resume_from, max_images=args.max_images
     )
     with runs.runs_lock():
         active = runs.active_run()

@@ -60,6 +60,7 @@ from cnn_core.training.runs import (
     stop_file,
     update_status,
 )
+from cnn_core.training.tensorboard_logs import TensorBoardLogs
 
 DOWNLOAD_EVENT_SECONDS = 0.5
 BUDGET_OVERRUN = 0.05  # a time-budgeted run is cut short only when it would overrun its budget by this share
@@ -234,8 +235,7 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
             last_epoch=initial_epoch + plan.epochs, max_last_epoch=fit_last_epoch,
             retrace_seconds=plan.calibration.trace_seconds, on_replan=replan,
         ))
-    if job.request.get("tensorboard"):
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(job.folder / "tensorboard"), write_graph=False))
+    callbacks.append(TensorBoardLogs(job.folder / "tensorboard"))
     if stop_file(job.run_id).exists():
         live.stop_reason = "user"  # stopped while loading or calibrating: nothing to train
     else:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import _thread
 import contextlib
 import errno
-import importlib.util
 import multiprocessing
 import os
 import signal
@@ -84,14 +83,13 @@ def start_run(
     *,
     resume_from: str | None = None,
     max_images: int | None = None,
-    tensorboard: bool = False,
 ) -> str:
     """Create a run and train it in a background process; BusyError if a run is already active.
 
-    `max_images` keeps only the first N images of each split (quick trials and tests); `tensorboard`
-    also writes Keras TensorBoard logs to runs/<id>/tensorboard.
+    `max_images` keeps only the first N images of each split (quick trials and tests). Every run writes
+    TensorBoard logs to runs/<id>/tensorboard.
     """
-    request = make_request(config, data, model_name, resume_from=resume_from, max_images=max_images, tensorboard=tensorboard)
+    request = make_request(config, data, model_name, resume_from=resume_from, max_images=max_images)
     with runs_lock():
         active = active_run()
         if active:
@@ -119,7 +117,7 @@ def start_run(
 
 def make_request(
     config: TrainConfig, data: str | None, model_name: str, *, resume_from: str | None = None,
-    max_images: int | None = None, tensorboard: bool = False,
+    max_images: int | None = None,
 ) -> dict[str, Any]:
     """Validate the inputs of a run (ConfigError, RegistryError, TrainingError) and return its request dict."""
     config.validate()
@@ -127,12 +125,9 @@ def make_request(
         raise TrainingError("bad_max_images", name="max_images")
     if resume_from:
         check_resume_source(resume_from)
-    if tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise TrainingError("no_tensorboard")
     return {
         "data": None if data is None else str(data), "model_name": sanitize_name(model_name),
         "resume_from": resume_from or None, "max_images": None if max_images is None else int(max_images),
-        "tensorboard": bool(tensorboard),
     }
 
 

@@ -2,7 +2,7 @@
 
 Each run lives in `runs_dir()/<run_id>/`:
 
-- `config.json`    the TrainConfig, `request.json` {data, model_name, resume_from, max_images, tensorboard}
+- `config.json`    the TrainConfig, `request.json` {data, model_name, resume_from, max_images}
 - `status.json`    {"run_id", "state", "pid", "created", "started", "ended", "error", "model_name", "epochs",
                    "data_source", "test_accuracy", ...}, rewritten atomically by the process that trains
 - `events.jsonl`   one JSON object per line, appended and flushed as they happen (see cnn_core.training.launch)
@@ -10,6 +10,7 @@ Each run lives in `runs_dir()/<run_id>/`:
                    resuming exactly (cnn_core.training.resume); removed once a completed run's model is saved
 - `STOP`           created by request_stop(); the training callback checks for it after each execution
 - `predictions.npz` test-split labels, predictions and probabilities once the run has been evaluated
+- `tensorboard/`   TensorBoard logs (train/ and validation/): `tensorboard --logdir runs` compares runs
 - `log.txt`        the background process's stdout/stderr; `error.txt` the traceback of a failed run
 
 Only the training process writes status.json after the run starts; readers never rewrite it. A run whose
@@ -27,6 +28,7 @@ import re
 import shutil
 import time
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +132,7 @@ def read_config(run_id: str) -> dict[str, Any]:
 
 
 def read_request(run_id: str) -> dict[str, Any]:
-    """The run's request: data, model_name, resume_from, max_images, tensorboard."""
+    """The run's request: data, model_name, resume_from, max_images."""
     return read_json(existing_run_folder(run_id) / "request.json")
 
 
@@ -302,4 +304,15 @@ def history_csv(run_id: str) -> str:
     writer.writeheader()
     for event in history(run_id):
         writer.writerow(event)
+    return buffer.getvalue()
+
+
+def tensorboard_zip(run_id: str) -> bytes:
+    """The run's TensorBoard logs as a .zip (paths inside start with `<run_id>/`, ready for `--logdir`)."""
+    folder = existing_run_folder(run_id) / "tensorboard"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file() and not path.is_symlink():
+                archive.write(path, f"{run_id}/{path.relative_to(folder).as_posix()}")
     return buffer.getvalue()

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from cnn_core.cli import main as cli
+from cnn_core.cli import train
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import registry
 
@@ -136,10 +137,10 @@ def test_time_budget_covers_the_whole_command(app_dirs, cifar_subset):
 
 def test_epochs_turn_a_presets_time_budget_off_unless_a_budget_is_given():
     parser = cli.build_parser()
-    default = cli.train_config_from_args(parser.parse_args(["train", "--preset", "default"]))
+    default = train.train_config_from_args(parser.parse_args(["train", "--preset", "default"]))
     assert default.time_budget_seconds > 0  # the preset's own budget
-    fixed = cli.train_config_from_args(parser.parse_args(["train", "--preset", "default", "--epochs", "7"]))
+    fixed = train.train_config_from_args(parser.parse_args(["train", "--preset", "default", "--epochs", "7"]))
     assert fixed.epochs == 7 and fixed.time_budget_seconds == 0
-    both = cli.train_config_from_args(
+    both = train.train_config_from_args(
         parser.parse_args(["train", "--preset", "default", "--epochs", "7", "--time-budget", "60"]))
     assert both.time_budget_seconds == 60

@@ -51,28 +51,6 @@ def test_compare_models_lists_only_differing_settings():
     assert rows[2] == {"": "Epochs", "a": "10", "b": "3"}
 
 
-def test_store_upload_is_content_addressed_and_stays_in_data_dir(app_dirs):
-    first = view.store_upload("../../evil name.zip", b"PK zip bytes")
-    assert first.parent == app_dirs["data"] / "uploads" and first.name.endswith("-evil_name.zip")
-    assert first.read_bytes() == b"PK zip bytes"
-    assert view.store_upload("other.zip", b"PK zip bytes").read_bytes() == b"PK zip bytes"
-    assert view.store_upload("../../evil name.zip", b"PK zip bytes") == first
-    assert not list(first.parent.glob(".*"))  # no temp file left behind
-
-
-def test_store_upload_keeps_only_the_newest_uploads(app_dirs):
-    import os
-
-    stored = []
-    for index in range(view.KEPT_UPLOADS + 3):
-        path = view.store_upload(f"set{index}.zip", f"PK {index}".encode())
-        os.utime(path, (1_000_000 + index, 1_000_000 + index))  # distinct ages, oldest first
-        stored.append(path)
-    left = sorted((app_dirs["data"] / "uploads").iterdir())
-    assert len(left) == view.KEPT_UPLOADS
-    assert set(left) == set(stored[-view.KEPT_UPLOADS:])  # the oldest three are gone
-
-
 def test_parse_widths_names_the_setting_in_the_pages_language():
     with pytest.raises(ConfigError, match="Filters per block: write whole numbers") as caught:
         view.config_from_form({**view.form_values(TrainConfig()), "filters": "32 64"})

@@ -1,0 +1,27 @@
+"""cnn_core.datasets.uploads: uploaded datasets are stored by content, inside the data folder, and pruned."""
+
+from __future__ import annotations
+
+import os
+
+from cnn_core.datasets import uploads
+
+
+def test_store_upload_is_content_addressed_and_stays_in_data_dir(app_dirs):
+    first = uploads.store_upload("../../evil name.zip", b"PK zip bytes")
+    assert first.parent == app_dirs["data"] / "uploads" and first.name.endswith("-evil_name.zip")
+    assert first.read_bytes() == b"PK zip bytes"
+    assert uploads.store_upload("other.zip", b"PK zip bytes").read_bytes() == b"PK zip bytes"
+    assert uploads.store_upload("../../evil name.zip", b"PK zip bytes") == first
+    assert not list(first.parent.glob(".*"))  # no temp file left behind
+
+
+def test_store_upload_keeps_only_the_newest_uploads(app_dirs):
+    stored = []
+    for index in range(uploads.KEPT_UPLOADS + 3):
+        path = uploads.store_upload(f"set{index}.zip", f"PK {index}".encode())
+        os.utime(path, (1_000_000 + index, 1_000_000 + index))  # distinct ages, oldest first
+        stored.append(path)
+    left = sorted((app_dirs["data"] / "uploads").iterdir())
+    assert len(left) == uploads.KEPT_UPLOADS
+    assert set(left) == set(stored[-uploads.KEPT_UPLOADS:])  # the oldest three are gone
