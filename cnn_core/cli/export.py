@@ -1,7 +1,7 @@
 """`python -m cnn_core export --model NAME --format FORMAT --out PATH`: a saved model for use outside the app.
 
     keras-code   one Python file (Keras + NumPy only) that trains the same network again from scratch
-    saved_model  a TensorFlow SavedModel folder (`tf.saved_model.load(PATH).serve(images)`)
+    saved_model  a TensorFlow SavedModel folder (`loaded = tf.saved_model.load(PATH)`, `loaded.serve(images)`)
     tflite       a LiteRT / TensorFlow Lite file for phones and small boards
 
 `--out` may be an existing folder: the export then gets its default name inside it. Prints one JSON line

@@ -102,8 +102,8 @@ def _settings_block(metadata: dict[str, Any], config: TrainConfig) -> str:
 
     values = config.to_dict()
     validation = float(values.get("validation_fraction", DEFAULT_VALIDATION_FRACTION))
-    lines = [f"# --- 1. Settings of the saved model {metadata.get('name', '')!r}. ---", "",
-             _line("SEED", config.seed, "the same seed gives the same starting weights and image order"),
+    lines = [f"# --- 1. Settings of the saved model {json.dumps(metadata.get('name', ''))}. ---", "",
+             _line("SEED", config.seed, "starting weights, augmentation and validation split follow from it"),
              _line("EPOCHS", default_epochs(metadata, config), "default for --epochs: what the saved model trained"),
              _line("VALIDATION_FRACTION", validation, "share of the training images held out to validate on"), ""]
     lines += [_line(constant, values[key], comment) for key, (constant, comment) in SETTING_COMMENTS.items()]

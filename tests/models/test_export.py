@@ -75,6 +75,17 @@ def test_script_builds_the_apps_model_weight_for_weight(script_for, config_name)
         np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize("config_name", ["default", "dense"])
+def test_script_is_lint_clean(tmp_path, config_name):
+    # What a learner reads should pass the project's own linter (pyflakes, isort, 120 columns).
+    pytest.importorskip("ruff")
+    path = tmp_path / "train_m.py"
+    path.write_text(keras_code(metadata_for(CONFIGS[config_name])), encoding="utf-8")
+    linted = subprocess.run([sys.executable, "-m", "ruff", "check", "--isolated", "--select", "E,F,W,I",
+                             "--line-length", "120", str(path)], capture_output=True, text=True, timeout=60)
+    assert linted.returncode == 0, linted.stdout
+
+
 def test_script_settings_are_the_runs(script_for):
     module = script_for(DENSE, epochs_trained=12)
     for key, (constant, _) in SETTING_COMMENTS.items():
