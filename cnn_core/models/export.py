@@ -33,6 +33,7 @@ from typing import Any
 
 from cnn_core.atomic import temp_path_for
 from cnn_core.i18n import TranslatableError
+from cnn_core.models.registry import sanitize_name
 from cnn_core.training.config import ConfigError, TrainConfig
 
 FORMATS = ("keras-code", "saved_model", "tflite")
@@ -126,7 +127,7 @@ def keras_code(metadata: dict[str, Any]) -> str:
     if not isinstance(settings, dict):
         raise ConfigError("not_an_object")
     config = TrainConfig.from_dict(settings)
-    name = str(metadata.get("name", "model"))
+    name = sanitize_name(str(metadata.get("name") or "model"))  # it lands in the code: letters, digits, - and _ only
     template = string.Template(TEMPLATE.read_text(encoding="utf-8"))
     return template.substitute(
         name=name, file_name=script_file_name(name), settings=_settings_block({**metadata, "name": name}, config),

@@ -86,6 +86,12 @@ def test_script_is_lint_clean(tmp_path, config_name):
     assert linted.returncode == 0, linted.stdout
 
 
+def test_a_model_name_cannot_inject_code():
+    source = keras_code(metadata_for(PRESETS["seed"], name='x"""\nimport os; os.remove("important")\n"""'))
+    compile(source, "train.py", "exec")
+    assert "os.remove" not in source and "import os" not in source
+
+
 def test_script_settings_are_the_runs(script_for):
     module = script_for(DENSE, epochs_trained=12)
     for key, (constant, _) in SETTING_COMMENTS.items():
