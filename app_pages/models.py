@@ -11,7 +11,7 @@ import streamlit as st
 from app_pages import training_runs
 from app_pages import training_setup as setup
 from app_pages.language import current_language, error_text, t
-from cnn_core.models import registry, transfer
+from cnn_core.models import export, registry, transfer
 from cnn_core.training import runs, view
 from cnn_core.training.config import TrainConfig
 
@@ -50,6 +50,22 @@ def download_section(column, name: str) -> None:
     column.download_button(t("models.download_weights"), lambda: transfer.export_weights(name),
                            f"{name}.weights.h5", "application/octet-stream", key="download_weights", on_click="ignore")
     column.caption(t("models.download_for_import"))
+    export_downloads(column, name)
+
+
+def export_downloads(column, name: str) -> None:
+    """The model for use outside the app: a Keras training script, a SavedModel (.zip), a TFLite file."""
+    # Each is made only when clicked: the SavedModel and TFLite conversions take seconds.
+    column.download_button(t("models.export_code"), lambda: export.keras_code_bytes(name),
+                           export.script_file_name(name), "text/x-python", key="export_code", on_click="ignore",
+                           help=t("models.export_code_help"))
+    column.download_button(t("models.export_saved_model"), lambda: export.saved_model_zip(name),
+                           f"{name}_saved_model.zip", "application/zip", key="export_saved_model", on_click="ignore",
+                           help=t("models.export_saved_model_help"))
+    column.download_button(t("models.export_tflite"), lambda: export.tflite_bytes(name), f"{name}.tflite",
+                           "application/octet-stream", key="export_tflite", on_click="ignore",
+                           help=t("models.export_tflite_help"))
+    column.caption(t("models.export_note"))
 
 
 def delete_section(column, name: str) -> None:

@@ -96,8 +96,10 @@ def test_models_page_in_chinese(app_dirs):
                       + [button.label for button in at.get("download_button")])
     assert "继续训练" in shown and english_leftovers(shown) == []
     assert [button.key for button in at.get("download_button")] == ["download_model", "download_settings",
-                                                                     "download_weights"]
+                                                                     "download_weights", "export_code",
+                                                                     "export_saved_model", "export_tflite"]
     assert "下载权重（.weights.h5）" in shown and "安全" in shown
+    assert "下载 Keras 训练脚本（.py）" in shown and "测试时翻转" in shown  # the exports and what they leave out
 
 
 def test_no_models_yet_points_to_the_training_page(app_dirs):

@@ -1,0 +1,30 @@
+"""`python -m cnn_core export --model NAME --format FORMAT --out PATH`: a saved model for use outside the app.
+
+    keras-code   one Python file (Keras + NumPy only) that trains the same network again from scratch
+    saved_model  a TensorFlow SavedModel folder (`loaded = tf.saved_model.load(PATH)`, `loaded.serve(images)`)
+    tflite       a LiteRT / TensorFlow Lite file for phones and small boards
+
+`--out` may be an existing folder: the export then gets its default name inside it. Prints one JSON line
+`{"model", "format", "out"}`. Formats and what they hold: cnn_core.models.export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cnn_core.models.export import FORMATS, export_model
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `export`."""
+    parser.add_argument("--model", required=True, help="registry name of the model")
+    parser.add_argument("--format", required=True, choices=FORMATS, help="what to write (see above)")
+    parser.add_argument("--out", required=True, metavar="PATH", help="file or folder to write (a folder: default name)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the export; ExportError / RegistryError (exit status 2 through cli.main) for bad input."""
+    path = export_model(args.model, args.format, args.out)
+    print(json.dumps({"model": args.model, "format": args.format, "out": str(path)}), flush=True)
+    return 0
