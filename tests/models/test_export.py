@@ -24,6 +24,7 @@ from cnn_core.datasets.cifar import CIFAR10_CLASSES
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import export, registry
 from cnn_core.models.export import SETTING_COMMENTS, ExportError, export_model, keras_code
+from cnn_core.datasets.base import stratified_holdout
 from cnn_core.training.config import PRESETS, TrainConfig
 from cnn_core.training.model import build_model, learning_rate_at, make_optimizer, predict_probabilities
 from helpers.class_folders import class_files, write_tree
@@ -99,6 +100,16 @@ def test_script_settings_are_the_runs(script_for):
     assert module.SEED == 7 and module.EPOCHS == 12  # the epochs the model trained, not config.epochs
     # The run's validation share; settings from before that setting existed get the default.
     assert module.VALIDATION_FRACTION == getattr(DENSE, "validation_fraction", export.DEFAULT_VALIDATION_FRACTION)
+
+
+def test_script_holds_out_the_same_validation_images_as_the_app(script_for):
+    labels = np.random.default_rng(3).integers(0, 10, 777)
+    images = np.arange(777)[:, None]
+    module = script_for(DENSE)
+    _, _, held_images, held_labels = module.hold_out(images, labels, 0.1)
+    expected = stratified_holdout(labels, 0.1, DENSE.seed)
+    np.testing.assert_array_equal(held_images[:, 0], np.flatnonzero(expected))
+    np.testing.assert_array_equal(held_labels, labels[expected])
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "one_cycle", "linear"])
