@@ -4,4 +4,4 @@ This package never imports Streamlit, and importing it never imports TensorFlow:
 the modules that need Keras (model, training, inference, explain) import it themselves.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the same as pyproject.toml (tests/test_readme.py checks)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
-from cnn_core.models.export import FORMATS, export_model
+from cnn_core.models.export import FORMATS, ExportError, export_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the export; ExportError / RegistryError (exit status 2 through cli.main) for bad input."""
-    path = export_model(args.model, args.format, args.out)
+    """Write the export; bad input raises (exit 2 through cli.main), a failed conversion or write exits 1."""
+    try:
+        path = export_model(args.model, args.format, args.out)
+    except ExportError as error:
+        if error.reason not in ("not_written", "not_converted"):
+            raise  # the input's fault: exit 2
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(json.dumps({"model": args.model, "format": args.format, "out": str(path)}), flush=True)
     return 0

@@ -6,8 +6,11 @@
     python -m cnn_core export --model my-model --format keras-code --out train_my_model.py
 
 Each subcommand is a module of this package with `add_arguments(parser)` and `run(args) -> exit status`,
-listed once in SUBCOMMANDS. Results go to stdout (JSON lines), messages for people to stderr. Bad input
-(missing data, an invalid config, an unknown model) prints `error: ...` to stderr and exits with status 2.
+listed once in SUBCOMMANDS. Results go to stdout (JSON lines), messages for people to stderr.
+
+Exit status: 0 done; 1 a runtime failure (the training run failed, a file could not be written, the server is
+busy training); 2 bad usage (unknown options, missing data, an invalid config, an unknown model), with
+`error: ...` on stderr and no traceback; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from cnn_core import __version__
 from cnn_core.cli import evaluate, export, predict, train
+from cnn_core.i18n import TranslatableError
 from cnn_core.training.runs import BusyError
 
 
@@ -46,6 +51,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m cnn_core", description="CNN Studio from the command line.")
+    parser.add_argument("--version", action="version", version=f"cnn-studio {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, subcommand in SUBCOMMANDS.items():
         sub = commands.add_parser(name, help=subcommand.help, description=subcommand.help)
@@ -54,22 +60,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Parse the command line, run one subcommand; exit status 2 with a message for bad input."""
+    """Parse the command line, run one subcommand; see the module docstring for the exit statuses."""
     started = time.monotonic()  # a time budget counts from here, TensorFlow's import included
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off stderr
     args = build_parser().parse_args(argv)
     args.started = started
     try:
         return args.run(args)
-    except BusyError as error:
+    except (BusyError, OSError) as error:  # not the user's input: the machine, or another run
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    except ValueError as error:
-        if not type(error).__module__.startswith("cnn_core"):
-            raise  # not one of our input errors: a bug, and its traceback helps
+        return EXIT_FAILURE
+    except TranslatableError as error:  # one of our refusals of the input
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED

@@ -3,8 +3,8 @@
     python -m cnn_core train --data PATH --preset quick --epochs 3 --name my-model
     python -m cnn_core train --data PATH --preset default --time-budget 180 --name fast
 
-It prints one line per epoch and, last, one JSON line with the results, and saves the model to the
-registry. Messages for people go to stderr, so stdout stays parseable.
+It saves the model to the registry and prints, last, one JSON line with the results. On a terminal it shows
+live progress (download, decoding, batches) and a readable line per epoch; piped, stdout holds JSON lines only.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import sys
 import time
 from typing import Any
 
+from cnn_core.datasets.base import DataError
+from cnn_core.i18n import TranslatableError
 from cnn_core.training import launch, runs
 from cnn_core.training.config import PRESETS, ConfigError, TrainConfig, preset
 from cnn_core.training.resume import resume_config
 
 DEFAULT_PRESET = "default"
+EXIT_RUN_FAILED = 1  # as cnn_core.cli.main.EXIT_FAILURE (main imports this module, so not from there)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,41 +66,82 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
-class EpochPrinter:
-    """Prints one human-readable line per finished epoch (stdout) and notes for people (stderr)."""
+class Progress:
+    """What `train` shows while it works.
 
-    def __init__(self) -> None:
+    On a terminal: a live status line on stderr (download, decoding, calibration, the epoch's batches), then one
+    readable line per finished epoch. Piped: stdout carries JSON lines only (one per epoch, then the result),
+    so a script can read every line with `json.loads`; nothing is redrawn.
+    """
+
+    def __init__(self, terminal: bool | None = None) -> None:
+        self.terminal = sys.stdout.isatty() if terminal is None else terminal
         self.last_epoch = self.planned = 0
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == "start":
             self.last_epoch, self.planned = event["initial_epoch"] + event["epochs"], event["epochs"]
-            budget = f", fitted to a {event['time_budget_seconds']:g} s budget" if event["time_budget_seconds"] else ""
-            print(f"{event['data_source']}: {event['epochs']} epochs of {event['steps_per_epoch']} steps{budget}",
-                  file=sys.stderr, flush=True)
-        elif kind == "epoch":
-            def number(key: str, spec: str) -> str:
-                return "-" if event.get(key) is None else format(event[key], spec)
-
-            print(
-                f"epoch {event['epoch']}/{self.last_epoch}  loss {number('loss', '.4f')}  "
-                f"accuracy {number('accuracy', '.1%')}  val_loss {number('val_loss', '.4f')}  "
-                f"val_accuracy {number('val_accuracy', '.1%')}  lr {number('learning_rate', '.2e')}  "
-                f"{number('images_per_second', '.0f')} img/s  elapsed {number('elapsed', '.1f')} s  "
-                f"eta {number('eta', '.0f')} s",
-                flush=True,
-            )
         elif kind == "replan":
             self.last_epoch += event["epochs"] - self.planned
             self.planned = event["epochs"]
-            print(f"re-planned to {event['epochs']} epochs to fit the time budget", file=sys.stderr, flush=True)
-        elif kind == "stopped":
-            print(f"stopped ({event['reason']}) after {event['epochs_completed']} epochs", file=sys.stderr, flush=True)
+        if kind == "epoch":
+            self._epoch(event)
+        elif self.terminal:
+            self._status(event)
+
+    def _epoch(self, event: dict[str, Any]) -> None:
+        if not self.terminal:
+            keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "images_per_second",
+                    "elapsed", "eta")
+            print(json.dumps({"type": "epoch", "last_epoch": self.last_epoch, **{key: event.get(key) for key in keys}}),
+                  flush=True)
+            return
+
+        def number(key: str, spec: str) -> str:
+            return "-" if event.get(key) is None else format(event[key], spec)
+
+        print("\r\033[K", end="", file=sys.stderr, flush=True)  # clear the live line first
+        print(f"epoch {event['epoch']}/{self.last_epoch}  loss {number('loss', '.4f')}  "
+              f"accuracy {number('accuracy', '.1%')}  val_loss {number('val_loss', '.4f')}  "
+              f"val_accuracy {number('val_accuracy', '.1%')}  lr {number('learning_rate', '.2e')}  "
+              f"{number('images_per_second', '.0f')} img/s  elapsed {number('elapsed', '.1f')} s  "
+              f"eta {number('eta', '.0f')} s", flush=True)
+
+    def _status(self, event: dict[str, Any]) -> None:
+        text = status_text(event, self.last_epoch)
+        if text is not None:
+            end = "\n" if event["type"] in ("start", "replan", "stopped") else ""
+            print(f"\r\033[K{text}", end=end, file=sys.stderr, flush=True)
+
+
+def status_text(event: dict[str, Any], last_epoch: int) -> str | None:
+    """One line of live status for a terminal, or None for events that have none."""
+    kind = event["type"]
+    if kind == "loading" and event.get("bytes_total"):
+        return f"downloading CIFAR-10 {bar(event['bytes_done'] / event['bytes_total'])} {event['bytes_done'] >> 20} MB"
+    if kind == "loading" and event.get("images_total"):
+        return f"decoding images {bar(event['images_done'] / event['images_total'])} {event['images_done']:,}"
+    if kind == "batch":
+        return f"epoch {event['epoch']}/{last_epoch} step {event['step']}  loss {event['loss']:.4f}"
+    budget = f", fitted to a {event.get('time_budget_seconds') or 0:g} s budget" if event.get("time_budget_seconds") else ""
+    return {
+        "loading": f"loading {event.get('data')}", "calibrating": "timing a few steps to fit the time budget",
+        "start": f"{event.get('data_source')}: {event.get('epochs')} epochs of {event.get('steps_per_epoch')} steps{budget}",
+        "replan": f"re-planned to {event.get('epochs')} epochs to fit the time budget",
+        "stopped": f"stopped ({event.get('reason')}) after {event.get('epochs_completed')} epochs",
+        "evaluating": "scoring the validation and test splits", "saving": "saving the model",
+    }.get(kind)
+
+
+def bar(fraction: float, width: int = 20) -> str:
+    """A text progress bar: [#######.............] 35 %."""
+    filled = int(round(max(0.0, min(fraction, 1.0)) * width))
+    return f"[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%}"
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train in this process, save to the registry, print per-epoch lines and a final JSON line."""
+    """Train in this process, save to the registry; progress as it goes (see Progress), a final JSON line."""
     config = train_config_from_args(args)
     name = args.name or f"{args.preset or DEFAULT_PRESET}-{time.strftime('%Y%m%d-%H%M%S')}"
     request = launch.make_request(
@@ -108,7 +152,13 @@ def run(args: argparse.Namespace) -> int:
         if active:
             raise runs.BusyError("training_here", run_id=active)
         run_id = runs.create_run(config.to_dict(), request)
-    summary = launch.run_training(run_id, on_event=EpochPrinter(), started=args.started)
+    try:
+        summary = launch.run_training(run_id, on_event=Progress(), started=args.started)
+    except (DataError, ConfigError):
+        raise  # the data or settings it was given are unusable: bad usage (exit 2 through cli.main)
+    except (TranslatableError, OSError) as error:  # the run failed while working: recorded as failed, exit 1
+        print(f"\nerror: {launch.describe_error(error)}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     result = {
         "model": summary["model_name"] if summary["model_saved"] else None,
         "test_accuracy": summary["test_accuracy"],

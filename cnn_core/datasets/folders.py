@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from cnn_core import i18n
-from cnn_core.datasets.base import MAX_CLASSES, DataError, Dataset, stratified_holdout
+from cnn_core.datasets.base import MAX_CLASSES, DataError, Dataset, ProgressCallback, stratified_holdout
 from cnn_core.images import load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -33,18 +33,22 @@ IMAGE_SIZE = 32
 Entry = tuple[tuple[str, ...], Callable[[], bytes]]  # (path parts, read the file's bytes)
 
 
-def load_image_folders(path: Path, *, validation_fraction: float = 0.2, seed: int = 0) -> Dataset:
-    """A Dataset from a class-folder root or a .zip of one (the "test" split is the validation split)."""
+def load_image_folders(path: Path, *, validation_fraction: float = 0.2, seed: int = 0,
+                       progress: ProgressCallback | None = None) -> Dataset:
+    """A Dataset from a class-folder root or a .zip of one; without train/test folders, a test split is drawn.
+
+    `progress(images_done, images_total)` follows the decoding (the slow part of a large collection).
+    """
     if not 0.0 <= validation_fraction < 1.0:
         raise DataError("bad_validation_fraction", value=validation_fraction)
     path = Path(path)
     if path.is_dir():
         entries = _folder_entries(path)
-        return _build(entries, str(path), validation_fraction, seed)
+        return _build(entries, str(path), validation_fraction, seed, progress)
     try:
         with zipfile.ZipFile(path) as archive:
             entries = _zip_entries(archive, path.name)
-            return _build(entries, str(path), validation_fraction, seed)
+            return _build(entries, str(path), validation_fraction, seed, progress)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
         raise DataError("unreadable_zip", name=path.name, reason=str(error)) from None
 
@@ -143,14 +147,15 @@ def _decode(data: bytes) -> np.ndarray:
 # --- Building the dataset. ---
 
 
-def _build(entries: list[Entry], where: str, validation_fraction: float, seed: int) -> Dataset:
+def _build(entries: list[Entry], where: str, validation_fraction: float, seed: int,
+           progress: ProgressCallback | None = None) -> Dataset:
     """Decode every image under a class folder and split them (split folders if present, else stratified)."""
     entries = _strip_wrappers(entries)
     if not entries:
         raise DataError("no_images", path=where)
     tops = {parts[0].lower() for parts, _ in entries if len(parts) >= 3}
     use_split_folders = bool("train" in tops and tops & {"test", "val", "validation"} and tops <= set(SPLIT_FOLDERS))
-    decoded = _decode_all(entries, where, offset=1 if use_split_folders else 0)
+    decoded = _decode_all(entries, where, offset=1 if use_split_folders else 0, progress=progress)
     class_names = _check_classes(decoded, where)
     images, labels_by_name, splits, skipped = decoded
     x = np.stack(images)
@@ -173,11 +178,17 @@ UNREADABLE = (ValueError, OSError, SyntaxError, EOFError, zipfile.BadZipFile, zl
               RuntimeError, Image.DecompressionBombError, Image.DecompressionBombWarning)
 
 
-def _decode_all(entries: list[Entry], where: str, offset: int) -> tuple[list, list, list, list]:
+PROGRESS_EVERY = 64  # images between progress reports while decoding
+
+
+def _decode_all(entries: list[Entry], where: str, offset: int,
+                progress: ProgressCallback | None = None) -> tuple[list, list, list, list]:
     """(32x32 images, class name of each, split of each, paths skipped as unreadable)."""
     images, labels_by_name, splits, skipped = [], [], [], []
     total_bytes = 0
-    for parts, read in entries:
+    for index, (parts, read) in enumerate(entries):
+        if progress is not None and index % PROGRESS_EVERY == 0:
+            progress(index, len(entries))
         if len(parts) < offset + 2:
             continue  # loose images beside the class folders have no class
         try:
@@ -193,6 +204,8 @@ def _decode_all(entries: list[Entry], where: str, offset: int) -> tuple[list, li
         images.append(pixels)
         labels_by_name.append(parts[offset])
         splits.append(SPLIT_FOLDERS[parts[0].lower()] if offset else "")
+    if progress is not None:
+        progress(len(entries), len(entries))
     return images, labels_by_name, splits, skipped
 
 

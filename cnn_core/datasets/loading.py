@@ -17,6 +17,7 @@ def load_dataset(
     progress: ProgressCallback | None = None,
     validation_fraction: float = 0.2,
     seed: int = 0,
+    decode_progress: ProgressCallback | None = None,
 ) -> Dataset:
     """Load CIFAR-10 or a class-folder collection, whichever `spec` names.
 
@@ -25,6 +26,9 @@ def load_dataset(
     - a `cifar-10-batches-py` folder (or its parent) or a `cifar-10-python.tar.gz`, with any number of
       rows per batch;
     - a class-folder root `root/<class>/*.png|jpg` or a .zip of one (see `cnn_core.datasets.folders`).
+
+    `progress(bytes_done, bytes_total)` follows a download, `decode_progress(images_done, images_total)` the
+    decoding of class folders.
     """
     if spec is None or str(spec).strip().lower() in ("", "cifar10", "cifar-10"):
         location = download_cifar10(progress=progress)
@@ -39,11 +43,11 @@ def load_dataset(
         raise DataError("not_file_or_folder", path=str(path))
     if path.is_file():
         if path.suffix.lower() == ".zip":
-            return load_image_folders(path, validation_fraction=validation_fraction, seed=seed)
+            return load_image_folders(path, validation_fraction=validation_fraction, seed=seed, progress=decode_progress)
         if tarfile.is_tarfile(path):
             return load_cifar_batches(path)
         raise DataError("unknown_file_kind", name=path.name)
     cifar_folder = find_cifar_folder(path)
     if cifar_folder is not None:
         return load_cifar_batches(cifar_folder)
-    return load_image_folders(path, validation_fraction=validation_fraction, seed=seed)
+    return load_image_folders(path, validation_fraction=validation_fraction, seed=seed, progress=decode_progress)

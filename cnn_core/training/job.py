@@ -73,14 +73,19 @@ def load_request_data(request: dict[str, Any], config: TrainConfig, emit: Callab
     test split: the test split is scored once, when training has ended.
     """
     last_report = [0.0]
+    data = request.get("data") or "cifar10"
 
-    def progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if emit is not None and (now - last_report[0] >= DOWNLOAD_EVENT_SECONDS or done == total):
-            last_report[0] = now
-            emit({"type": "loading", "data": request.get("data") or "cifar10", "bytes_done": done, "bytes_total": total})
+    def reporter(unit: str) -> Callable[[int, int], None]:
+        def report(done: int, total: int) -> None:  # a few "loading" events a second, and the last one
+            now = time.monotonic()
+            if emit is not None and (now - last_report[0] >= DOWNLOAD_EVENT_SECONDS or done == total):
+                last_report[0] = now
+                emit({"type": "loading", "data": data, f"{unit}_done": done, f"{unit}_total": total})
 
-    dataset = load_dataset(request.get("data"), progress=progress, seed=config.seed)
+        return report
+
+    dataset = load_dataset(request.get("data"), progress=reporter("bytes"), seed=config.seed,
+                           decode_progress=reporter("images"))
     limit = request.get("max_images")
     if limit:
         dataset.x_train, dataset.y_train = dataset.x_train[:limit], dataset.y_train[:limit]
@@ -187,6 +192,7 @@ def plan_training(job: Job, model: keras.Model, dataset: Dataset, train, validat
     if budget <= 0:
         return plan
     compile_model(model, config, steps_per_epoch, 1, plan.steps_per_execution)
+    job.emit({"type": "calibrating"})
     # Timing only (no score is kept): a run without a validation split times a pass over the test images.
     timed, timed_images = validation, len(dataset.y_val)
     if validation is None:

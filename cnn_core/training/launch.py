@@ -7,15 +7,18 @@ fresh Python process (multiprocessing "spawn") that imports no Streamlit and wri
 active per server at a time (`BusyError`). The command line calls `run_training` in-process.
 
 Events, one JSON object per line of events.jsonl:
-  {"type": "loading", "data", ["bytes_done", "bytes_total"]}        while the dataset loads/downloads
+  {"type": "loading", "data", ["bytes_done", "bytes_total"] or ["images_done", "images_total"]}
+                                           while the dataset downloads (bytes) or its class folders decode (images)
+  {"type": "calibrating"}                  a time-budgeted run times a few real steps
   {"type": "start", "epochs", "initial_epoch", "steps_per_epoch", "steps_per_execution", "batch_size",
-   "train_images", "test_images", "class_names", "data_source", "time_budget_seconds", "resumed_from",
+   "train_images", "validation_images", "test_images", "class_names", "data_source", "time_budget_seconds", "resumed_from",
    "calibration" (measured step/trace/validation seconds, budgeted runs only), "elapsed"}
   {"type": "batch", "epoch", "step", "loss", "accuracy", "images_per_second", "elapsed"}   ≤ ~3/s, smoothed
   {"type": "epoch", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
-   "images_per_second", "elapsed", "eta"}                         whole epochs only; val = the test split
+   "images_per_second", "elapsed", "eta"}          whole epochs only; val = the validation split (from training data)
   {"type": "stopped", "reason", "epochs_completed"}               after a Stop request
-  {"type": "evaluating"}, then {"type": "finish", "test_accuracy", "per_class_accuracy" {class: acc},
+  {"type": "evaluating"}, {"type": "saving"}, then {"type": "finish", "test_accuracy", "validation_accuracy",
+   "per_class_accuracy" {class: acc},
    "confusion_matrix" [[true x predicted]], "seconds", "model_name", "epochs_completed", "best_epoch",
    "images_per_second"}                                           also after a Stop, if an epoch finished
   {"type": "replan", "epochs", "elapsed"}  a time-budgeted run re-sized its schedule: epochs is the new count

@@ -12,10 +12,12 @@ import keras
 import numpy as np
 import pytest
 
+from cnn_core import __version__
 from cnn_core.cli import main as cli
 from cnn_core.cli import train
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import registry
+from cnn_core.training import runs
 
 from helpers.paths import PROJECT_ROOT
 
@@ -41,14 +43,17 @@ def test_train_then_evaluate_on_the_subset(app_dirs, cifar_subset, tiny_config_f
     trained = run_cli("train", "--data", str(cifar_subset), "--preset", "seed", "--config", str(tiny_config_file),
                       "--epochs", "1", "--max-images", "1000", "--name", "CLI Tiny")
     assert trained.returncode == 0, trained.stderr
-    lines = trained.stdout.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("epoch 1/1 ")  # one line per epoch, then the JSON result
-    result = json.loads(lines[-1])
+    lines = [json.loads(line) for line in trained.stdout.strip().splitlines()]  # piped: JSON lines only
+    assert len(lines) == 2 and lines[0]["type"] == "epoch" and lines[0]["epoch"] == 1 == lines[0]["last_epoch"]
+    assert 0 <= lines[0]["val_accuracy"] <= 1 and lines[0]["images_per_second"] > 0
+    assert "\r" not in trained.stderr  # nothing is redrawn when nobody watches
+    result = lines[-1]
     assert result["model"] == "cli-tiny" and result["epochs"] == 1 and result["state"] == "finished"
     assert result["seconds"] > 0 and result["images_per_second"] > 0
     metadata = registry.load_metadata("cli-tiny")
     assert metadata["config"]["filters"] == [4] and metadata["config"]["epochs"] == 1
-    assert metadata["train_images"] == 1000 and metadata["test_images"] == 509
+    assert metadata["train_images"] + metadata["validation_images"] == 1000 and metadata["test_images"] == 509
+    assert 90 <= metadata["validation_images"] <= 110  # 10 % of each class, held out of the training images
     assert metadata["test_accuracy"] == pytest.approx(result["test_accuracy"])
 
     evaluated = run_cli("evaluate", "--model", "cli-tiny", "--data", str(cifar_subset))
@@ -144,3 +149,36 @@ def test_epochs_turn_a_presets_time_budget_off_unless_a_budget_is_given():
     both = train.train_config_from_args(
         parser.parse_args(["train", "--preset", "default", "--epochs", "7", "--time-budget", "60"]))
     assert both.time_budget_seconds == 60
+
+
+def test_version_and_exit_statuses(app_dirs, cifar_subset, capsys, monkeypatch, tmp_path):
+    with pytest.raises(SystemExit) as version:
+        cli.main(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out.strip() == f"cnn-studio {__version__}"
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["train", "--epochs", "many"])
+    assert usage.value.code == 2  # argparse: bad usage
+    # A run that fails while it works is a runtime failure (1) and is recorded as failed: here the registry
+    # is a file, so saving the trained model fails at the very end.
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("CNN_STUDIO_MODELS_DIR", str(blocked))
+    status = cli.main(["train", "--data", str(cifar_subset), "--preset", "seed", "--epochs", "1", "--max-images", "200",
+                       "--name", "unsaved"])
+    assert status == 1 and "error:" in capsys.readouterr().err
+    assert runs.list_runs()[0]["state"] == "failed"
+
+
+def test_a_terminal_sees_live_progress_and_readable_epochs(capsys):
+    progress = train.Progress(terminal=True)
+    for event in ({"type": "loading", "data": "x.zip", "images_done": 64, "images_total": 256},
+                  {"type": "start", "initial_epoch": 0, "epochs": 2, "steps_per_epoch": 5, "data_source": "x.zip",
+                   "time_budget_seconds": 0},
+                  {"type": "batch", "epoch": 1, "step": 3, "loss": 1.25},
+                  {"type": "epoch", "epoch": 1, "loss": 1.0, "accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4,
+                   "learning_rate": 1e-3, "images_per_second": 900.0, "elapsed": 2.0, "eta": 2.0}):
+        progress(event)
+    out, err = capsys.readouterr()
+    assert "decoding images [#####...............]  25%" in err and "epoch 1/2 step 3  loss 1.2500" in err
+    assert out.startswith("epoch 1/2  loss 1.0000  accuracy 50.0%  val_loss 1.1000  val_accuracy 40.0%")
+    assert train.bar(1.0).startswith("[" + "#" * 20 + "]")
