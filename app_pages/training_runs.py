@@ -114,14 +114,7 @@ def live_view(run_id: str, place: str) -> None:
     if status["state"] not in LIVE_STATES:
         st.rerun()  # show the final report (and stop polling)
     numbers = figures.progress_numbers(status, events)
-    last = events[-1] if events else {}
-    if last.get("type") == "loading" and last.get("bytes_total"):
-        done, total = last["bytes_done"], last["bytes_total"]
-        st.progress(done / total, t("training.live.download_progress", done=done / 1e6, total=total / 1e6))
-    elif last.get("type") in ("loading", None):
-        st.info(t("training.live.starting"))
-    elif last.get("type") == "evaluating":
-        st.info(t("training.live.evaluating"))
+    phase_status(events)
     label = t("training.live.progress", model=status.get("model_name"), epoch=numbers["epoch"],
               last=numbers["last_epoch"])
     st.progress(numbers["fraction"], label)
@@ -137,6 +130,23 @@ def live_view(run_id: str, place: str) -> None:
     if stopping:
         st.info(t("training.live.stopping"))
     run_charts(run_id, events, place)
+
+
+def phase_status(events: list[dict]) -> None:
+    """Where the run is (loading, calibrating, training, evaluating, saving), with the loading's own progress."""
+    phase = figures.run_phase(events)
+    last = events[-1] if events else {}
+    with st.status(t(f"training.live.phase.{phase}"), state="running", expanded=phase == "loading"):
+        for step in figures.PHASES[: figures.PHASES.index(phase)]:
+            st.write(f"✅ {t(f'training.live.phase.{step}')}")
+        if last.get("type") == "loading" and last.get("bytes_total"):
+            done, total = last["bytes_done"], last["bytes_total"]
+            st.progress(done / total, t("training.live.download_progress", done=done / 1e6, total=total / 1e6))
+        elif last.get("type") == "loading" and last.get("images_total"):
+            done, total = last["images_done"], last["images_total"]
+            st.progress(done / total, t("training.live.decode_progress", done=done, total=total))
+        elif phase == "loading":
+            st.write(t("training.live.starting"))
 
 
 def run_charts(run_id: str, events: list[dict], place: str) -> None:
@@ -175,18 +185,51 @@ def run_report(run_id: str, place: str, status: dict) -> None:
     if checkpoint is not None:
         resume_button(run_id, status, checkpoint, place)
     run_charts(run_id, events, place)
-    a, b = st.columns(2)
+    downloads(run_id, place)
+    finish = next((event for event in events if event["type"] == "finish"), None)
+    if finish is None:
+        return
+    left, right = st.columns(2)
+    left.metric(t("training.report.test_accuracy"), f"{finish['test_accuracy']:.1%}")
+    if finish.get("validation_accuracy") is not None:
+        right.metric(t("training.report.validation_accuracy"), f"{finish['validation_accuracy']:.1%}")
+    figure = figures.per_class_figure(finish["per_class_accuracy"], language=current_language())
+    st.plotly_chart(figure, key=f"per_class_{place}_{run_id}")
+    confusion_explorer(run_id, place, finish["confusion_matrix"], list(finish["per_class_accuracy"]))
+
+
+def downloads(run_id: str, place: str) -> None:
+    """The run's history, settings and TensorBoard logs as files, and deleting the run (after a second click)."""
+    a, b, c, d = st.columns(4)
     a.download_button(t("training.report.download_csv"), lambda: runs.history_csv(run_id),
                       f"{run_id}-history.csv", "text/csv", key=f"csv_{place}_{run_id}", on_click="ignore")
     b.download_button(t("training.report.download_config"), lambda: json.dumps(runs.read_config(run_id), indent=2),
                       f"{run_id}-config.json", "application/json", key=f"config_{place}_{run_id}", on_click="ignore")
-    finish = next((event for event in events if event["type"] == "finish"), None)
-    if finish is None:
-        return
-    st.metric(t("training.report.test_accuracy"), f"{finish['test_accuracy']:.1%}")
-    figure = figures.per_class_figure(finish["per_class_accuracy"], language=current_language())
-    st.plotly_chart(figure, key=f"per_class_{place}_{run_id}")
-    confusion_explorer(run_id, place, finish["confusion_matrix"], list(finish["per_class_accuracy"]))
+    c.download_button(t("training.report.download_tensorboard"), lambda: runs.tensorboard_zip(run_id),
+                      f"{run_id}-tensorboard.zip", "application/zip", key=f"tensorboard_{place}_{run_id}",
+                      on_click="ignore", help=t("training.report.tensorboard_help"))
+    if d.button(t("training.report.delete"), key=f"delete_{place}_{run_id}"):
+        st.session_state["confirm_delete_run"] = run_id
+    if st.session_state.get("confirm_delete_run") == run_id:
+        confirm_delete(run_id, place)
+
+
+def confirm_delete(run_id: str, place: str) -> None:
+    """Delete the run's folder (its saved model stays) once the visitor confirms."""
+    st.warning(t("training.report.confirm_delete", run=run_id))
+    yes, no = st.columns(2)
+    if yes.button(t("training.report.yes_delete"), key=f"delete_yes_{place}_{run_id}"):
+        try:
+            runs.delete_run(run_id)
+        except (runs.BusyError, runs.RunNotFoundError, OSError) as error:
+            st.warning(error_text(error))
+        st.session_state.pop("confirm_delete_run", None)
+        if st.session_state.get("run_id") == run_id:
+            st.session_state.pop("run_id")
+        st.rerun()
+    if no.button(t("training.report.cancel_delete"), key=f"delete_no_{place}_{run_id}"):
+        st.session_state.pop("confirm_delete_run", None)
+        st.rerun()
 
 
 def resume_button(run_id: str, status: dict, checkpoint: resume.Checkpoint, place: str) -> None:

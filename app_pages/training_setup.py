@@ -101,11 +101,14 @@ def apply_uploaded_config() -> None:
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def data_summary(spec: str) -> dict:
-    """Sizes, class names and 8 sample training images of a dataset (DataError if unreadable)."""
+def data_summary(spec: str, _progress=None) -> dict:
+    """Sizes, class names and 8 sample training images of a dataset (DataError if unreadable).
+
+    `_progress(done, total)` follows the decoding of class folders (not part of the cache key).
+    """
     from cnn_core.datasets.loading import load_dataset
 
-    dataset = load_dataset(spec)
+    dataset = load_dataset(spec, decode_progress=_progress)
     picks = np.linspace(0, len(dataset.x_train) - 1, 8).astype(int)
     return {"train": len(dataset.x_train), "test": len(dataset.x_test), "classes": dataset.class_names,
             "samples": dataset.x_train[picks]}
@@ -126,6 +129,19 @@ def augmented(images: np.ndarray, config_json: str, seed: int) -> np.ndarray:
     from cnn_core.training.model import augment_preview
 
     return augment_preview(images, TrainConfig.from_json(config_json), seed=seed)
+
+
+def summary_with_progress(spec: str) -> dict:
+    """data_summary, with a progress bar while class folders decode (a cached summary returns at once)."""
+    bar = st.empty()
+
+    def report(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), t("training.live.decode_progress", done=done, total=total))
+
+    with st.spinner(t("training.data.reading")):
+        info = data_summary(spec, report)
+    bar.empty()
+    return info
 
 
 def summary_of(config: TrainConfig, info: dict | None) -> tuple[list[dict], int]:
@@ -168,8 +184,7 @@ def data_section() -> tuple[str | None, dict | None, str | None]:
                 st.error(problem)
     if spec:
         try:
-            with st.spinner(t("training.data.reading")):
-                info = data_summary(spec)
+            info = summary_with_progress(spec)
             st.caption(t("training.data.found", train=info["train"], test=info["test"], classes=len(info["classes"])))
         except DataError as error:
             problem = error_text(error)

@@ -154,6 +154,20 @@ def planned_epochs(status: dict[str, Any], events: list[dict[str, Any]]) -> int:
     return int(status.get("epochs") or 1)
 
 
+PHASES = ("loading", "calibrating", "training", "evaluating", "saving")  # a run's stages, in order
+_PHASE_OF_EVENT = {"loading": "loading", "calibrating": "calibrating", "start": "training", "batch": "training",
+                   "epoch": "training", "replan": "training", "stopped": "training", "evaluating": "evaluating",
+                   "saving": "saving"}
+
+
+def run_phase(events: list[dict[str, Any]]) -> str:
+    """Which of PHASES a run is in, from its newest event that says ("loading" before any)."""
+    for event in reversed(events):
+        if event.get("type") in _PHASE_OF_EVENT:
+            return _PHASE_OF_EVENT[event["type"]]
+    return "loading"
+
+
 def progress_numbers(status: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
     """Live numbers: epoch (as numbered in the events), last epoch, fraction done, images/s, elapsed, ETA (s).
 

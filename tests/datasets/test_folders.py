@@ -190,3 +190,12 @@ def test_hostile_images_inside_a_dataset_are_skipped(tmp_path):
     dataset = load_dataset(write_zip(tmp_path / "hostile.zip", {**good_files(), **hostile}))
     assert len(dataset.y_train) + len(dataset.y_test) == 6  # every hostile file refused ...
     assert len(dataset.skipped_files) == len(hostile)  # ... and named, none crashing the load
+
+
+def test_decoding_reports_progress_from_zero_to_every_image(tmp_path, monkeypatch):
+    monkeypatch.setattr(image_folders, "PROGRESS_EVERY", 4)
+    files = class_files({"red": (255, 0, 0), "blue": (0, 0, 255)}, per_class=5)
+    reports = []
+    dataset = load_dataset(write_zip(tmp_path / "ten.zip", files), decode_progress=lambda *report: reports.append(report))
+    assert reports == [(0, 10), (4, 10), (8, 10), (10, 10)]
+    assert len(dataset.y_train) + len(dataset.y_test) == 10

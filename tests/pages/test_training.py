@@ -433,3 +433,21 @@ def test_an_interrupted_run_continues_from_its_checkpoint(app_dirs, cifar_subset
     assert calls == [((TrainConfig(epochs=3), str(cifar_subset), f"model-{folder.name}"),
                       {"resume_from": folder.name})]
     assert any("Started run 20260101-130000-eeeeee" in success.value for success in at.success)
+
+
+def test_a_run_is_deleted_after_a_second_click_and_its_model_stays(app_dirs):
+    write_run(app_dirs["runs"], "20260101-100000-aaaaaa", "interrupted")
+    write_run(app_dirs["runs"], "20260101-110000-bbbbbb", "finished", epochs=3)
+    (app_dirs["models"] / "kept").mkdir()
+    at = run_page()
+    key = "runs_20260101-110000-bbbbbb"
+    at.button(key=f"delete_{key}").click().run()
+    assert (app_dirs["runs"] / "20260101-110000-bbbbbb").is_dir()  # one click only asks
+    assert any("Delete run `20260101-110000-bbbbbb`" in warning.value for warning in at.warning)
+    at.button(key=f"delete_no_{key}").click().run()
+    assert (app_dirs["runs"] / "20260101-110000-bbbbbb").is_dir()
+    at.button(key=f"delete_{key}").click().run()
+    at.button(key=f"delete_yes_{key}").click().run()
+    assert not (app_dirs["runs"] / "20260101-110000-bbbbbb").exists() and (app_dirs["models"] / "kept").is_dir()
+    assert [state.split()[-1] for state in table_with(at, "state")["state"]] == ["interrupted"]
+    assert not at.exception

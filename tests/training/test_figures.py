@@ -160,3 +160,16 @@ def test_schedule_figure_labels():
 
     figure = figures.schedule_figure(TrainConfig(epochs=1), steps_per_epoch=2, language="zh")
     assert (figure.layout.title.text, figure.layout.yaxis.title.text) == ("整个训练过程中的学习率", "学习率")
+
+
+def test_run_phase_follows_the_newest_event_that_names_one():
+    assert figures.run_phase([]) == "loading"
+    events = [{"type": "loading"}, {"type": "loading", "images_done": 5, "images_total": 9}]
+    assert figures.run_phase(events) == "loading"
+    events += [{"type": "calibrating"}]
+    assert figures.run_phase(events) == "calibrating"
+    events += [{"type": "start"}, {"type": "batch"}, {"type": "epoch"}, {"type": "unreadable"}]
+    assert figures.run_phase(events) == "training"  # a torn line does not change the phase
+    assert figures.run_phase(events + [{"type": "evaluating"}]) == "evaluating"
+    assert figures.run_phase(events + [{"type": "evaluating"}, {"type": "saving"}]) == "saving"
+    assert figures.PHASES.index("saving") == len(figures.PHASES) - 1
