@@ -3,7 +3,8 @@ background and watch it learn.
 
 The page tells its story in four numbered sections, each drawn by a small helper module:
 1 · data and 2 · model (`training_setup`, with `training_lessons` beside every group of settings),
-3 · the model's summary, 4 · training and its live view (`training_runs`). A second tab lists every run.
+3 · the model's summary, 4 · training and its live view (`training_runs`). A second tab lists every run, a
+third compares runs (`training_compare`).
 Saved models live on their own page (app_pages/models.py).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import training_compare as compare
 from app_pages import training_lessons as lessons
 from app_pages import training_runs as runs
 from app_pages import training_setup as setup
@@ -24,7 +26,8 @@ if "link_error" in st.session_state:
 if "flash" in st.session_state:
     st.success(st.session_state.pop("flash"))
 
-train_tab, runs_tab = st.tabs([t("training.tab_train"), t("training.tab_runs")], key="training_tabs")
+train_tab, runs_tab, compare_tab = st.tabs([t("training.tab_train"), t("training.tab_runs"), t("training.tab_compare")],
+                                           key="training_tabs")
 with train_tab:
     # 1 · Data: where the images come from (a local folder or archive, an upload, or the download).
     data_spec, data_info, data_problem = setup.data_section()
@@ -52,3 +55,5 @@ with train_tab:
     st.page_link("app_pages/models.py", label=t("training.models_link"), icon="💾")
 with runs_tab:
     runs.runs_section()
+with compare_tab:
+    compare.compare_section()

@@ -451,3 +451,33 @@ def test_a_run_is_deleted_after_a_second_click_and_its_model_stays(app_dirs):
     assert not (app_dirs["runs"] / "20260101-110000-bbbbbb").exists() and (app_dirs["models"] / "kept").is_dir()
     assert [state.split()[-1] for state in table_with(at, "state")["state"]] == ["interrupted"]
     assert not at.exception
+
+
+def test_compare_tab_overlays_two_runs_and_shows_where_their_answers_part(app_dirs, cifar_subset):
+    from cnn_core.datasets.loading import load_dataset
+
+    labels = load_dataset(cifar_subset).y_test
+    wrong_first = np.where(np.arange(len(labels)) % 4 == 0, (labels + 1) % 10, labels)
+    wrong_second = np.where(np.arange(len(labels)) % 5 == 0, (labels + 1) % 10, labels)
+    write_run(app_dirs["runs"], "20260101-110000-aaaaaa", "finished", data=str(cifar_subset), labels=labels,
+              predictions=wrong_first)
+    write_run(app_dirs["runs"], "20260101-120000-bbbbbb", "finished", data=str(cifar_subset), labels=labels,
+              predictions=wrong_second, epochs=3)
+    at = run_page()
+    assert at.multiselect(key="compare_runs").value == ["20260101-120000-bbbbbb", "20260101-110000-aaaaaa"]
+    spec = next(json.loads(chart.proto.spec) for chart in at.get("plotly_chart")
+                if json.loads(chart.proto.spec)["data"][0].get("name") == "20260101-120000-bbbbbb")
+    assert len(spec["data"]) == 8  # two runs x (validation, training) x two panels
+    settings = table_with(at, "20260101-110000-aaaaaa")
+    assert "Epochs" in list(settings[""])  # the one setting that differs
+    per_class = table_with(at, "class")
+    assert list(per_class["class"]) == list(CIFAR10_CLASSES)
+    index = np.arange(len(labels))
+    b_only = int(np.sum((index % 5 != 0) & (index % 4 == 0)))  # run b (newest, shown first) right, run a wrong
+    a_only = int(np.sum((index % 4 != 0) & (index % 5 == 0)))
+    shown = [text.value for text in at.markdown if "test images that" in text.value]
+    assert shown == [f"**{b_only}** test images that `20260101-120000-bbbbbb` gets right and "
+                     "`20260101-110000-aaaaaa` gets wrong:",
+                     f"**{a_only}** test images that `20260101-110000-aaaaaa` gets right and "
+                     "`20260101-120000-bbbbbb` gets wrong:"]
+    assert not at.exception
