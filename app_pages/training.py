@@ -45,9 +45,9 @@ with train_tab:
             lessons.optimizer(config, train_images)
         with lesson_columns["fit"][0]:
             lessons.loss(config, num_classes, train_images)
-        for group in ("arch", "aug"):  # the tutorial's questions, below their settings
+        for group in ("arch", "aug", "fit"):  # the tutorial's questions, below their settings
             with lesson_columns[group][1]:
-                lessons.questions(group, rows)
+                lessons.questions(group, rows, config)
         # 3 · Before training: what the network costs.
         setup.summary_section(rows, size)
     # 4 · Train, then watch it live (or see the last run's results).

@@ -79,7 +79,7 @@ def architecture(config: TrainConfig, rows: list[dict]) -> None:
         st.caption(t("training_lessons.arch.dropout", percent=round(100 * config.dropout_rate)))
 
 
-def questions(group: str, rows: list[dict]) -> None:
+def questions(group: str, rows: list[dict], config: TrainConfig | None = None) -> None:
     """The tutorial's questions about a group of settings, side by side below it."""
     if group == "arch":
         first = next(row["params"] for row in rows if row["layer"] == "block1_conv1")
@@ -91,6 +91,8 @@ def questions(group: str, rows: list[dict]) -> None:
             st.page_link("app_pages/convolution.py", label=t("training_lessons.faq.kernels.link"), icon="🔍")
     elif group == "aug":
         question("augmentation")
+    elif group == "fit" and config is not None:
+        question("splits", validation=config.validation_fraction)
 
 
 def question(key: str, **values: object) -> None:
