@@ -75,6 +75,7 @@ def train_preset(name: str, seed: int, data: str, folder: Path, time_budget: flo
         "cpu_seconds": cpu,
         "images_per_second": summary["images_per_second"],
         "accuracy": summary["test_accuracy"],
+        "validation_accuracy": summary.get("validation_accuracy"),
         "flip": config.test_time_flip,
     }
 
@@ -82,13 +83,13 @@ def train_preset(name: str, seed: int, data: str, folder: Path, time_budget: flo
 def print_results(results: list[dict]) -> None:
     """One line per run, then per preset the medians and their ratio to the seed preset."""
     print(f"\n{'preset':<8} {'seed':>4} {'epochs':>6} {'budget':>6} {'run s':>7} {'fit s':>7} {'CPU s':>7} "
-          f"{'img/s':>7} {'test acc':>9}")
+          f"{'img/s':>7} {'val acc':>8} {'test acc':>9}")
     for r in results:
         budget = f"{r['budget']:g}" if r["budget"] else "-"
         flip = " (flip)" if r["flip"] else ""
         print(f"{r['preset']:<8} {r['seed']:>4} {r['epochs']:>6} {budget:>6} {r['seconds']:>7.1f} "
               f"{r['fit_seconds']:>7.1f} {r['cpu_seconds']:>7.1f} {r['images_per_second']:>7.0f} "
-              f"{r['accuracy']:>8.1%}{flip}")
+              f"{r['validation_accuracy'] or 0:>8.1%} {r['accuracy']:>8.1%}{flip}")
 
     medians = {}
     for name in dict.fromkeys(r["preset"] for r in results):

@@ -1,7 +1,7 @@
 """Does streaming live metrics slow training down? The app's training job against plain `model.fit`.
 
-All train the same model on the same data in this process, with validation on the test split each
-epoch (the job needs it for its per-epoch validation accuracy):
+All train the same model on the same data in this process, with validation on the same held-out
+validation split each epoch (10 % of the training images, as the job holds out for its live validation curve):
 
 - job: `cnn_core.training.run_training`, i.e. steps_per_execution from the speed probe, the LiveMetrics
   callback (batch events, Stop checks, best weights, throttled checkpoints) and events.jsonl writes;
@@ -33,7 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 
-from cnn_core.datasets.loading import load_dataset
+from cnn_core.datasets.base import hold_out_validation  # noqa: E402
+from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training.config import preset  # noqa: E402
 from cnn_core.training.model import build_model, compile_model, make_datasets  # noqa: E402
 
@@ -54,7 +55,7 @@ class EpochClock(keras.callbacks.Callback):
 def plain_fit(dataset, config, epochs: int, steps_per_execution: int = 1) -> tuple[float, float, float]:
     """(steady images/s over epochs 2..E, whole-fit images/s, steady images per CPU second) of model.fit."""
     keras.utils.set_random_seed(config.seed)
-    train, test = make_datasets(dataset, config, dataset.num_classes)
+    train, test = make_datasets(dataset, config, dataset.num_classes)  # test: the validation split here
     steps_per_epoch = -(-len(dataset.y_train) // config.batch_size)
     model = build_model(config, dataset.num_classes)
     compile_model(model, config, steps_per_epoch, epochs, steps_per_execution=steps_per_execution)
@@ -97,7 +98,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    dataset = load_dataset(args.data)
+    dataset = hold_out_validation(load_dataset(args.data), preset("seed").validation_fraction, preset("seed").seed)
     print(f"data: {dataset.source}; {args.epochs} epochs, {args.rounds} alternating rounds, medians")
     with tempfile.TemporaryDirectory() as folder:
         for name in args.presets:
