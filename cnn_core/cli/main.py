@@ -3,6 +3,7 @@
     python -m cnn_core train --data PATH --preset quick --epochs 3 --name my-model
     python -m cnn_core evaluate --model my-model --data PATH
     python -m cnn_core predict --model my-model photo.jpg
+    python -m cnn_core robustness --model my-model --data PATH --attack fgsm --epsilons 0 1 2 4 8
 
 Each subcommand is a module of this package with `add_arguments(parser)` and `run(args) -> exit status`,
 listed once in SUBCOMMANDS. Results go to stdout (JSON lines), messages for people to stderr. Bad input
@@ -18,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from cnn_core.cli import evaluate, predict, train
+from cnn_core.cli import evaluate, predict, robustness, train
 from cnn_core.training.runs import BusyError
 
 
@@ -37,6 +38,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "train": Subcommand("train a model (the app's training job) and save it to the registry", train.add_arguments, train.run),
     "evaluate": Subcommand("score a saved model on a dataset's test split", evaluate.add_arguments, evaluate.run),
     "predict": Subcommand("classify image files with a saved model", predict.add_arguments, predict.run),
+    "robustness": Subcommand("accuracy on a test split under an attack or a perturbation, per level",
+                             robustness.add_arguments, robustness.run),
 }
 
 
