@@ -18,6 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from app_pages.classify_probes import probes_section
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import samples
 from cnn_core.classify import explain, inference
@@ -327,6 +328,7 @@ def classify_section(models: list[dict]) -> None:
         cam = details(model, item, fit, class_names)
         last_layer_math(model, item, class_names, test_time_flip)
         grad_cam_math(cam, class_names)
+        probes_section(model, f"{name}@{modified}", item, cam.class_index, class_names)
         look_inside(model, item, activation)
 
 
