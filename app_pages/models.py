@@ -12,6 +12,7 @@ from app_pages import training_runs
 from app_pages import training_setup as setup
 from app_pages.language import current_language, error_text, t
 from cnn_core.models import registry, transfer
+from cnn_core.models.card import model_card
 from cnn_core.training import runs, view
 from cnn_core.training.config import TrainConfig
 
@@ -50,6 +51,15 @@ def download_section(column, name: str) -> None:
     column.download_button(t("models.download_weights"), lambda: transfer.export_weights(name),
                            f"{name}.weights.h5", "application/octet-stream", key="download_weights", on_click="ignore")
     column.caption(t("models.download_for_import"))
+
+
+def card_section(model: dict) -> None:
+    """The model card in the reader's language, and the same text as a Markdown download."""
+    card = model_card(model, current_language())
+    with st.expander(t("models.card"), expanded=False):
+        st.markdown(card)
+        st.download_button(t("models.download_card"), card, f"{model['name']}-card-{current_language()}.md",
+                           "text/markdown", key="download_card", on_click="ignore")
 
 
 def delete_section(column, name: str) -> None:
@@ -106,4 +116,5 @@ download, delete, more = st.columns(3)
 download_section(download, name)
 delete_section(delete, name)
 continue_section(more, by_name[name])
+card_section(by_name[name])
 st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")
