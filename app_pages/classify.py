@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages.classify_probes import probes_section
+from app_pages.classify_probes import filter_matches, probes_section
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import samples
 from cnn_core.classify import explain, inference
@@ -290,6 +290,7 @@ def look_inside(model, item: dict, activation: str) -> None:
         if st.button(t("classify.inside.send"), key="classify_send"):
             st.session_state["kernel_from_model"] = kernel
             st.switch_page("app_pages/convolution.py")
+        filter_matches(filters, int(number) - 1)
 
 
 def loaded_model(name: str, class_names: list[str]) -> tuple:

@@ -7,6 +7,9 @@ Every chart is followed by the numbers it shows (a table), its text alternative.
 
 from __future__ import annotations
 
+import base64
+import io
+
 import numpy as np
 import streamlit as st
 from PIL import Image
@@ -14,6 +17,7 @@ from PIL import Image
 from app_pages.language import class_label, current_language, error_text, t
 from cnn_core.classify import probe_figures as figures
 from cnn_core.classify.probes import ProbeError
+from cnn_core.convolution.kernels import KERNEL_PRESETS, closest_preset
 from cnn_core.datasets.base import DataError
 
 SHOWN = 192  # side of the enlarged 32x32 pictures, in screen pixels
@@ -184,3 +188,41 @@ def accuracy_section(model, model_key: str, class_names: list[str], attack: str,
     st.caption(t("probes.adversarial.curve_caption", count=count, clean=f"{accuracies[0]:.1%}",
                  last=f"{accuracies[-1]:.1%}", epsilon=EPSILONS[-1]))
     st.dataframe(figures.epsilon_table(EPSILONS, accuracies, language=language), hide_index=True)
+
+
+# --- Learned filters next to hand-made kernels. ---
+
+
+def picture_url(pixels: np.ndarray) -> str:
+    """A small uint8 picture as a PNG data URL (st.dataframe's ImageColumn shows these)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def filter_matches(filters: np.ndarray, chosen: int) -> None:
+    """Each first-layer filter beside its closest preset kernel; one click opens the chosen one's preset."""
+    from cnn_core.classify import explain
+
+    language = current_language()
+    rows, matches = [], []
+    for index in range(filters.shape[-1]):
+        match = closest_preset(np.asarray(explain.filter_as_kernel(filters, index)))
+        matches.append(match)
+        preset = KERNEL_PRESETS[match.name].kernel(match.size) * (-1 if match.negated else 1) if match else None
+        rows.append({"filter": index + 1, "learned": picture_url(explain.filter_grid(filters[..., index:index + 1], 1, 8)),
+                     "preset": picture_url(figures.kernel_tile(preset)) if preset is not None else None,
+                     "name": (("−" if match.negated else "") + KERNEL_PRESETS[match.name].label(language)) if match else "—",
+                     "similarity": round(match.similarity, 3) if match else None})
+    st.markdown(t("probes.filters.intro"))
+    columns = {key: t(f"probes.filters.{key}") for key in ("filter", "learned", "preset", "name", "similarity")}
+    st.dataframe({columns[key]: [row[key] for row in rows] for key in columns}, hide_index=True, column_config={
+        columns["learned"]: st.column_config.ImageColumn(columns["learned"], width="small"),
+        columns["preset"]: st.column_config.ImageColumn(columns["preset"], width="small"),
+        columns["similarity"]: st.column_config.ProgressColumn(columns["similarity"], min_value=0.0, max_value=1.0,
+                                                               format="%.2f")})
+    match = matches[chosen]
+    if match and st.button(t("probes.filters.open", name=KERNEL_PRESETS[match.name].label(language), number=chosen + 1),
+                           key="classify_open_preset"):
+        st.session_state["preset"], st.session_state[f"size-{match.name}"] = match.name, match.size
+        st.switch_page("app_pages/convolution.py")

@@ -128,3 +128,12 @@ def epsilon_table(epsilons: Sequence[float], accuracies: Sequence[float], *, lan
     """The chart's numbers: epsilon and accuracy."""
     return {_words(language, "adversarial.epsilon_axis"): [float(value) for value in epsilons],
             _words(language, "adversarial.accuracy_axis"): [round(float(value), 4) for value in accuracies]}
+
+
+def kernel_tile(kernel: np.ndarray, scale: int = 8) -> np.ndarray:
+    """A 2-D kernel as an enlarged grey picture: 0 is grey 128, the largest |weight| 0 or 255."""
+    values = np.asarray(kernel, dtype=np.float64)
+    peak = float(np.abs(values).max())
+    scaled = values / peak if peak > 0 else values
+    pixels = (128 + 127 * scaled).round().astype(np.uint8)
+    return pixels.repeat(scale, axis=0).repeat(scale, axis=1)

@@ -106,3 +106,24 @@ def test_the_test_split_curve_refuses_data_with_other_classes(saved, cifar_subse
     at = at.button(key="attack_curve").click().run()
     assert not at.exception
     assert any("other classes" in error.value for error in at.error)
+
+
+def test_each_learned_filter_sits_beside_its_closest_preset_and_opens_it(saved, colour_model):
+    from cnn_core.classify import explain
+    from cnn_core.convolution.kernels import closest_preset
+
+    at = open_with_photo("en")
+    table = next(frame.value for frame in at.dataframe if "Closest preset" in frame.value.columns)
+    filters = explain.first_layer_filters(colour_model[0])
+    assert list(table["Filter"]) == list(range(1, filters.shape[-1] + 1))
+    expected = closest_preset(np.asarray(explain.filter_as_kernel(filters, 0)))
+    assert table["Similarity"][0] == pytest.approx(expected.similarity, abs=1e-3)
+    assert all(url.startswith("data:image/png;base64,") for url in table["Learned"])
+    at.button(key="classify_send").click().run()  # the single-filter link still works
+    assert at.selectbox(key="preset").value == "from_model"
+    at.switch_page("app_pages/classify.py").run()
+    at.file_uploader(key="classify_uploads").set_value([("red.png", png((220, 40, 30)), "image/png")]).run()
+    at.button(key="classify_open_preset").click().run()
+    assert not at.exception
+    assert at.selectbox(key="preset").value == expected.name
+    assert at.radio(key=f"size-{expected.name}").value == 3
