@@ -200,10 +200,12 @@ def details(model, item: dict, fit: str, class_names: list[str]) -> explain.Grad
     heat_input = explain.upsample(cam.heatmap, item["input"].shape[1::-1])
     right.image(explain.overlay(display, explain.heatmap_for_original(heat_input, display.size, fit)),
                 caption=t("classify.details.grad_cam", class_name=class_label(class_names[cam.class_index])))
+    right.image(explain.legend_strip(), caption=t("probes.legend.heat"))
     sentence = inference.describe_preprocessing(fit, item["original"].size, language=current_language())
     st.caption(t("classify.details.preprocessing", sentence=sentence))
     st.plotly_chart(explain_figures.top_k_figure(top, THRESHOLD, language=current_language()),
                     key=f"top-{item['key']}")
+    st.caption(t("probes.legend.top_k", values=" · ".join(f"{class_label(name)} {p:.1%}" for name, p in top)))
     return cam
 
 

@@ -61,6 +61,7 @@ def occlusion_section(model, item: dict, class_index: int, class_names: list[str
         picture.image(big(item["input"]), caption=t("probes.occlusion.input"))
         picture.image(big(figures.drop_colours(result.pixel_drop)),
                       caption=t("probes.occlusion.pixels", peak=f"{max(result.pixel_drop.max(), 0):.1%}"))
+        picture.image(figures.drop_colours(np.tile(np.linspace(0, 1, SHOWN), (10, 1))), caption=t("probes.legend.heat"))
         chart.plotly_chart(figures.occlusion_figure(result.drops, result.rows, result.cols, language=language),
                            key=f"occlusion-{item['key']}")
         st.caption(t("probes.occlusion.summary", class_name=name, base=f"{result.base_probability:.1%}",
