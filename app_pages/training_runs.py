@@ -12,6 +12,7 @@ import json
 import numpy as np
 import streamlit as st
 
+from app_pages.epoch_scrubber import scrubber_section
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import i18n
 from cnn_core.datasets.base import DataError
@@ -176,6 +177,7 @@ def run_report(run_id: str, place: str, status: dict) -> None:
     if status["state"] in RESUMABLE_STATES and (runs.run_folder(run_id) / "checkpoint.keras").is_file():
         resume_button(run_id, status, events, place)
     run_charts(run_id, events, place)
+    scrubber_section(run_id, place, events)
     a, b = st.columns(2)
     a.download_button(t("training.report.download_csv"), lambda: runs.history_csv(run_id),
                       f"{run_id}-history.csv", "text/csv", key=f"csv_{place}_{run_id}", on_click="ignore")

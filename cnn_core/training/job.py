@@ -51,6 +51,7 @@ from cnn_core.training.runs import (
     stop_file,
     update_status,
 )
+from cnn_core.training.snapshots import snapshot_callback
 
 DOWNLOAD_EVENT_SECONDS = 0.5
 BUDGET_OVERRUN = 0.05  # a time-budgeted run is cut short only when it would overrun its budget by this share
@@ -174,7 +175,7 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
 
 def fit(job: Job, model: keras.Model, train, test, live: LiveMetrics, plan: Plan, initial_epoch: int) -> None:
     """4. `model.fit` with the live metrics (and, with a time budget, the BudgetKeeper that re-plans)."""
-    callbacks: list[keras.callbacks.Callback] = [live]
+    callbacks: list[keras.callbacks.Callback] = [live, snapshot_callback(job.folder, test)]  # epoch scrubber
     fit_last_epoch = initial_epoch + plan.epochs
     if plan.calibration is not None:
         def replan(last_epoch: int) -> None:
