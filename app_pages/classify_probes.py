@@ -135,7 +135,7 @@ def show_example(example, attack: str, epsilon: int, class_names: list[str]) -> 
     columns = st.columns(3)
     columns[0].image(big(example.original), caption=t("probes.adversarial.original", class_name=class_label(
         class_names[before]), probability=f"{example.before[before]:.1%}"))
-    columns[1].image(big(example.magnified()), caption=t("probes.adversarial.change", epsilon=epsilon))
+    columns[1].image(big(example.magnified()), caption=t("probes.adversarial.change", epsilon=epsilon), width=SHOWN)
     columns[2].image(big(np.round(example.adversarial)), caption=t("probes.adversarial.adversarial", class_name=class_label(
         class_names[after]), probability=f"{example.after[after]:.1%}"))
     if after != before:
