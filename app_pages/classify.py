@@ -18,6 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from app_pages.classify_probes import filter_matches, probes_section
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import samples
 from cnn_core.classify import explain, inference
@@ -199,10 +200,12 @@ def details(model, item: dict, fit: str, class_names: list[str]) -> explain.Grad
     heat_input = explain.upsample(cam.heatmap, item["input"].shape[1::-1])
     right.image(explain.overlay(display, explain.heatmap_for_original(heat_input, display.size, fit)),
                 caption=t("classify.details.grad_cam", class_name=class_label(class_names[cam.class_index])))
+    right.image(explain.legend_strip(), caption=t("probes.legend.heat"))
     sentence = inference.describe_preprocessing(fit, item["original"].size, language=current_language())
     st.caption(t("classify.details.preprocessing", sentence=sentence))
     st.plotly_chart(explain_figures.top_k_figure(top, THRESHOLD, language=current_language()),
                     key=f"top-{item['key']}")
+    st.caption(t("probes.legend.top_k", values=" · ".join(f"{class_label(name)} {p:.1%}" for name, p in top)))
     return cam
 
 
@@ -289,6 +292,7 @@ def look_inside(model, item: dict, activation: str) -> None:
         if st.button(t("classify.inside.send"), key="classify_send"):
             st.session_state["kernel_from_model"] = kernel
             st.switch_page("app_pages/convolution.py")
+        filter_matches(filters, int(number) - 1)
 
 
 def loaded_model(name: str, class_names: list[str]) -> tuple:
@@ -327,6 +331,7 @@ def classify_section(models: list[dict]) -> None:
         cam = details(model, item, fit, class_names)
         last_layer_math(model, item, class_names, test_time_flip)
         grad_cam_math(cam, class_names)
+        probes_section(model, f"{name}@{modified}", item, cam.class_index, class_names)
         look_inside(model, item, activation)
 
 

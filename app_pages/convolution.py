@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages import exercise_box
 from app_pages.language import current_language, error_text, t
 from cnn_core import images, samples
 from cnn_core.convolution import figures, kernels, ops
+from cnn_core.exercises import convolution_exercises
 
 FROM_MODEL = "from_model"  # the preset slot of a learned filter sent from the classify page
 CHANNELS = ("red", "green", "blue")
@@ -299,6 +301,13 @@ def arithmetic_section(maps: Maps, layer: Layer, window: ops.Window, pooled_cell
                                                  layer.pool_stride, layer.pool_mode, layer.pool_padding))
 
 
+def exercises(x: np.ndarray, kernel: np.ndarray, layer: Layer) -> None:
+    """Predict, then reveal: questions made from this image and these settings."""
+    exercise_box.exercises_section(convolution_exercises(
+        x.shape[0], kernel, layer.stride, layer.padding, layer.dilation, layer.bias, layer.pool_size, layer.pool_mode,
+        seed=exercise_box.seed()), "convolution")
+
+
 def math_section(summed: bool) -> None:
     """The general formulas, each with a sentence in words."""
     st.divider()
@@ -337,3 +346,4 @@ pooled_cell = (None if maps.pooled is None else
 maps_section(maps_container, maps, layer, window, pooled_cell)
 arithmetic_section(maps, layer, window, pooled_cell)
 math_section(summed)
+exercises(x, kernel, layer)

@@ -12,6 +12,7 @@ from app_pages import training_runs
 from app_pages import training_setup as setup
 from app_pages.language import current_language, error_text, t
 from cnn_core.models import export, registry, transfer
+from cnn_core.models.card import model_card
 from cnn_core.training import runs, view
 from cnn_core.training.config import TrainConfig
 
@@ -68,6 +69,15 @@ def export_downloads(column, name: str) -> None:
     column.caption(t("models.export_note"))
 
 
+def card_section(model: dict) -> None:
+    """The model card in the reader's language, and the same text as a Markdown download."""
+    card = model_card(model, current_language())
+    with st.expander(t("models.card"), expanded=False):
+        st.markdown(card)
+        st.download_button(t("models.download_card"), card, f"{model['name']}-card-{current_language()}.md",
+                           "text/markdown", key="download_card", on_click="ignore")
+
+
 def delete_section(column, name: str) -> None:
     """Delete, after a second click that confirms it."""
     if column.button(t("models.delete"), key="delete_model"):
@@ -122,4 +132,5 @@ download, delete, more = st.columns(3)
 download_section(download, name)
 delete_section(delete, name)
 continue_section(more, by_name[name])
+card_section(by_name[name])
 st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import exercise_box
 from app_pages import training_compare as compare
 from app_pages import training_lessons as lessons
 from app_pages import training_runs as runs
@@ -50,6 +51,7 @@ with train_tab:
                 lessons.questions(group, rows, config)
         # 3 · Before training: what the network costs.
         setup.summary_section(rows, size)
+        exercise_box.exercises_section(exercise_box.for_training(config, rows, num_classes), "training")
     # 4 · Train, then watch it live (or see the last run's results).
     runs.train_section(config, data_spec, data_problem or config_problem)
     st.page_link("app_pages/models.py", label=t("training.models_link"), icon="💾")

@@ -12,6 +12,7 @@ import json
 import numpy as np
 import streamlit as st
 
+from app_pages.epoch_scrubber import scrubber_section
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import i18n
 from cnn_core.datasets.base import DataError
@@ -161,6 +162,8 @@ def run_charts(run_id: str, events: list[dict], place: str) -> None:
         st.plotly_chart(figure, key=f"batches_{place}_{run_id}")
     if epochs:
         st.plotly_chart(figures.epoch_figure(epochs, span, language=language), key=f"epochs_{place}_{run_id}")
+        with st.expander(t("probes.legend.epochs")):
+            st.dataframe(figures.epoch_table(epochs, language=language), hide_index=True)
 
 
 # --- A run that has ended. ---
@@ -185,6 +188,7 @@ def run_report(run_id: str, place: str, status: dict) -> None:
     if checkpoint is not None:
         resume_button(run_id, status, checkpoint, place)
     run_charts(run_id, events, place)
+    scrubber_section(run_id, place, events)
     downloads(run_id, place)
     finish = next((event for event in events if event["type"] == "finish"), None)
     if finish is None:

@@ -23,9 +23,10 @@ from cnn_core.i18n import TranslatableError
 _CONV = re.compile(r"^block(\d+)_conv(\d+)$")
 _ACTIVATION = re.compile(r"^block(\d+)_act(\d+)$")
 _POOL = re.compile(r"^block(\d+)_pool$")
-# Heat colours, cold to hot (Plotly's "Turbo" end points thinned to a few anchors).
+# Heat colours, cold to hot: Plotly's "Viridis" (perceptually even, readable with colour-vision deficiencies).
 _HEAT_COLOURS = np.array(
-    [[48, 18, 59], [70, 131, 247], [27, 207, 212], [97, 252, 108], [210, 233, 53], [254, 155, 45], [217, 56, 6], [122, 4, 3]],
+    [[68, 1, 84], [72, 40, 120], [62, 73, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137], [53, 183, 121],
+     [110, 206, 88], [181, 222, 43], [253, 231, 37]],
     dtype=np.float32,
 )
 
@@ -206,11 +207,16 @@ def heatmap_for_original(heatmap: np.ndarray, original_size: tuple[int, int], fi
 
 
 def colorize(heatmap: np.ndarray) -> np.ndarray:
-    """A [0, 1] map as uint8 RGB heat colours (dark blue = 0 … dark red = 1)."""
+    """A [0, 1] map as uint8 RGB heat colours (dark purple = 0 … yellow = 1)."""
     values = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)
     anchors = np.linspace(0.0, 1.0, len(_HEAT_COLOURS))
     channels = [np.interp(values, anchors, _HEAT_COLOURS[:, channel]) for channel in range(3)]
     return np.stack(channels, axis=-1).round().astype(np.uint8)
+
+
+def legend_strip(width: int = 224, height: int = 12) -> np.ndarray:
+    """The heat colours from 0 (left) to 1 (right) as a uint8 strip: the legend under a heat map."""
+    return colorize(np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1)))
 
 
 def overlay(image: Image.Image, heatmap: np.ndarray, strength: float = 0.6) -> Image.Image:

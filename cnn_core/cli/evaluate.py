@@ -22,11 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-images", type=int, metavar="N", help="score only the first N test images")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Score a saved model on the test split of a dataset; prints JSON with accuracy and per_class."""
-    metadata = load_metadata(args.model)
-    dataset = load_dataset(args.data)
-    images, labels = dataset.x_test[: args.max_images], dataset.y_test[: args.max_images]
+def labelled_test_split(metadata: dict, data: str | None, max_images: int | None):
+    """(dataset, test images, labels in the model's class order, the model's class names); CommandError on a class mismatch."""
+    dataset = load_dataset(data)
+    images, labels = dataset.x_test[:max_images], dataset.y_test[:max_images]
     model_classes = list(metadata.get("class_names") or dataset.class_names)
     if set(model_classes) != set(dataset.class_names):
         raise CommandError(
@@ -35,6 +34,13 @@ def run(args: argparse.Namespace) -> int:
         )
     # The same class names may come in another order (e.g. class folders); score in the model's order.
     labels = np.asarray([model_classes.index(name) for name in dataset.class_names], dtype=np.int64)[labels]
+    return dataset, images, labels, model_classes
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score a saved model on the test split of a dataset; prints JSON with accuracy and per_class."""
+    metadata = load_metadata(args.model)
+    dataset, images, labels, model_classes = labelled_test_split(metadata, args.data, args.max_images)
     test_time_flip = bool((metadata.get("config") or {}).get("test_time_flip", False))
 
     from cnn_core.training.evaluation import evaluate_model  # imported here: it imports TensorFlow

@@ -4,6 +4,7 @@
     python -m cnn_core evaluate --model my-model --data PATH
     python -m cnn_core predict --model my-model photo.jpg
     python -m cnn_core export --model my-model --format keras-code --out train_my_model.py
+    python -m cnn_core robustness --model my-model --data PATH --attack fgsm --epsilons 0 1 2 4 8
 
 Each subcommand is a module of this package with `add_arguments(parser)` and `run(args) -> exit status`,
 listed once in SUBCOMMANDS. Results go to stdout (JSON lines), messages for people to stderr.
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cnn_core import __version__
-from cnn_core.cli import evaluate, export, predict, train
+from cnn_core.cli import evaluate, export, predict, robustness, train
 from cnn_core.i18n import TranslatableError
 from cnn_core.training.runs import BusyError
 
@@ -45,6 +46,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "predict": Subcommand("classify image files with a saved model", predict.add_arguments, predict.run),
     "export": Subcommand("write a saved model as a Keras training script, a SavedModel or a TFLite file",
                          export.add_arguments, export.run),
+    "robustness": Subcommand("accuracy on a test split under an attack or a perturbation, per level",
+                             robustness.add_arguments, robustness.run),
 }
 
 

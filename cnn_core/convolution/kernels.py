@@ -103,3 +103,42 @@ def preset_kernel(name: str, size: int = 3) -> np.ndarray:
     if name not in KERNEL_PRESETS:
         raise ValueError(f"Unknown kernel preset {name!r}; choose one of {', '.join(KERNEL_PRESETS)}.")
     return KERNEL_PRESETS[name].kernel(size)
+
+
+@dataclass(frozen=True)
+class PresetMatch:
+    """The hand-made kernel most like a learned one: its id and size, the cosine, and whether its negative fits."""
+
+    name: str
+    size: int
+    similarity: float  # cosine of the zero-mean kernels, in [0, 1] (the sign is in `negated`)
+    negated: bool  # the learned filter looks like minus the preset (an edge of the opposite polarity)
+
+
+def _zero_mean_unit(kernel: np.ndarray) -> np.ndarray | None:
+    centred = np.asarray(kernel, dtype=np.float64) - np.mean(kernel)
+    norm = float(np.linalg.norm(centred))
+    return centred / norm if norm > 1e-12 else None  # a flat kernel (box blur) has no shape to compare
+
+
+def closest_preset(kernel: np.ndarray) -> PresetMatch | None:
+    """The preset of the same size whose zero-mean shape has the largest |cosine| with `kernel`'s.
+
+    Subtracting the mean compares shapes, not overall brightness (a blur and an identity both sum to 1).
+    None when the kernel is flat or no preset has its size.
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    learned = _zero_mean_unit(kernel)
+    if learned is None or kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1]:
+        return None
+    best = None
+    for preset in _PRESETS:
+        if kernel.shape[0] not in preset.sizes:
+            continue
+        shape = _zero_mean_unit(preset.kernel(kernel.shape[0]))
+        if shape is None:
+            continue
+        cosine = float((learned * shape).sum())
+        if best is None or abs(cosine) > best.similarity:
+            best = PresetMatch(preset.name, kernel.shape[0], abs(cosine), cosine < 0)
+    return best

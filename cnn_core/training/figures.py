@@ -87,6 +87,17 @@ def epoch_figure(epoch_events: list[dict[str, Any]], epoch_range: tuple[int, int
     return figure
 
 
+def epoch_table(epoch_events: list[dict[str, Any]], *, language: str = "en") -> dict[str, list]:
+    """The epoch chart's numbers as columns (its text alternative): epoch, then loss and accuracy of both splits."""
+    table: dict[str, list] = {_word(language, "epoch"): [event["epoch"] for event in epoch_events]}
+    for name in ("loss", "accuracy"):
+        for prefix, label in (("", "training"), ("val_", "validation")):
+            values = [event.get(prefix + name) for event in epoch_events]
+            table[f"{_word(language, name)} ({_word(language, label)})"] = [
+                None if value is None else round(float(value), 4) for value in values]
+    return table
+
+
 def schedule_figure(config: TrainConfig, steps_per_epoch: int, *, language: str = "en") -> go.Figure:
     """The learning rate over the run (`cnn_core.training.model.learning_rate_at`), against epochs."""
     from cnn_core.training.model import learning_rate_at  # TensorFlow: only when the chart is drawn

@@ -60,6 +60,7 @@ from cnn_core.training.runs import (
     stop_file,
     update_status,
 )
+from cnn_core.training.snapshots import snapshot_callback
 from cnn_core.training.tensorboard_logs import TensorBoardLogs
 
 DOWNLOAD_EVENT_SECONDS = 0.5
@@ -228,6 +229,8 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
 def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan: Plan, initial_epoch: int) -> None:
     """4. `model.fit` with the live metrics (and, with a time budget, the BudgetKeeper that re-plans)."""
     callbacks: list[keras.callbacks.Callback] = [live]
+    if validation is not None:  # the epoch scrubber's records: on validation images (test is scored once, at the end)
+        callbacks.append(snapshot_callback(job.folder, validation))
     fit_last_epoch = initial_epoch + plan.epochs
     if plan.calibration is not None:
         def replan(last_epoch: int) -> None:

@@ -212,7 +212,9 @@ def test_overlay_keeps_cold_pixels_and_colours_hot_ones():
     blended = np.asarray(explain.overlay(photo, heatmap, strength=1.0))
     assert (blended[:, :10] == 100).all()
     np.testing.assert_array_equal(blended[:, 15], np.tile(explain.colorize(np.array([1.0]))[0], (10, 1)))
-    assert explain.colorize(np.array([0.0, 1.0])).tolist() == [[48, 18, 59], [122, 4, 3]]
+    assert explain.colorize(np.array([0.0, 1.0])).tolist() == [[68, 1, 84], [253, 231, 37]]  # Viridis' ends
+    strip = explain.legend_strip(50, 4)
+    assert strip.shape == (4, 50, 3) and strip[0, 0].tolist() == [68, 1, 84] and strip[0, -1].tolist() == [253, 231, 37]
 
 
 # --- Grids for display. ---

@@ -55,6 +55,12 @@ def test_train_then_evaluate_on_the_subset(app_dirs, cifar_subset, tiny_config_f
     assert metadata["train_images"] + metadata["validation_images"] == 1000 and metadata["test_images"] == 509
     assert 90 <= metadata["validation_images"] <= 110  # 10 % of each class, held out of the training images
     assert metadata["test_accuracy"] == pytest.approx(result["test_accuracy"])
+    from cnn_core.training.snapshots import load_snapshots  # the epoch scrubber's record of the one epoch
+
+    (folder,) = [path.parent for path in app_dirs["runs"].glob("*/snapshots.npz")]
+    saved = load_snapshots(folder)
+    assert saved["epochs"].tolist() == [1] and saved["filters"].shape[1:] == (3, 3, 3, 4)
+    assert saved["confusion"].shape == (1, 10, 10) and int(saved["confusion"].sum()) == 256
 
     evaluated = run_cli("evaluate", "--model", "cli-tiny", "--data", str(cifar_subset))
     assert evaluated.returncode == 0, evaluated.stderr

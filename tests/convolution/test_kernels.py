@@ -69,3 +69,21 @@ def test_unknown_names_and_sizes_raise_value_error():
     first = kernels.preset_kernel("identity")
     first[1, 1] = 9  # callers get copies: editing one never changes the preset
     assert kernels.preset_kernel("identity")[1, 1] == 1
+
+
+def test_closest_preset_is_found_by_cosine_of_zero_mean_kernels():
+    from cnn_core.convolution.kernels import closest_preset, preset_kernel
+
+    sobel = preset_kernel("sobel_x", 3)
+    match = closest_preset(2.5 * sobel + 0.3)  # scaled and shifted: the same shape
+    assert (match.name, match.size, match.negated) == ("sobel_x", 3, False) and match.similarity == pytest.approx(1.0)
+    assert closest_preset(-sobel).negated and closest_preset(-sobel).name == "sobel_x"
+    assert closest_preset(preset_kernel("sobel_y", 5)).name == "sobel_y"
+    noisy = preset_kernel("laplacian", 3) + np.random.default_rng(0).normal(0, 0.1, (3, 3))
+    match = closest_preset(noisy)
+    centred = noisy - noisy.mean()
+    reference = preset_kernel(match.name, 3) - preset_kernel(match.name, 3).mean()
+    cosine = (centred * reference).sum() / np.linalg.norm(centred) / np.linalg.norm(reference)
+    assert match.similarity == pytest.approx(abs(cosine))
+    assert match.similarity >= 0.9
+    assert closest_preset(np.ones((3, 3))) is None and closest_preset(np.eye(7)) is None

@@ -97,9 +97,21 @@ def test_models_page_in_chinese(app_dirs):
     assert "继续训练" in shown and english_leftovers(shown) == []
     assert [button.key for button in at.get("download_button")] == ["download_model", "download_settings",
                                                                      "download_weights", "export_code",
-                                                                     "export_saved_model", "export_tflite"]
+                                                                     "export_saved_model", "export_tflite",
+                                                                     "download_card"]
     assert "下载权重（.weights.h5）" in shown and "安全" in shown
     assert "下载 Keras 训练脚本（.py）" in shown and "测试时翻转" in shown  # the exports and what they leave out
+    assert "# 模型卡：" in shown and "10 个类别的 32x32 图片" in shown  # the card of the picked model, in Chinese
+
+
+def test_the_model_card_of_the_picked_model(app_dirs):
+    write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
+    write_model(app_dirs["models"], "bigger", TrainConfig(filters=[32, 64], flip=True), 0.58)
+    at = open_models()
+    at.selectbox(key="registry_model").set_value("bigger").run()
+    card = next(item.value for item in at.markdown if item.value.startswith("# Model card:"))
+    assert card.startswith("# Model card: bigger") and "Test accuracy: 58.0%" in card and "32 → 64 filters" in card
+    assert "Augmentation: horizontal flip" in card
 
 
 def test_no_models_yet_points_to_the_training_page(app_dirs):

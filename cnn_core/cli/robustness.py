@@ -1,0 +1,56 @@
+"""`python -m cnn_core robustness`: accuracy on a test split under attack or perturbation, one JSON line per level.
+
+    python -m cnn_core robustness --model NAME --data PATH --attack fgsm --epsilons 0 1 2 4 8
+    python -m cnn_core robustness --model NAME --data PATH --perturb blur --levels 0 0.5 1 2
+
+Teachers prepare lessons with it: each line is {"attack" or "perturb": ..., "level": ..., "accuracy": ...}.
+Test-time flip is off, so at epsilon 0 (or a neutral level) the accuracy equals `evaluate`'s without it.
+Epsilons are in pixel units (/255); perturbation levels in the units of the classify page's sliders
+(cnn_core.classify.probes.RANGES).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from cnn_core.classify.adversarial import ATTACKS, PGD_STEPS
+from cnn_core.classify.probes import PERTURBATIONS
+from cnn_core.cli.evaluate import labelled_test_split
+from cnn_core.models.registry import load_metadata, load_model
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `robustness`."""
+    parser.add_argument("--model", required=True, help="registry name of the model")
+    parser.add_argument("--data", help="dataset whose test split is scored (same forms as train --data)")
+    parser.add_argument("--max-images", type=int, metavar="N", help="score only the first N test images")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--attack", choices=ATTACKS, help="adversarial attack against the model's own gradient")
+    what.add_argument("--perturb", choices=PERTURBATIONS, help="change every test image alike")
+    parser.add_argument("--epsilons", type=float, nargs="+", default=[0, 1, 2, 4, 8],
+                        help="attack strengths in pixel units (/255)")
+    parser.add_argument("--levels", type=float, nargs="+", help="perturbation levels (slider units)")
+    parser.add_argument("--steps", type=int, default=PGD_STEPS, help="PGD steps")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print one JSON line per epsilon or level: the accuracy on the test split (test-time flip off)."""
+    from cnn_core.classify import adversarial, probes  # imported here: they import TensorFlow
+
+    metadata = load_metadata(args.model)
+    _, images, labels, _ = labelled_test_split(metadata, args.data, args.max_images)
+    model = load_model(args.model)
+    if args.attack:
+        accuracies = adversarial.accuracy_curve(model, images, labels, args.epsilons, args.attack, args.steps)
+        rows = [("attack", args.attack, level, accuracy) for level, accuracy in zip(args.epsilons, accuracies)]
+    else:
+        chosen = list(probes.levels(args.perturb)) if args.levels is None else args.levels
+        rows = []
+        for level in chosen:
+            predicted = probes.forward(model, probes.perturb_many(images, args.perturb, level)).argmax(axis=1)
+            rows.append(("perturb", args.perturb, level, float((predicted == labels).mean()) if len(labels) else 0.0))
+    for key, name, level, accuracy in rows:
+        print(json.dumps({key: name, "level": float(level), "accuracy": accuracy, "test_images": int(len(labels))}),
+              flush=True)
+    return 0

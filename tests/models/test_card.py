@@ -1,0 +1,55 @@
+"""The model card: every recorded fact in the reader's language, missing fields left out, never guessed."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from cnn_core import i18n
+from cnn_core.models.card import model_card, per_class_accuracy
+from cnn_core.training.config import TrainConfig
+
+from helpers.paths import PROJECT_ROOT
+from helpers.text import CJK, english_leftovers
+
+SHIPPED = json.loads((PROJECT_ROOT / "models" / "cifar10-subset-default" / "metadata.json").read_text())
+
+
+def test_the_shipped_models_card_has_its_data_recipe_results_and_limits():
+    card = model_card(SHIPPED, "en")
+    assert card.startswith("# Model card: cifar10-subset-default\n")
+    assert "Training images: 5,085" in card and "Test images (never seen in training): 509" in card
+    assert "48 → 96 → 192 filters" in card and "AdamW" in card and "one-cycle" in card and "20 epochs" in card
+    accuracy = SHIPPED["test_accuracy"]
+    margin = 1.96 * math.sqrt(accuracy * (1 - accuracy) / 509)
+    assert f"Test accuracy: {accuracy:.1%} (± {margin:.1%}" in card
+    assert f"| cat | {SHIPPED['per_class_accuracy']['cat']:.1%} |" in card
+    assert f"Training time: {SHIPPED['training_seconds'] / 60:.1f} minutes" in card
+    assert "Trained on 32x32 pictures of 10 classes: anything else is forced into one of them." in card
+    weakest = min(SHIPPED["per_class_accuracy"], key=SHIPPED["per_class_accuracy"].get)
+    assert weakest in card.split("Noticeably weaker on:")[1].splitlines()[0]
+    assert "Validation" not in card  # the shipped file records none: omitted, not invented
+
+
+def test_the_chinese_card_is_chinese():
+    card = model_card(SHIPPED, "zh")
+    assert card.startswith("# 模型卡：cifar10-subset-default")
+    assert "飞机、汽车、鸟" in card and "| 猫 |" in card and "10 个类别的 32x32 图片" in card
+    assert english_leftovers(card) == [] and CJK.search(card)
+
+
+def test_validation_numbers_appear_when_recorded_and_a_bare_file_still_makes_a_card():
+    metadata = {**SHIPPED, "validation_accuracy": 0.7512, "validation_images": 1017}
+    card = model_card(metadata, "en")
+    assert "Validation accuracy: 75.1%" in card and "Validation images (held out from the training data): 1,017" in card
+    bare = model_card({"name": "imported", "class_names": ["a", "b"]}, "zh")
+    assert "# 模型卡：imported" in bare and i18n.text("zh", "card.unknown") in bare and "2 个类别" in bare
+    assert "## 训练方案" not in bare and "测试准确率：" not in bare
+
+
+def test_per_class_accuracy_reads_a_dict_or_a_list_in_class_order():
+    assert per_class_accuracy({"class_names": ["x", "y"], "per_class_accuracy": [0.5, None]}) == {"x": 0.5, "y": None}
+    assert per_class_accuracy({"class_names": ["x"], "per_class_accuracy": {"x": 1}}) == {"x": 1.0}
+    assert per_class_accuracy({"class_names": ["x"], "per_class_accuracy": [0.1, 0.2]}) == {}
+    card = model_card({"name": "m", "class_names": ["x"], "config": TrainConfig().to_dict(), "test_accuracy": 0.5})
+    assert "Augmentation:" in card

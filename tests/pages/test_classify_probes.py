@@ -1,0 +1,129 @@
+"""The classify page's probes (occlusion, what-if, adversarial lab) through AppTest, in English and Chinese.
+
+The probes stay off until switched on (opening the page asks the model nothing new); switched on they
+show a chart, the numbers behind it, and the words of the page's language.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from cnn_core import i18n
+from cnn_core.training.config import TrainConfig
+
+from helpers.colour_task import save_colour_model, train_colour_model
+from helpers.paths import APP
+from helpers.text import CJK, english_leftovers
+
+TIMEOUT = 120
+CIFAR_NAMES = ["airplane", "automobile", "bird"]  # translated class names, so the Chinese page has some to show
+
+
+@pytest.fixture(scope="module")
+def colour_model():
+    config = TrainConfig(filters=[4], batch_norm=False, flip=False, epochs=4)
+    return train_colour_model(config), config
+
+
+@pytest.fixture()
+def saved(app_dirs, colour_model):
+    model, config = colour_model
+    save_colour_model(model, config, "colours", CIFAR_NAMES, test_accuracy=0.95)
+    return "colours"
+
+
+def png(colour) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 48), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def open_with_photo(language: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["lang"] = language
+    at = at.switch_page("app_pages/classify.py").run()
+    return at.file_uploader(key="classify_uploads").set_value([("red.png", png((220, 40, 30)), "image/png")]).run()
+
+
+def probe_texts(at: AppTest, language: str) -> str:
+    """Everything the three probe expanders show (the rest of the page has its own tests)."""
+    titles = [i18n.table(language)[f"probes.{probe}.title"].split("{")[0] for probe in ("occlusion", "whatif", "adversarial")]
+    texts = []
+    for block in at.expander:
+        if not any(block.label.startswith(title) for title in titles):
+            continue
+        texts.append(block.label)
+        texts += [element.value for kind in ("markdown", "caption", "info", "error", "success")
+                  for element in block.get(kind)]
+        texts += [element.label for kind in ("toggle", "slider", "radio", "button", "text_input")
+                  for element in block.get(kind)]
+        texts += [caption for image in block.get("imgs") for caption in image.captions]
+    assert len(texts) > 20
+    return "\n".join(texts)
+
+
+def test_probes_are_off_until_asked(saved):
+    at = open_with_photo("en")
+    assert not at.exception
+    assert not any(chart.proto.spec and "Cividis" in chart.proto.spec for chart in at.get("plotly_chart"))
+    for key in ("occlusion_on", "whatif_on", "attack_on"):
+        assert at.toggle(key=key).value is False
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_probe_shows_its_chart_numbers_and_words(saved, language):
+    at = open_with_photo(language)
+    for key in ("occlusion_on", "whatif_on", "attack_on"):
+        at.toggle(key=key).set_value(True)
+    at.slider(key="attack_epsilon").set_value(16)
+    at.radio(key="whatif_kind").set_value("brightness")
+    at = at.run()
+    assert not at.exception, at.exception
+    tables = [frame.value for frame in at.dataframe]
+    occlusion = next(table for table in tables if len(table.columns) == 3 and len(table) == 5)
+    assert occlusion.iloc[:, 2].is_monotonic_decreasing  # the positions that hurt most, worst first
+    curve = next(table for table in tables if len(table) == 25)  # brightness: 25 levels
+    assert np.allclose(curve.iloc[:, 0], np.linspace(-120, 120, 25))
+    assert ((curve.iloc[:, 1:] >= 0) & (curve.iloc[:, 1:] <= 1)).all().all()
+    latex = [element.value for element in at.latex]
+    assert any(r"\operatorname{sign}" in value and "16" in value for value in latex)
+    text = probe_texts(at, language)
+    if language == "zh":
+        assert "遮挡" in text and "对抗样本" in text and CJK.search(text)
+        assert english_leftovers(text) == []
+    else:
+        assert "Occlusion" in text and "Adversarial lab" in text
+
+
+def test_the_test_split_curve_refuses_data_with_other_classes(saved, cifar_subset):
+    at = open_with_photo("en")
+    at.text_input(key="attack_data").set_value(str(cifar_subset))
+    at = at.button(key="attack_curve").click().run()
+    assert not at.exception
+    assert any("other classes" in error.value for error in at.error)
+
+
+def test_each_learned_filter_sits_beside_its_closest_preset_and_opens_it(saved, colour_model):
+    from cnn_core.classify import explain
+    from cnn_core.convolution.kernels import closest_preset
+
+    at = open_with_photo("en")
+    table = next(frame.value for frame in at.dataframe if "Closest preset" in frame.value.columns)
+    filters = explain.first_layer_filters(colour_model[0])
+    assert list(table["Filter"]) == list(range(1, filters.shape[-1] + 1))
+    expected = closest_preset(np.asarray(explain.filter_as_kernel(filters, 0)))
+    assert table["Similarity"][0] == pytest.approx(expected.similarity, abs=1e-3)
+    assert all(url.startswith("data:image/png;base64,") for url in table["Learned"])
+    at.button(key="classify_send").click().run()  # the single-filter link still works
+    assert at.selectbox(key="preset").value == "from_model"
+    at.switch_page("app_pages/classify.py").run()
+    at.file_uploader(key="classify_uploads").set_value([("red.png", png((220, 40, 30)), "image/png")]).run()
+    at.button(key="classify_open_preset").click().run()
+    assert not at.exception
+    assert at.selectbox(key="preset").value == expected.name
+    assert at.radio(key=f"size-{expected.name}").value == 3
