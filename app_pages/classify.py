@@ -18,7 +18,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages.language import class_label, current_language, error_text, recorded_text, t
+from app_pages.language import class_label, current_language, error_text, plain_t, recorded_text, t
 from cnn_core import samples
 from cnn_core.classify import explain, inference
 from cnn_core.classify import figures as explain_figures
@@ -129,7 +129,7 @@ def gather_inputs() -> list[tuple[str, str, bytes | Image.Image]]:
                             select_all=False)  # Streamlit's "Select all" row is English-only
     for sample in chosen:
         shown = labels[sample]
-        inputs.append((t("classify.inputs.sample_item", name=shown), f"sample:{sample}", samples.load_sample(sample)))
+        inputs.append((plain_t("classify.inputs.sample_item", name=shown), f"sample:{sample}", samples.load_sample(sample)))
         st.caption(t("classify.inputs.sample_credit", name=shown, credit=samples.sample_credit(sample, language)))
     return inputs
 

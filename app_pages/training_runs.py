@@ -237,8 +237,8 @@ def confusion_explorer(run_id: str, place: str, matrix: list[list[int]], class_n
         st.image(list(images[chosen[:GALLERY_SIZE]]), width=64)
     wrong = np.flatnonzero(labels != predictions)[:GALLERY_SIZE]
     st.caption(t("training.report.misclassified"))
-    captions = [f"{class_label(class_names[labels[index]])} → {class_label(class_names[predictions[index]])}"
-                for index in wrong]
+    captions = [t("training.report.mistake", true=class_label(class_names[labels[index]]),
+                  predicted=class_label(class_names[predictions[index]])) for index in wrong]
     st.image(list(images[wrong]), caption=captions, width=64)
 
 

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from cnn_core import i18n
 from cnn_core.training.config import TrainConfig
+from cnn_core.untrusted import plotly_text
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -27,6 +28,11 @@ FIGURE_HEIGHT = 320
 
 def _word(language: str, key: str, **values: object) -> str:
     return i18n.text(language, f"training_figures.{key}", **values)
+
+
+def _class_text(language: str, class_name: str) -> str:
+    """A class name as a chart shows it: translated if it is CIFAR-10's, escaped (a visitor may have named it)."""
+    return plotly_text(i18n.class_label(language, class_name))
 
 
 def _thin(*columns: np.ndarray, max_points: int = MAX_POINTS) -> list[np.ndarray]:
@@ -105,7 +111,7 @@ def schedule_figure(config: TrainConfig, steps_per_epoch: int, *, language: str 
 def per_class_figure(accuracies: dict[str, float | None], *, language: str = "en") -> go.Figure:
     """Test accuracy of each class as bars (None: the class has no test images)."""
     values = list(accuracies.values())
-    figure = go.Figure(go.Bar(x=[i18n.class_label(language, name) for name in accuracies],
+    figure = go.Figure(go.Bar(x=[_class_text(language, name) for name in accuracies],
                               y=[0 if value is None else value for value in values],
                               marker_color=TRAIN_COLOR, textposition="outside",
                               text=["–" if value is None else f"{value:.0%}" for value in values]))
@@ -122,7 +128,7 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: list[str], *,
     almost invisible square markers sits on the cell centres: clicking a cell selects its marker.
     """
     counts = np.asarray(matrix, dtype=int)
-    labels = [i18n.class_label(language, name) for name in class_names]
+    labels = [_class_text(language, name) for name in class_names]
     figure = go.Figure(go.Heatmap(z=counts, x=labels, y=labels, colorscale="Blues", text=counts,
                                   texttemplate="%{text}", hoverinfo="skip"))
     rows, columns = np.indices(counts.shape)
@@ -141,7 +147,7 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: list[str], *,
 
 def confusion_cell(point: dict[str, Any], class_names: list[str], *, language: str = "en") -> tuple[str, str] | None:
     """(true, predicted) class names of a clicked `confusion_figure` marker, or None for anything else."""
-    by_label = {i18n.class_label(language, name): name for name in class_names}
+    by_label = {_class_text(language, name): name for name in class_names}
     true_name, predicted_name = by_label.get(point.get("y")), by_label.get(point.get("x"))
     return (true_name, predicted_name) if true_name and predicted_name else None
 
