@@ -12,6 +12,7 @@ import json
 import numpy as np
 import streamlit as st
 
+from app_pages.guard import guarded
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import i18n
 from cnn_core.datasets.base import DataError
@@ -108,6 +109,7 @@ def show_run(run_id: str, place: str) -> None:
 
 
 @st.fragment(run_every=POLL_SECONDS)
+@guarded
 def live_view(run_id: str, place: str) -> None:
     """Re-drawn every second from the run's files; the whole page reruns once the run has ended."""
     status, events = runs.read_status(run_id), run_events(run_id)

@@ -27,6 +27,8 @@ import unicodedata
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#!|~$:@&])")
 # GFM turns "www.example.com" into a link even without a scheme; escaping the dot stops it.
 _WWW = re.compile(r"(www)\.", re.IGNORECASE)
+# An absolute POSIX path inside a sentence: slash-separated parts up to a space or a quote; group 1 is its last part.
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~])(?:/[^\s/'\"]+)*/([^\s/'\"]*)")
 # Names are labels, not documents: this many characters is more than any class or file name needs.
 MAX_CHARS = 300
 
@@ -58,6 +60,14 @@ def markdown_text(value: object, limit: int = MAX_CHARS) -> str:
 def plotly_text(value: object, limit: int = MAX_CHARS) -> str:
     """`value` escaped for a Plotly label or hover text: HTML entities, and no `$` that could start MathJax."""
     return html.escape(one_line(value, limit), quote=True).replace("$", "&#36;")
+
+
+def without_paths(value: object) -> str:
+    """`value` with every absolute path cut to its last part ("/srv/data/uploads/3f-cats.zip" -> "3f-cats.zip").
+
+    A public server names a visitor's own file, never where it keeps it.
+    """
+    return _ABSOLUTE_PATH.sub(lambda match: match.group(1) or "…", str(value))
 
 
 def plain_text(value: object, limit: int = MAX_CHARS) -> str:

@@ -169,11 +169,14 @@ def build_with_weights(config: TrainConfig, class_names: list[str], weights: byt
         try:
             uploaded = _h5_arrays(upload)
         except OSError as error:
-            raise ModelImportError("weights_unreadable", reason=str(error)) from None
+            raise ModelImportError("weights_unreadable", reason=_h5_reason(error, folder)) from None
         # A trained model's file also holds its optimizer's state (Adam moments): not needed to classify.
         uploaded = {path: spec for path, spec in uploaded.items() if not path.startswith(OPTIMIZER_PREFIX)}
         _compare(_h5_arrays(reference), uploaded)
-        _copy_arrays(upload, reference, uploaded)
+        try:  # the arrays are only read here: a damaged chunk or a bad checksum fails now
+            _copy_arrays(upload, reference, uploaded)
+        except (OSError, RuntimeError, TypeError, KeyError) as error:
+            raise ModelImportError("weights_unreadable", reason=_h5_reason(error, folder)) from None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -183,6 +186,11 @@ def build_with_weights(config: TrainConfig, class_names: list[str], weights: byt
     if not all(np.isfinite(keras.ops.convert_to_numpy(weight)).all() for weight in model.weights):
         raise ModelImportError("weights_not_finite")
     return model
+
+
+def _h5_reason(error: Exception, folder: str) -> str:
+    """HDF5's own words, short and without the server's temporary folder in them."""
+    return str(error).replace(folder, "…")[:200] or type(error).__name__
 
 
 def _copy_arrays(source: Path, target: Path, paths) -> None:

@@ -1,0 +1,46 @@
+"""Not a page: no traceback ever reaches a visitor.
+
+app.py runs every page inside `reported_errors()`, and fragments are wrapped with `guarded`: an error
+nobody foresaw becomes a short message in the reader's language with a reference id, while the full
+traceback goes to the server log under that id (so a teacher can find it). `st.stop()` and `st.rerun()`
+raise BaseException, which passes through untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import uuid
+
+import streamlit as st
+
+from app_pages.language import t
+
+LOG = logging.getLogger("cnn_studio")
+
+
+def report(error: BaseException) -> str:
+    """Log `error` with its traceback under a new reference id, show the short message; returns the id."""
+    reference = uuid.uuid4().hex[:8]
+    LOG.error("Unexpected error (reference %s)", reference, exc_info=error)
+    st.error(t("app.unexpected_error", reference=reference))
+    return reference
+
+
+@contextlib.contextmanager
+def reported_errors():
+    """Run a block; any Exception it raises is reported (see `report`) instead of shown as a traceback."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - the point: whatever it is, the visitor gets a message
+        report(error)
+
+
+def guarded(function):
+    """`function`, with its unexpected errors reported instead of shown (for fragments and callbacks)."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with reported_errors():
+            return function(*args, **kwargs)
+    return wrapper
