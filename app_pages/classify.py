@@ -23,12 +23,14 @@ from cnn_core import samples
 from cnn_core.classify import explain, inference
 from cnn_core.classify import figures as explain_figures
 from cnn_core.convolution import figures as convolution_figures
-from cnn_core.images import UPLOAD_TYPES, ImageError, fit_for_display, load_image
+from cnn_core.images import MAX_DISPLAY_SIDE, UPLOAD_TYPES, ImageError, fit_for_display, load_shrunk
 from cnn_core.models import registry
 from cnn_core.models.transfer import import_model
 
 SHOWN_SIZE = 224  # the 32x32 input and heatmaps are enlarged to this many pixels for display
 THRESHOLD = inference.LOW_CONFIDENCE_THRESHOLD
+# Decoded pixels one visitor's uploads may hold at once: 24 photos at the display size, ~72 MB as RGB.
+SESSION_PIXELS = 24 * MAX_DISPLAY_SIDE**2
 CHANNELS = {"mean": "channel_mean", 0: "channel_red", 1: "channel_green", 2: "channel_blue"}
 
 
@@ -134,6 +136,24 @@ def gather_inputs() -> list[tuple[str, str, bytes | Image.Image]]:
     return inputs
 
 
+def decoded(identity: str, data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+    """An upload decoded once for this session, at most MAX_DISPLAY_SIDE per side; (image, original size).
+
+    Kept in session state (it dies with the tab, unlike st.cache_*), within SESSION_PIXELS: beyond it the
+    upload is refused with a message rather than held. Entries of uploads no longer on the page go first.
+    """
+    kept = st.session_state.setdefault("classify_decoded", {})
+    if identity not in kept:
+        current = set(st.session_state.get("classify_identities", ()))
+        for old in [key for key in kept if key not in current]:
+            del kept[old]
+        used = sum(image.width * image.height for image, _ in kept.values())
+        if used + MAX_DISPLAY_SIDE**2 > SESSION_PIXELS:
+            raise ImageError("session_budget", images=len(kept))
+        kept[identity] = load_shrunk(data, MAX_DISPLAY_SIDE)
+    return kept[identity]
+
+
 def classify_all(model, inputs, cache_key: tuple, fit: str, class_names: list[str], test_time_flip: bool) -> list[dict]:
     """Decode and prepare every input (bad ones -> st.error), classify the new ones in one batch."""
     results = st.session_state.setdefault("classify_results", {})
@@ -142,11 +162,11 @@ def classify_all(model, inputs, cache_key: tuple, fit: str, class_names: list[st
     items = []
     for label, identity, source in inputs:
         try:
-            original = source if isinstance(source, Image.Image) else load_image(source)
+            original, size = (source, source.size) if isinstance(source, Image.Image) else decoded(identity, source)
         except ImageError as error:  # reason and lead-in both in the reader's language
             st.error(t("classify.image_error", label=label, error=error_text(error)))
             continue
-        items.append({"label": label, "key": (*cache_key, fit, identity), "original": original,
+        items.append({"label": label, "key": (*cache_key, fit, identity), "original": original, "size": size,
                       "input": inference.prepare_image(original, fit)})
     pending = [item for item in items if item["key"] not in results]
     if pending:
@@ -199,7 +219,7 @@ def details(model, item: dict, fit: str, class_names: list[str]) -> explain.Grad
     heat_input = explain.upsample(cam.heatmap, item["input"].shape[1::-1])
     right.image(explain.overlay(display, explain.heatmap_for_original(heat_input, display.size, fit)),
                 caption=t("classify.details.grad_cam", class_name=class_label(class_names[cam.class_index])))
-    sentence = inference.describe_preprocessing(fit, item["original"].size, language=current_language())
+    sentence = inference.describe_preprocessing(fit, item["size"], language=current_language())
     st.caption(t("classify.details.preprocessing", sentence=sentence))
     st.plotly_chart(explain_figures.top_k_figure(top, THRESHOLD, language=current_language()),
                     key=f"top-{item['key']}")
@@ -319,6 +339,7 @@ def classify_section(models: list[dict]) -> None:
     fit = st.radio(t("classify.inputs.fit"), list(fit_labels), horizontal=True, key="classify_fit",
                    format_func=fit_labels.__getitem__)
     inputs = gather_inputs()
+    st.session_state["classify_identities"] = [identity for _, identity, _ in inputs]
     items = classify_all(model, inputs, (name, modified), fit, class_names, test_time_flip)
     if not inputs:
         st.info(t("classify.prompt"))

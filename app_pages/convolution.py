@@ -28,9 +28,8 @@ def decode_upload(file_id: str, _data: bytes) -> tuple[np.ndarray, tuple[int, in
     Keyed by the upload's unique id (the leading underscore stops Streamlit hashing up to 20 MB of
     bytes on every rerun); unique ids also mean one visitor's upload is never served to another.
     """
-    image = images.load_image(_data)
-    shown, shrunk = images.fit_for_display(image)
-    return images.to_array(shown), image.size, shrunk
+    shown, size = images.load_shrunk(_data, images.MAX_DISPLAY_SIDE)  # never the full-size picture in memory
+    return images.to_array(shown), size, shown.size != size
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

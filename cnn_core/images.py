@@ -34,6 +34,7 @@ MAX_JPEG_SCANS = 100
 # High-bit-depth images are scaled to 8 bits this many pixels at a time, so a 50 MP scan needs no float copy.
 CHUNK_PIXELS = 1 << 20
 
+ORIGINAL_SIZE_KEY = "cnn_studio_original_size"  # load_shrunk's note in Image.info, taken off before returning
 HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 ORIENTATION_TAG = 0x0112
 
@@ -60,6 +61,22 @@ class ImageError(i18n.TranslatableError, ValueError):
 
 def load_image(data: bytes) -> Image.Image:
     """Decode uploaded bytes into an RGB image: EXIF-transposed, frame 0, alpha on white, 16-bit scaled."""
+    return _decode(data, None)
+
+
+def load_shrunk(data: bytes, max_side: int = MAX_DISPLAY_SIDE) -> tuple[Image.Image, tuple[int, int]]:
+    """`load_image`, but no larger than `max_side` per side, straight from the file; also the original size.
+
+    Pages never need more than MAX_DISPLAY_SIDE, so a 49-megapixel photo never exists as a full RGB copy:
+    JPEGs decode at 1/2, 1/4 or 1/8 scale (Pillow's draft), other formats are shrunk band by band in
+    their own compact mode (a flat 7000x7000 PNG: 49 MB decoded, a few MB more, instead of 147 MB + copies).
+    """
+    image = _decode(data, max_side)
+    return image, image.info.pop(ORIGINAL_SIZE_KEY, image.size)
+
+
+def _decode(data: bytes, max_side: int | None) -> Image.Image:
+    """The decoding behind load_image / load_shrunk (max_side None: full size)."""
     if not data:
         raise ImageError("empty")
     _refuse_documents(data)
@@ -71,11 +88,14 @@ def load_image(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             _check_size(image)
+            header_size = image.size
+            if max_side:
+                image.draft("RGB", (max_side, max_side))  # JPEG only: decode at a smaller scale, never below max_side
             image.load()  # decode now: truncated or corrupt data fails here, not later on a page
             _apply_orientation(image)
             if image.mode in HIGH_DEPTH_MODES:
                 image = _high_depth_to_8bit(image)  # rebinding lets the 16/32-bit original go at once
-            return _to_rgb(image)
+            return _fitted_rgb(image, max_side, header_size)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -134,6 +154,28 @@ def _apply_orientation(image: Image.Image) -> None:
             ImageOps.exif_transpose(image, in_place=True)
     except Exception:  # noqa: BLE001 - a malformed EXIF block must not make a viewable photo unusable
         pass
+
+
+def _fitted_rgb(image: Image.Image, max_side: int | None, header_size: tuple[int, int]) -> Image.Image:
+    """RGB, shrunk to max_side if given (band by band, in the image's own mode); notes the original size.
+
+    A whole-factor box average first (each band of rows converted and reduced on its own, so no full-size
+    RGB copy exists), then Lanczos from at most twice the target: fit_for_display's look, a fraction of its memory.
+    """
+    factor = max(1, max(image.size) // max_side) if max_side else 1  # keeps at least max_side pixels per side
+    if factor == 1:
+        result = _to_rgb(image)
+    else:
+        result = Image.new("RGB", (-(-image.width // factor), -(-image.height // factor)))
+        rows = max(1, CHUNK_PIXELS // (image.width * factor)) * factor  # whole factors of rows, ~1 MP a band
+        for top in range(0, image.height, rows):
+            band = _to_rgb(image.crop((0, top, image.width, min(top + rows, image.height))))
+            result.paste(band.reduce(factor), (0, top // factor))  # box average of factor x factor pixels
+    if max_side:
+        result = fit_for_display(result, max_side)[0]  # the size people know their photo by: the header's, turned as EXIF says
+        turned = (image.width > image.height) != (header_size[0] > header_size[1])
+        result.info[ORIGINAL_SIZE_KEY] = header_size[::-1] if turned else header_size
+    return result
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
