@@ -2,7 +2,8 @@
 
 app.py runs every page inside `reported_errors()`, and fragments are wrapped with `guarded`: an error
 nobody foresaw becomes a short message in the reader's language with a reference id, while the full
-traceback goes to the server log under that id (so a teacher can find it). `st.stop()` and `st.rerun()`
+traceback goes to the server log under that id (so a teacher can find it). Only a desktop copy (not
+public mode, see cnn_core.settings) also shows the details under the message. `st.stop()` and `st.rerun()`
 raise BaseException, which passes through untouched.
 """
 
@@ -16,6 +17,7 @@ import uuid
 import streamlit as st
 
 from app_pages.language import t
+from cnn_core import settings
 
 LOG = logging.getLogger("cnn_studio")
 
@@ -25,6 +27,8 @@ def report(error: BaseException) -> str:
     reference = uuid.uuid4().hex[:8]
     LOG.error("Unexpected error (reference %s)", reference, exc_info=error)
     st.error(t("app.unexpected_error", reference=reference))
+    if not settings.public_mode():  # on one's own machine the details help (and tests see them as exceptions)
+        st.exception(error)
     return reference
 
 

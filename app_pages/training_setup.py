@@ -14,6 +14,7 @@ import streamlit as st
 from app_pages.language import current_language, error_text, t
 from cnn_core import i18n, paths
 from cnn_core.datasets.base import DataError
+from cnn_core.datasets.uploads import store_upload
 from cnn_core.training import view
 from cnn_core.training.config import (
     ACTIVATIONS,
@@ -161,7 +162,7 @@ def data_section() -> tuple[str | None, dict | None, str | None]:
         spec, problem = None, None if upload else t("training.data.no_upload")
         if upload:
             try:
-                spec = str(view.store_upload(upload.name, upload.getvalue()))
+                spec = str(store_upload(upload.name, upload.getvalue()))
             except OSError as error:  # e.g. a full disk; the system's own words stay as they are
                 problem = t("training.data.upload_failed", reason=error.strerror or error)
                 st.error(problem)
