@@ -13,7 +13,10 @@ Every page that takes an image calls `load_image`. It is deliberately strict:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
+import threading
 import warnings
 
 import numpy as np
@@ -34,6 +37,11 @@ MAX_JPEG_SCANS = 100
 # High-bit-depth images are scaled to 8 bits this many pixels at a time, so a 50 MP scan needs no float copy.
 CHUNK_PIXELS = 1 << 20
 
+# Pictures above this many pixels (4 MP: 16 MB decoded, as Pillow keeps RGB in 4 bytes a pixel) are decoded
+# one at a time server-wide, and the freed memory is handed back after each: a few visitors uploading big
+# photos at once then cost one decode's memory (~200 MB at 49 MP), not one each.
+RELEASE_PIXELS = 4_000_000
+_BIG_DECODE = threading.Lock()
 ORIGINAL_SIZE_KEY = "cnn_studio_original_size"  # load_shrunk's note in Image.info, taken off before returning
 HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 ORIENTATION_TAG = 0x0112
@@ -88,14 +96,14 @@ def _decode(data: bytes, max_side: int | None) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             _check_size(image)
-            header_size = image.size
-            if max_side:
-                image.draft("RGB", (max_side, max_side))  # JPEG only: decode at a smaller scale, never below max_side
-            image.load()  # decode now: truncated or corrupt data fails here, not later on a page
-            _apply_orientation(image)
-            if image.mode in HIGH_DEPTH_MODES:
-                image = _high_depth_to_8bit(image)  # rebinding lets the 16/32-bit original go at once
-            return _fitted_rgb(image, max_side, header_size)
+            if image.width * image.height <= RELEASE_PIXELS:
+                return _decode_opened(image, max_side)
+            with _BIG_DECODE:  # one big picture at a time on the whole server, its memory handed back after
+                try:
+                    return _decode_opened(image, max_side)
+                finally:
+                    del image
+                    _release_freed_memory()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -108,6 +116,18 @@ def _decode(data: bytes, max_side: int | None) -> Image.Image:
         # Pillow's parsers answer hostile bytes with OSError, SyntaxError, EOFError, struct.error, but also
         # IndexError, KeyError, TypeError, ZeroDivisionError... All of them mean "this file is damaged".
         raise ImageError("damaged") from None
+
+
+def _decode_opened(image: Image.Image, max_side: int | None) -> Image.Image:
+    """Decode an opened image (its size already checked) to RGB, at most max_side per side if given."""
+    header_size = image.size
+    if max_side:
+        image.draft("RGB", (max_side, max_side))  # JPEG only: decode at a smaller scale, never below max_side
+    image.load()  # decode now: truncated or corrupt data fails here, not later on a page
+    _apply_orientation(image)
+    if image.mode in HIGH_DEPTH_MODES:
+        image = _high_depth_to_8bit(image)  # rebinding lets the 16/32-bit original go at once
+    return _fitted_rgb(image, max_side, header_size)
 
 
 def _refuse_documents(data: bytes) -> None:
@@ -153,6 +173,15 @@ def _apply_orientation(image: Image.Image) -> None:
         if image.getexif().get(ORIENTATION_TAG, 1) in range(2, 9):
             ImageOps.exif_transpose(image, in_place=True)
     except Exception:  # noqa: BLE001 - a malformed EXIF block must not make a viewable photo unusable
+        pass
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap memory back to the system (glibc keeps it otherwise; Pillow's 16 MB blocks fall under its
+    mmap threshold once one has been freed, so a server that decoded one big photo would stay that size)."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): their allocators return memory themselves
         pass
 
 
