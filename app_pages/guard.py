@@ -11,21 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
-import uuid
 
 import streamlit as st
 
 from app_pages.language import t
-from cnn_core import settings
-
-LOG = logging.getLogger("cnn_studio")
+from cnn_core import incidents, settings
 
 
 def report(error: BaseException) -> str:
     """Log `error` with its traceback under a new reference id, show the short message; returns the id."""
-    reference = uuid.uuid4().hex[:8]
-    LOG.error("Unexpected error (reference %s)", reference, exc_info=error)
+    reference = incidents.record(error)
     st.error(t("app.unexpected_error", reference=reference))
     if not settings.public_mode():  # on one's own machine the details help (and tests see them as exceptions)
         st.exception(error)

@@ -173,10 +173,7 @@ def build_with_weights(config: TrainConfig, class_names: list[str], weights: byt
         # A trained model's file also holds its optimizer's state (Adam moments): not needed to classify.
         uploaded = {path: spec for path, spec in uploaded.items() if not path.startswith(OPTIMIZER_PREFIX)}
         _compare(_h5_arrays(reference), uploaded)
-        try:  # the arrays are only read here: a damaged chunk or a bad checksum fails now
-            _copy_arrays(upload, reference, uploaded)
-        except (OSError, RuntimeError, TypeError, KeyError) as error:
-            raise ModelImportError("weights_unreadable", reason=_h5_reason(error, folder)) from None
+        _copy_arrays(upload, reference, uploaded, folder)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -193,7 +190,7 @@ def _h5_reason(error: Exception, folder: str) -> str:
     return str(error).replace(folder, "…")[:200] or type(error).__name__
 
 
-def _copy_arrays(source: Path, target: Path, paths) -> None:
+def _copy_arrays(source: Path, target: Path, paths, folder: str) -> None:
     """Copy the checked arrays into our own freshly written weights file, which Keras then loads.
 
     Keras only ever reads a file we wrote, with the uploaded numbers in it: nothing else of the upload
@@ -201,9 +198,12 @@ def _copy_arrays(source: Path, target: Path, paths) -> None:
     """
     import h5py
 
-    with h5py.File(source, "r") as uploaded, h5py.File(target, "r+") as ours:
-        for path in paths:
-            ours[path][...] = uploaded[path][...]
+    try:  # the arrays are only read here: a damaged chunk or a bad checksum fails now
+        with h5py.File(source, "r") as uploaded, h5py.File(target, "r+") as ours:
+            for path in paths:
+                ours[path][...] = uploaded[path][...]
+    except (OSError, RuntimeError, TypeError, KeyError) as error:
+        raise ModelImportError("weights_unreadable", reason=_h5_reason(error, folder)) from None
 
 
 def _compare(expected: dict, uploaded: dict) -> None:
