@@ -91,3 +91,30 @@ def test_public_mode_names_the_visitors_file_not_the_servers_folder(app_dirs, mo
     at.text_input(key="data_path").set_value(str(tmp_path / "deep" / "nowhere")).run()
     errors = "\n".join(error.value for error in at.error)
     assert "nowhere" in errors and str(tmp_path) not in errors.replace("\\", "")
+
+
+def _flat_png(side: int, colour=(200, 20, 20)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_uploads_decode_once_per_session_within_a_pixel_budget(app_dirs, monkeypatch):
+    from cnn_core import images
+
+    config = TrainConfig(filters=[4], epochs=1)
+    save_colour_model(train_colour_model(config), config, "colours", test_accuracy=0.9)
+    decoded = []
+    real = images.load_shrunk
+    monkeypatch.setattr(images, "load_shrunk", lambda data, side: decoded.append(len(data)) or real(data, side))
+    at = open_app("app_pages/classify.py")
+    photos = [(f"photo-{index}.png", _flat_png(1100, (index * 9, 20, 20)), "image/png") for index in range(26)]
+    at.file_uploader(key="classify_uploads").set_value(photos[:2]).run()
+    at.radio(key="classify_fit").set_value("pad").run()  # another interaction: nothing decoded again
+    assert not at.exception and len(decoded) == 2
+    at.file_uploader(key="classify_uploads").set_value(photos).run()
+    refusals = [error.value for error in at.error if "as many as one visitor may" in error.value]
+    assert len(refusals) == 2 and "photo-24.png" in refusals[0] and "photo-25.png" in refusals[1]
+    assert len(decoded) == 24  # the 25th and 26th were refused before decoding
+    kept = at.session_state["classify_decoded"]
+    assert len(kept) == 24 and all(max(image.size) <= images.MAX_DISPLAY_SIDE for image, _ in kept.values())
