@@ -26,6 +26,7 @@ from cnn_core.convolution import figures as convolution_figures
 from cnn_core.images import MAX_DISPLAY_SIDE, UPLOAD_TYPES, ImageError, fit_for_display, load_shrunk
 from cnn_core.models import registry
 from cnn_core.models.transfer import import_model
+from cnn_core.untrusted import Markdown
 
 SHOWN_SIZE = 224  # the 32x32 input and heatmaps are enlarged to this many pixels for display
 THRESHOLD = inference.LOW_CONFIDENCE_THRESHOLD
@@ -234,7 +235,8 @@ def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: b
     best, runner_up = (int(index) for index in np.argsort(-scores, kind="stable")[:2])
     inputs, classes = numbers.kernel.shape
     with st.expander(t("classify.math.title"), expanded=True):
-        st.markdown(t("classify.math.dense", inputs=f"{inputs:,}", source=numbers.source,
+        # Layer names are ours (build_model), shown in `code`, where an escape would show as a backslash.
+        st.markdown(t("classify.math.dense", inputs=f"{inputs:,}", source=Markdown(numbers.source),
                       weights=f"{numbers.kernel.size:,}", biases=classes))
         st.latex(explain_figures.dense_shapes_latex(inputs, classes))
         st.markdown(t("classify.math.dense_row", class_name=class_label(class_names[best]), inputs=f"{inputs:,}"))
@@ -266,7 +268,8 @@ def grad_cam_math(cam: explain.GradCam, class_names: list[str]) -> None:
     height, width, channels = cam.feature_shape
     name = class_names[cam.class_index]
     with st.expander(t("classify.grad_cam.title")):
-        st.markdown(t("classify.grad_cam.intro", channels=channels, height=height, width=width, layer=cam.layer_name,
+        st.markdown(t("classify.grad_cam.intro", channels=channels, height=height, width=width,
+                      layer=Markdown(cam.layer_name),
                       class_name=class_label(name)))
         st.latex(explain_figures.GRAD_CAM)
         st.markdown(t("classify.grad_cam.numbers"))

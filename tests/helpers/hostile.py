@@ -18,9 +18,12 @@ ATTACKER = "evil.example"  # every hostile name points here (the browser test us
 
 
 def hostile_names(host: str = ATTACKER) -> list[str]:
-    """Class names a zip's folders could carry (distinct, each an attack the issue saw)."""
-    return [f"![pixel](http://{host}/pixel.png)", f"[Log in again](http://{host}/login)", r"$\Huge HUGE$",
-            ":red[RED] alarm", f'<a href="http://{host}/a">click</a>']
+    """Class names a zip's folders could carry (distinct, no slash, each an attack the issue saw).
+
+    Browsers read "http:host" as "http://host/", so a folder name can point anywhere.
+    """
+    return [f"![pixel](http:{host})", f"[Log in again](http:{host})", "$HUGE^{2}$", ":red[RED] alarm",
+            f"<a href=http:{host}>click"]
 
 
 PARSER = MarkdownIt("commonmark").enable("strikethrough")
@@ -42,7 +45,7 @@ def inert_problems(at, host: str = ATTACKER) -> list[str]:
         rendered = PARSER.render(value)
         if re.search(rf"(href|src)=\"[^\"]*{re.escape(host)}", rendered):
             problems.append(f"link or image: {value!r}")
-        if re.search(r"(?<!\\)\$\\Huge|(?<!\\):red\[|<a href", value):
+        if re.search(r"(?<!\\)\$HUGE|(?<!\\):red\[|<a href", value):
             problems.append(f"LaTeX, directive or HTML: {value!r}")
     for chart in at.get("plotly_chart"):
         spec = json.dumps(json.loads(chart.proto.spec))
@@ -51,14 +54,25 @@ def inert_problems(at, host: str = ATTACKER) -> list[str]:
     return problems
 
 
-def write_finished_run(runs_dir: Path, run_id: str, class_names: list[str], *, model_name: str = "hostile") -> None:
-    """A finished run whose data had `class_names` (its test predictions are not kept, as after a data move)."""
+def write_finished_run(runs_dir: Path, run_id: str, class_names: list[str], *, model_name: str = "hostile",
+                       data: Path | None = None) -> None:
+    """A finished run whose data had `class_names`; with `data` (a class-folder zip of exactly those classes)
+    also its test predictions, every one wrong, so the report shows the images and captions behind them."""
     folder = runs_dir / run_id
     folder.mkdir(parents=True)
     from cnn_core.training.config import TrainConfig
 
     (folder / "config.json").write_text(TrainConfig(epochs=1).to_json())
-    (folder / "request.json").write_text(json.dumps({"data": None, "model_name": model_name, "resume_from": None}))
+    (folder / "request.json").write_text(json.dumps({"data": None if data is None else str(data),
+                                                     "model_name": model_name, "resume_from": None}))
+    if data is not None:
+        from cnn_core.datasets.loading import load_dataset
+
+        dataset = load_dataset(data)
+        assert dataset.class_names == class_names
+        labels = dataset.y_test
+        np.savez(folder / "predictions.npz", labels=labels, predictions=(labels + 1) % len(class_names),
+                 probabilities=np.zeros((len(labels), len(class_names)), dtype=np.float16))
     created = "2026-01-01T10:00:00"
     (folder / "status.json").write_text(json.dumps({
         "run_id": run_id, "state": "finished", "pid": 999_999_999, "created": created, "started": created,
