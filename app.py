@@ -8,6 +8,7 @@ mode whenever a fresh server's first request is a page's own URL.)
 
 import streamlit as st
 
+from app_pages.guard import reported_errors
 from app_pages.language import choose_language, t
 
 st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
@@ -20,4 +21,5 @@ pages = [
     st.Page("app_pages/models.py", title=t("models.nav_title"), icon="💾", url_path="models"),
     st.Page("app_pages/classify.py", title=t("app.nav_classify"), icon="🏷️", url_path="classify"),
 ]
-st.navigation(pages).run()
+with reported_errors():  # a bug shows a message and a reference id, never a traceback
+    st.navigation(pages).run()

@@ -19,17 +19,20 @@ import streamlit as st
 from PIL import Image
 
 from app_pages.classify_probes import filter_matches, probes_section
-from app_pages.language import class_label, current_language, error_text, recorded_text, t
+from app_pages.language import class_label, current_language, error_text, plain_t, recorded_text, t
 from cnn_core import samples
 from cnn_core.classify import explain, inference
 from cnn_core.classify import figures as explain_figures
 from cnn_core.convolution import figures as convolution_figures
-from cnn_core.images import UPLOAD_TYPES, ImageError, fit_for_display, load_image
+from cnn_core.images import MAX_DISPLAY_SIDE, UPLOAD_TYPES, ImageError, fit_for_display, load_shrunk
 from cnn_core.models import registry
 from cnn_core.models.transfer import import_model
+from cnn_core.untrusted import Markdown
 
 SHOWN_SIZE = 224  # the 32x32 input and heatmaps are enlarged to this many pixels for display
 THRESHOLD = inference.LOW_CONFIDENCE_THRESHOLD
+# Decoded pixels one visitor's uploads may hold at once: 24 photos at the display size, ~72 MB as RGB.
+SESSION_PIXELS = 24 * MAX_DISPLAY_SIDE**2
 CHANNELS = {"mean": "channel_mean", 0: "channel_red", 1: "channel_green", 2: "channel_blue"}
 
 
@@ -130,9 +133,27 @@ def gather_inputs() -> list[tuple[str, str, bytes | Image.Image]]:
                             select_all=False)  # Streamlit's "Select all" row is English-only
     for sample in chosen:
         shown = labels[sample]
-        inputs.append((t("classify.inputs.sample_item", name=shown), f"sample:{sample}", samples.load_sample(sample)))
+        inputs.append((plain_t("classify.inputs.sample_item", name=shown), f"sample:{sample}", samples.load_sample(sample)))
         st.caption(t("classify.inputs.sample_credit", name=shown, credit=samples.sample_credit(sample, language)))
     return inputs
+
+
+def decoded(identity: str, data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+    """An upload decoded once for this session, at most MAX_DISPLAY_SIDE per side; (image, original size).
+
+    Kept in session state (it dies with the tab, unlike st.cache_*), within SESSION_PIXELS: beyond it the
+    upload is refused with a message rather than held. Entries of uploads no longer on the page go first.
+    """
+    kept = st.session_state.setdefault("classify_decoded", {})
+    if identity not in kept:
+        current = set(st.session_state.get("classify_identities", ()))
+        for old in [key for key in kept if key not in current]:
+            del kept[old]
+        used = sum(image.width * image.height for image, _ in kept.values())
+        if used + MAX_DISPLAY_SIDE**2 > SESSION_PIXELS:
+            raise ImageError("session_budget", images=len(kept))
+        kept[identity] = load_shrunk(data, MAX_DISPLAY_SIDE)
+    return kept[identity]
 
 
 def classify_all(model, inputs, cache_key: tuple, fit: str, class_names: list[str], test_time_flip: bool) -> list[dict]:
@@ -143,11 +164,11 @@ def classify_all(model, inputs, cache_key: tuple, fit: str, class_names: list[st
     items = []
     for label, identity, source in inputs:
         try:
-            original = source if isinstance(source, Image.Image) else load_image(source)
+            original, size = (source, source.size) if isinstance(source, Image.Image) else decoded(identity, source)
         except ImageError as error:  # reason and lead-in both in the reader's language
             st.error(t("classify.image_error", label=label, error=error_text(error)))
             continue
-        items.append({"label": label, "key": (*cache_key, fit, identity), "original": original,
+        items.append({"label": label, "key": (*cache_key, fit, identity), "original": original, "size": size,
                       "input": inference.prepare_image(original, fit)})
     pending = [item for item in items if item["key"] not in results]
     if pending:
@@ -201,7 +222,7 @@ def details(model, item: dict, fit: str, class_names: list[str]) -> explain.Grad
     right.image(explain.overlay(display, explain.heatmap_for_original(heat_input, display.size, fit)),
                 caption=t("classify.details.grad_cam", class_name=class_label(class_names[cam.class_index])))
     right.image(explain.legend_strip(), caption=t("probes.legend.heat"))
-    sentence = inference.describe_preprocessing(fit, item["original"].size, language=current_language())
+    sentence = inference.describe_preprocessing(fit, item["size"], language=current_language())
     st.caption(t("classify.details.preprocessing", sentence=sentence))
     st.plotly_chart(explain_figures.top_k_figure(top, THRESHOLD, language=current_language()),
                     key=f"top-{item['key']}")
@@ -217,7 +238,8 @@ def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: b
     best, runner_up = (int(index) for index in np.argsort(-scores, kind="stable")[:2])
     inputs, classes = numbers.kernel.shape
     with st.expander(t("classify.math.title"), expanded=True):
-        st.markdown(t("classify.math.dense", inputs=f"{inputs:,}", source=numbers.source,
+        # Layer names are ours (build_model), shown in `code`, where an escape would show as a backslash.
+        st.markdown(t("classify.math.dense", inputs=f"{inputs:,}", source=Markdown(numbers.source),
                       weights=f"{numbers.kernel.size:,}", biases=classes))
         st.latex(explain_figures.dense_shapes_latex(inputs, classes))
         st.markdown(t("classify.math.dense_row", class_name=class_label(class_names[best]), inputs=f"{inputs:,}"))
@@ -249,7 +271,8 @@ def grad_cam_math(cam: explain.GradCam, class_names: list[str]) -> None:
     height, width, channels = cam.feature_shape
     name = class_names[cam.class_index]
     with st.expander(t("classify.grad_cam.title")):
-        st.markdown(t("classify.grad_cam.intro", channels=channels, height=height, width=width, layer=cam.layer_name,
+        st.markdown(t("classify.grad_cam.intro", channels=channels, height=height, width=width,
+                      layer=Markdown(cam.layer_name),
                       class_name=class_label(name)))
         st.latex(explain_figures.GRAD_CAM)
         st.markdown(t("classify.grad_cam.numbers"))
@@ -323,6 +346,7 @@ def classify_section(models: list[dict]) -> None:
     fit = st.radio(t("classify.inputs.fit"), list(fit_labels), horizontal=True, key="classify_fit",
                    format_func=fit_labels.__getitem__)
     inputs = gather_inputs()
+    st.session_state["classify_identities"] = [identity for _, identity, _ in inputs]
     items = classify_all(model, inputs, (name, modified), fit, class_names, test_time_flip)
     if not inputs:
         st.info(t("classify.prompt"))

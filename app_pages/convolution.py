@@ -23,16 +23,18 @@ STILL = {"displayModeBar": False}
 language = current_language()
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def decode_upload(file_id: str, _data: bytes) -> tuple[np.ndarray, tuple[int, int], bool]:
+def decode_upload(file_id: str, data: bytes) -> tuple[np.ndarray, tuple[int, int], bool]:
     """Uploaded bytes -> (uint8 RGB array ready to compute on, original size, whether it was shrunk).
 
-    Keyed by the upload's unique id (the leading underscore stops Streamlit hashing up to 20 MB of
-    bytes on every rerun); unique ids also mean one visitor's upload is never served to another.
+    Decoded once per upload (keyed by its unique id) and kept in this session only: the page shows one
+    upload at a time, so one entry, and it goes with the tab (st.cache_* would outlive it, for everyone).
     """
-    image = images.load_image(_data)
-    shown, shrunk = images.fit_for_display(image)
-    return images.to_array(shown), image.size, shrunk
+    kept = st.session_state.setdefault("convolution_decoded", {})
+    if file_id not in kept:
+        kept.clear()  # the previous upload's array goes first
+        shown, size = images.load_shrunk(data, images.MAX_DISPLAY_SIDE)  # never the full-size picture in memory
+        kept[file_id] = (images.to_array(shown), size, shown.size != size)
+    return kept[file_id]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import i18n
+from cnn_core import i18n, settings, untrusted
 
 STATE_KEY = "language"
 _WRITTEN_KEY = "_language_in_url"  # what we last put in the URL, to tell a user's edit from our own write
@@ -34,8 +34,20 @@ def current_language() -> str:
 
 
 def t(key: str, **values: object) -> str:
-    """The text for `key` in this session's language (see cnn_core.i18n.text)."""
-    return i18n.text(current_language(), key, **values)
+    """The text for `key` in this session's language, as safe Markdown (see cnn_core.i18n.text).
+
+    Every value but a number is escaped (cnn_core.untrusted.markdown_text): a class folder called
+    "![x](https://...)" reads as those characters, never as an image. Text from `t` itself is kept.
+    """
+    return untrusted.Markdown(i18n.render(current_language(), key, values, _escape))
+
+
+def plain_t(key: str, **values: object) -> str:
+    """The text for `key` with its values as they are, for places that show plain text (table cells, options)."""
+    public = settings.public_mode()
+    return i18n.render(current_language(), key, {
+        name: untrusted.plain_text(untrusted.without_paths(value) if public else value) if isinstance(value, str)
+        else value for name, value in values.items()})
 
 
 def class_label(class_name: str) -> str:
@@ -44,21 +56,30 @@ def class_label(class_name: str) -> str:
 
 
 def error_text(error: Exception) -> str:
-    """An error from cnn_core in this session's language (every TranslatableError can), else its own text."""
+    """An error from cnn_core in this session's language (every TranslatableError can), else its own text;
+    safe Markdown either way (its values, a visitor's file or folder names, escaped)."""
     if isinstance(error, i18n.TranslatableError):
-        return error.text(current_language())
-    return str(error)
+        return untrusted.Markdown(error.text(current_language(), _escape))
+    return _escape(str(error))
 
 
 def recorded_text(record: object, fallback: str) -> str:
-    """A message saved as data (`i18n.message_record`, e.g. a model's dataset) in this session's language.
+    """A message saved as data (`i18n.message_record`, e.g. a model's dataset) in this session's language,
+    as safe Markdown (its values escaped, like `t`'s).
 
     Metadata can be old, hand-edited or imported, so anything that does not make a sentence gives `fallback`.
     """
     message = i18n.message_from_record(record)
     if message is None:
-        return fallback
+        return _escape(fallback)
     try:
-        return message.text(current_language())
+        return untrusted.Markdown(message.text(current_language(), _escape))
     except (KeyError, ValueError, IndexError):  # placeholders that do not fit the template
-        return fallback
+        return _escape(fallback)
+
+
+def _escape(value: object) -> str:
+    """A value for a template: Markdown-escaped; on a public server also without the server's own paths."""
+    if isinstance(value, untrusted.Markdown):
+        return value  # already escaped (text from `t`)
+    return untrusted.markdown_text(untrusted.without_paths(value) if settings.public_mode() else value)

@@ -13,6 +13,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.epoch_scrubber import scrubber_section
+from app_pages.guard import guarded
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import i18n
 from cnn_core.datasets.base import DataError
@@ -109,6 +110,7 @@ def show_run(run_id: str, place: str) -> None:
 
 
 @st.fragment(run_every=POLL_SECONDS)
+@guarded
 def live_view(run_id: str, place: str) -> None:
     """Re-drawn every second from the run's files; the whole page reruns once the run has ended."""
     status, events = runs.read_status(run_id), run_events(run_id)
@@ -284,8 +286,8 @@ def confusion_explorer(run_id: str, place: str, matrix: list[list[int]], class_n
         st.image(list(images[chosen[:GALLERY_SIZE]]), width=64)
     wrong = np.flatnonzero(labels != predictions)[:GALLERY_SIZE]
     st.caption(t("training.report.misclassified"))
-    captions = [f"{class_label(class_names[labels[index]])} → {class_label(class_names[predictions[index]])}"
-                for index in wrong]
+    captions = [t("training.report.mistake", true=class_label(class_names[labels[index]]),
+                  predicted=class_label(class_names[predictions[index]])) for index in wrong]
     st.image(list(images[wrong]), caption=captions, width=64)
 
 

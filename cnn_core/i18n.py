@@ -10,10 +10,11 @@ No Streamlit here: scripts and the CLI can translate too.
 from __future__ import annotations
 
 import functools
+import numbers
 import string
 import tomllib
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import Callable, ClassVar, NamedTuple
 
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 LANGUAGES = {"en": "English", "zh": "中文"}  # code -> the language's own name, for the picker
@@ -55,13 +56,21 @@ def table(language: str) -> dict[str, str]:
 
 def text(language: str, key: str, **values: object) -> str:
     """The text for `key` in `language`, with `{placeholders}` filled from `values`."""
+    return render(language, key, values)
+
+
+def render(language: str, key: str, values: dict[str, object], escape: Callable[[str], str] | None = None) -> str:
+    """`text`, with every str value (nested messages' too) passed through `escape` (pages: Markdown escaping).
+
+    Templates are ours and keep their Markdown; values may be a visitor's words (cnn_core.untrusted).
+    """
     try:
         template = table(language)[key]
     except KeyError:
         raise MissingTextError(f"no text for {key!r} in language {language!r}") from None
     if not values:
         return template
-    return template.format(**{name: _in_words(language, value) for name, value in values.items()})
+    return template.format(**{name: _in_words(language, value, escape) for name, value in values.items()})
 
 
 class Message(NamedTuple):
@@ -70,9 +79,9 @@ class Message(NamedTuple):
     key: str
     values: dict[str, object] = {}
 
-    def text(self, language: str) -> str:
-        """This message in `language`."""
-        return text(language, self.key, **self.values)
+    def text(self, language: str, escape: Callable[[str], str] | None = None) -> str:
+        """This message in `language` (values through `escape`, see `render`)."""
+        return render(language, self.key, self.values, escape)
 
 
 def message_record(message: Message) -> dict:
@@ -113,9 +122,9 @@ class TranslatableError(Exception):
         self.reason, self.key, self.values = reason, f"{self.section}.{reason}", values
         super().__init__(text(DEFAULT_LANGUAGE, self.key, **values))
 
-    def text(self, language: str) -> str:
-        """This error's message in `language`."""
-        return text(language, self.key, **self.values)
+    def text(self, language: str, escape: Callable[[str], str] | None = None) -> str:
+        """This error's message in `language` (values through `escape`, see `render`)."""
+        return render(language, self.key, self.values, escape)
 
     def __reduce__(self):  # pickling (multiprocessing) must rebuild from the reason, not the English text
         return _rebuild_error, (type(self), self.reason, self.values)
@@ -125,12 +134,14 @@ def _rebuild_error(cls: type[TranslatableError], reason: str, values: dict) -> T
     return cls(reason, **values)
 
 
-def _in_words(language: str, value: object) -> object:
+def _in_words(language: str, value: object, escape: Callable[[str], str] | None) -> object:
     """A value ready for a template: messages and errors nested in another one speak its language too."""
     if isinstance(value, (Message, TranslatableError)):
-        return value.text(language)
+        return value.text(language, escape)
     if isinstance(value, list) and value and all(isinstance(item, Message) for item in value):
-        return text(language, "errors.list_separator").join(item.text(language) for item in value)
+        return text(language, "errors.list_separator").join(item.text(language, escape) for item in value)
+    if escape is not None and not isinstance(value, numbers.Number):  # numbers keep their format specs
+        return escape(value)
     return value
 
 

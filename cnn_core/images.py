@@ -13,7 +13,10 @@ Every page that takes an image calls `load_image`. It is deliberately strict:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
+import threading
 import warnings
 
 import numpy as np
@@ -34,6 +37,12 @@ MAX_JPEG_SCANS = 100
 # High-bit-depth images are scaled to 8 bits this many pixels at a time, so a 50 MP scan needs no float copy.
 CHUNK_PIXELS = 1 << 20
 
+# Pictures above this many pixels (4 MP: 16 MB decoded, as Pillow keeps RGB in 4 bytes a pixel) are decoded
+# one at a time server-wide, and the freed memory is handed back after each: a few visitors uploading big
+# photos at once then cost one decode's memory (~200 MB at 49 MP), not one each.
+RELEASE_PIXELS = 4_000_000
+_BIG_DECODE = threading.Lock()
+ORIGINAL_SIZE_KEY = "cnn_studio_original_size"  # load_shrunk's note in Image.info, taken off before returning
 HIGH_DEPTH_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 ORIENTATION_TAG = 0x0112
 
@@ -60,6 +69,22 @@ class ImageError(i18n.TranslatableError, ValueError):
 
 def load_image(data: bytes) -> Image.Image:
     """Decode uploaded bytes into an RGB image: EXIF-transposed, frame 0, alpha on white, 16-bit scaled."""
+    return _decode(data, None)
+
+
+def load_shrunk(data: bytes, max_side: int = MAX_DISPLAY_SIDE) -> tuple[Image.Image, tuple[int, int]]:
+    """`load_image`, but no larger than `max_side` per side, straight from the file; also the original size.
+
+    Pages never need more than MAX_DISPLAY_SIDE, so a 49-megapixel photo never exists as a full RGB copy:
+    JPEGs decode at 1/2, 1/4 or 1/8 scale (Pillow's draft), other formats are shrunk band by band in
+    their own compact mode (a flat 7000x7000 PNG: 49 MB decoded, a few MB more, instead of 147 MB + copies).
+    """
+    image = _decode(data, max_side)
+    return image, image.info.pop(ORIGINAL_SIZE_KEY, image.size)
+
+
+def _decode(data: bytes, max_side: int | None) -> Image.Image:
+    """The decoding behind load_image / load_shrunk (max_side None: full size)."""
     if not data:
         raise ImageError("empty")
     _refuse_documents(data)
@@ -71,11 +96,14 @@ def load_image(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             _check_size(image)
-            image.load()  # decode now: truncated or corrupt data fails here, not later on a page
-            _apply_orientation(image)
-            if image.mode in HIGH_DEPTH_MODES:
-                image = _high_depth_to_8bit(image)  # rebinding lets the 16/32-bit original go at once
-            return _to_rgb(image)
+            if image.width * image.height <= RELEASE_PIXELS:
+                return _decode_opened(image, max_side)
+            with _BIG_DECODE:  # one big picture at a time on the whole server, its memory handed back after
+                try:
+                    return _decode_opened(image, max_side)
+                finally:
+                    del image
+                    _release_freed_memory()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -88,6 +116,18 @@ def load_image(data: bytes) -> Image.Image:
         # Pillow's parsers answer hostile bytes with OSError, SyntaxError, EOFError, struct.error, but also
         # IndexError, KeyError, TypeError, ZeroDivisionError... All of them mean "this file is damaged".
         raise ImageError("damaged") from None
+
+
+def _decode_opened(image: Image.Image, max_side: int | None) -> Image.Image:
+    """Decode an opened image (its size already checked) to RGB, at most max_side per side if given."""
+    header_size = image.size
+    if max_side:
+        image.draft("RGB", (max_side, max_side))  # JPEG only: decode at a smaller scale, never below max_side
+    image.load()  # decode now: truncated or corrupt data fails here, not later on a page
+    _apply_orientation(image)
+    if image.mode in HIGH_DEPTH_MODES:
+        image = _high_depth_to_8bit(image)  # rebinding lets the 16/32-bit original go at once
+    return _fitted_rgb(image, max_side, header_size)
 
 
 def _refuse_documents(data: bytes) -> None:
@@ -134,6 +174,37 @@ def _apply_orientation(image: Image.Image) -> None:
             ImageOps.exif_transpose(image, in_place=True)
     except Exception:  # noqa: BLE001 - a malformed EXIF block must not make a viewable photo unusable
         pass
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap memory back to the system (glibc keeps it otherwise; Pillow's 16 MB blocks fall under its
+    mmap threshold once one has been freed, so a server that decoded one big photo would stay that size)."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): their allocators return memory themselves
+        pass
+
+
+def _fitted_rgb(image: Image.Image, max_side: int | None, header_size: tuple[int, int]) -> Image.Image:
+    """RGB, shrunk to max_side if given (band by band, in the image's own mode); notes the original size.
+
+    A whole-factor box average first (each band of rows converted and reduced on its own, so no full-size
+    RGB copy exists), then Lanczos from at most twice the target: fit_for_display's look, a fraction of its memory.
+    """
+    factor = max(1, max(image.size) // max_side) if max_side else 1  # keeps at least max_side pixels per side
+    if factor == 1:
+        result = _to_rgb(image)
+    else:
+        result = Image.new("RGB", (-(-image.width // factor), -(-image.height // factor)))
+        rows = max(1, CHUNK_PIXELS // (image.width * factor)) * factor  # whole factors of rows, ~1 MP a band
+        for top in range(0, image.height, rows):
+            band = _to_rgb(image.crop((0, top, image.width, min(top + rows, image.height))))
+            result.paste(band.reduce(factor), (0, top // factor))  # box average of factor x factor pixels
+    if max_side:
+        result = fit_for_display(result, max_side)[0]  # the size people know their photo by: the header's, turned as EXIF says
+        turned = (image.width > image.height) != (header_size[0] > header_size[1])
+        result.info[ORIGINAL_SIZE_KEY] = header_size[::-1] if turned else header_size
+    return result
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -423,3 +423,50 @@ def test_uploads_are_capped_in_the_streamlit_config():
     config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
     # Streamlit refuses larger files in the browser ("File must be 20.0MB or smaller."), before our code runs.
     assert 1 <= config["server"]["maxUploadSize"] <= 20
+
+
+# --- load_shrunk: decoded once, straight to the size the page needs (issue 14). ---
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGB", "RGBA", "I;16"])
+def test_load_shrunk_matches_a_full_decode_shrunk_afterwards(mode):
+    from cnn_core.images import fit_for_display, load_image, load_shrunk
+
+    rows, columns = np.mgrid[0:1500, 0:2300]  # a smooth picture with edges, like a photo (noise would alias)
+    smooth = np.stack([columns / 9 % 256, rows / 6 % 256, 128 + 100 * np.sin(rows / 80) * np.cos(columns / 60)], -1)
+    rgb = Image.fromarray(smooth.astype(np.uint8))
+    source = rgb if mode == "RGB" else rgb.convert("RGBA") if mode == "RGBA" else rgb.convert(
+        "P" if mode == "P" else "L").convert(mode) if mode != "I;16" else Image.fromarray(
+        (np.asarray(rgb.convert("L"), dtype=np.uint16) * 257))
+    data = _png_bytes(source)
+    shrunk, size = load_shrunk(data, 500)
+    reference = fit_for_display(load_image(data), 500)[0]  # the old way: full-size RGB, then Lanczos
+    assert size == (2300, 1500) and shrunk.size == reference.size == (500, 326) and shrunk.mode == "RGB"
+    difference = np.abs(np.asarray(shrunk, dtype=int) - np.asarray(reference, dtype=int))
+    # Box-then-Lanczos against Lanczos: the same picture (a dithered 1-bit image is noise, which aliases a little).
+    assert difference.mean() < (8 if mode == "1" else 2)
+
+
+def test_load_shrunk_keeps_small_images_and_applies_exif_orientation():
+    from cnn_core.images import load_image, load_shrunk
+
+    small = Image.new("RGB", (30, 20), (10, 200, 30))
+    image, size = load_shrunk(_png_bytes(small), 500)
+    assert size == (30, 20) and np.array_equal(np.asarray(image), np.asarray(small))
+    photo = Image.new("RGB", (1600, 900), (250, 250, 250))
+    photo.paste((0, 0, 0), (0, 0, 100, 100))  # a dark corner to follow
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", exif=exif, quality=95)
+    image, size = load_shrunk(buffer.getvalue(), 400)
+    full = load_image(buffer.getvalue())
+    assert size == full.size == (900, 1600) and max(image.size) == 400 and image.size[0] < image.size[1]
+    assert np.asarray(image)[:20, -20:].mean() < 60  # the dark corner turned to the top right, as in `full`
+    assert np.asarray(full)[:100, -100:].mean() < 60

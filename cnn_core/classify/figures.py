@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from cnn_core import i18n
 from cnn_core.convolution.figures import latex_number
+from cnn_core.untrusted import plotly_text
 
 BAR_COLOUR = "#4c78a8"
 SCORE = ".2f"  # logits are sums: fixed decimals, so e^{2.00} never reads as exactly e^2
@@ -55,7 +56,8 @@ def _label(language: str, class_name: str) -> str:
 
 def top_k_figure(top: Sequence[tuple[str, float]], threshold: float, *, language: str = "en") -> go.Figure:
     """Horizontal bars of the top-k (class id, probability) pairs, most likely at the top, threshold dotted."""
-    labels = [i18n.class_label(language, name) for name, _ in top][::-1]
+    # Escaped: a class name is a visitor's folder name, and Plotly labels understand <a href> and $...$.
+    labels = [plotly_text(i18n.class_label(language, name)) for name, _ in top][::-1]
     values = [float(p) for _, p in top][::-1]
     figure = go.Figure(go.Bar(x=values, y=labels, orientation="h", text=[f"{v:.1%}" for v in values],
                               textposition="auto", marker_color=BAR_COLOUR,

@@ -9,6 +9,7 @@ the splits; otherwise a validation split is drawn per class (stratified) with a 
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 import zlib
@@ -29,6 +30,12 @@ MAX_IMAGE_BYTES = 32 << 20  # larger members are not small training images (or a
 MAX_FILES = 250_000  # files listed (images or not) in one folder tree or zip
 MAX_TOTAL_BYTES = 4 << 30  # image bytes read from one dataset, after decompression
 IMAGE_SIZE = 32
+# Pixels cost CPU, not bytes: 200 copies of a flat 49-megapixel PNG zip to 2.8 MB yet took 69 s to decode.
+# Every image becomes 32x32, so a training picture never needs more than 16 megapixels (a 4096x4096 photo),
+# and a whole dataset at most 1 gigapixel decoded (~10 s on one core; CIFAR-10's 60,000 images are 61 MP).
+MAX_IMAGE_PIXELS = 16_000_000
+MAX_DATASET_PIXELS = 1_000_000_000
+PIXEL_REFUSALS = ("too_many_pixels",)  # these end the intake; a single image over the limit is skipped
 
 Entry = tuple[tuple[str, ...], Callable[[], bytes]]  # (path parts, read the file's bytes)
 
@@ -135,6 +142,22 @@ def _strip_wrappers(entries: list[Entry]) -> list[Entry]:
 # --- Decoding. ---
 
 
+def _header_pixels(data: bytes, name: str) -> int:
+    """Width x height from the image's header alone (nothing decoded); DataError above MAX_IMAGE_PIXELS.
+
+    A file whose header cannot be read counts 0 here: decoding it fails next, and it is skipped as unreadable.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+    except Exception:  # noqa: BLE001 - hostile headers raise anything; _decode reports the file as unreadable
+        return 0
+    if width * height > MAX_IMAGE_PIXELS:
+        raise DataError("image_too_many_pixels", name=name[-80:], megapixels=f"{width * height / 1e6:.3g}",
+                        limit=MAX_IMAGE_PIXELS // 1_000_000)
+    return width * height
+
+
 def _decode(data: bytes) -> np.ndarray:
     """32x32x3 uint8 from image bytes: the app's hardened loader, centre-cropped to a square, then shrunk."""
     image = load_image(data)
@@ -185,7 +208,7 @@ def _decode_all(entries: list[Entry], where: str, offset: int,
                 progress: ProgressCallback | None = None) -> tuple[list, list, list, list]:
     """(32x32 images, class name of each, split of each, paths skipped as unreadable)."""
     images, labels_by_name, splits, skipped = [], [], [], []
-    total_bytes = 0
+    total_bytes, total_pixels = 0, 0
     for index, (parts, read) in enumerate(entries):
         if progress is not None and index % PROGRESS_EVERY == 0:
             progress(index, len(entries))
@@ -194,7 +217,15 @@ def _decode_all(entries: list[Entry], where: str, offset: int,
         try:
             data = read()
             total_bytes += len(data)
+            total_pixels += _header_pixels(data, "/".join(parts))
+            if total_pixels > MAX_DATASET_PIXELS:
+                raise DataError("too_many_pixels", path=where, limit=MAX_DATASET_PIXELS // 1_000_000)
             pixels = _decode(data) if total_bytes <= MAX_TOTAL_BYTES else None
+        except DataError as error:
+            if error.reason in PIXEL_REFUSALS:  # the dataset refused whole, before any more decoding
+                raise
+            skipped.append("/".join(parts))  # one member too large or too many pixels: left out, like a damaged one
+            continue
         except UNREADABLE:
             # Damaged members, unsupported compression methods and encrypted members (RuntimeError) alike.
             skipped.append("/".join(parts))

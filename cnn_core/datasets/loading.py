@@ -35,8 +35,18 @@ def load_dataset(
         dataset = load_cifar_batches(location)
         dataset.about = i18n.Message("datasets.official", {"train": len(dataset.y_train), "test": len(dataset.y_test)})
         return dataset
-    path = Path(spec).expanduser()
+    try:
+        return _load_path(Path(spec).expanduser(), validation_fraction, seed, decode_progress)
+    except OSError as error:  # a name too long for the disk, a special file that refuses reads, ...
+        raise DataError("unreadable_path", path=str(spec), reason=error.strerror or type(error).__name__) from None
+
+
+def _load_path(path: Path, validation_fraction: float, seed: int,
+               decode_progress: ProgressCallback | None = None) -> Dataset:
+    """A dataset at a path on the server (see `load_dataset`); OSError for what the system refuses."""
     check_allowed(path)
+    if path.resolve().parts[1:2] in (("proc",), ("sys",), ("dev",)):  # the kernel's files, never a dataset
+        raise DataError("not_file_or_folder", path=str(path))
     if not path.exists():
         raise DataError("no_such_path", path=str(path))
     if not (path.is_file() or path.is_dir()):  # a device or a pipe: reading it could block forever

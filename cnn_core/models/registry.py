@@ -41,6 +41,12 @@ class RegistryError(TranslatableError, ValueError):
     section = "errors.registry"
 
 
+# Device names Windows will not create as files or folders (in any case, with any extension): a model folder
+# called "con" could not be copied to, or downloaded on, a Windows machine.
+WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"{port}{number}" for port in ("com", "lpt")
+                                                                   for number in range(10))})
+
+
 def sanitize_name(name: str) -> str:
     """A safe folder name: lowercase letters, digits, `-` and `_`, 1..64 characters.
 
@@ -52,6 +58,8 @@ def sanitize_name(name: str) -> str:
     cleaned = re.sub(r"-{2,}", "-", cleaned).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
     if not cleaned:
         raise RegistryError("bad_name", name=name)
+    if cleaned in WINDOWS_RESERVED:
+        raise RegistryError("reserved_name", name=cleaned)
     return cleaned
 
 

@@ -170,11 +170,11 @@ def build_with_weights(config: TrainConfig, class_names: list[str], weights: byt
         try:
             uploaded = _h5_arrays(upload)
         except OSError as error:
-            raise ModelImportError("weights_unreadable", reason=str(error)) from None
+            raise ModelImportError("weights_unreadable", reason=_h5_reason(error, folder)) from None
         # A trained model's file also holds its optimizer's state (Adam moments): not needed to classify.
         uploaded = {path: spec for path, spec in uploaded.items() if not path.startswith(OPTIMIZER_PREFIX)}
         _compare(_h5_arrays(reference), uploaded)
-        _copy_arrays(upload, reference, uploaded)
+        _copy_arrays(upload, reference, uploaded, folder)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -186,7 +186,12 @@ def build_with_weights(config: TrainConfig, class_names: list[str], weights: byt
     return model
 
 
-def _copy_arrays(source: Path, target: Path, paths) -> None:
+def _h5_reason(error: Exception, folder: str) -> str:
+    """HDF5's own words, short and without the server's temporary folder in them."""
+    return str(error).replace(folder, "…")[:200] or type(error).__name__
+
+
+def _copy_arrays(source: Path, target: Path, paths, folder: str) -> None:
     """Copy the checked arrays into our own freshly written weights file, which Keras then loads.
 
     Keras only ever reads a file we wrote, with the uploaded numbers in it: nothing else of the upload
@@ -194,9 +199,12 @@ def _copy_arrays(source: Path, target: Path, paths) -> None:
     """
     import h5py
 
-    with h5py.File(source, "r") as uploaded, h5py.File(target, "r+") as ours:
-        for path in paths:
-            ours[path][...] = uploaded[path][...]
+    try:  # the arrays are only read here: a damaged chunk or a bad checksum fails now
+        with h5py.File(source, "r") as uploaded, h5py.File(target, "r+") as ours:
+            for path in paths:
+                ours[path][...] = uploaded[path][...]
+    except (OSError, RuntimeError, TypeError, KeyError) as error:
+        raise ModelImportError("weights_unreadable", reason=_h5_reason(error, folder)) from None
 
 
 def _compare(expected: dict, uploaded: dict) -> None:

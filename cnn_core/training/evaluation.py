@@ -8,6 +8,15 @@ import numpy as np
 
 from cnn_core.training.model import predict_probabilities, traced_forward
 
+# A model's metadata keeps its confusion matrix up to this many classes (100x100 is ~30 KB of JSON); a
+# 1,000-class one would be 9 MB read by every page that lists models. The run's own events keep it whole.
+MAX_STORED_CONFUSION_CLASSES = 100
+
+
+def stored_confusion(matrix: list[list[int]]) -> list[list[int]] | None:
+    """The confusion matrix for a model's metadata: as it is, or None beyond MAX_STORED_CONFUSION_CLASSES."""
+    return matrix if len(matrix) <= MAX_STORED_CONFUSION_CLASSES else None
+
 
 def confusion_matrix(true_labels: np.ndarray, predicted_labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts (num_classes, num_classes): row = true class, column = predicted class."""

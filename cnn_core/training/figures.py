@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from cnn_core import i18n
 from cnn_core.training.config import TrainConfig
+from cnn_core.untrusted import plotly_text
 
 TRAIN_COLOR = "#1f77b4"
 VALIDATION_COLOR = "#ff7f0e"
@@ -23,10 +24,18 @@ VALIDATION_COLOR = "#ff7f0e"
 # redraws the whole chart every second.
 MAX_POINTS = 1500
 FIGURE_HEIGHT = 320
+# Per-class charts show at most this many classes: 1,000 bars or a 1,000x1,000 heatmap (a 30 MB figure)
+# would take minutes to send and draw, and nobody can read them. The rest are grouped or left to the table.
+MAX_CHART_CLASSES = 20
 
 
 def _word(language: str, key: str, **values: object) -> str:
     return i18n.text(language, f"training_figures.{key}", **values)
+
+
+def _class_text(language: str, class_name: str) -> str:
+    """A class name as a chart shows it: translated if it is CIFAR-10's, escaped (a visitor may have named it)."""
+    return plotly_text(i18n.class_label(language, class_name))
 
 
 def _thin(*columns: np.ndarray, max_points: int = MAX_POINTS) -> list[np.ndarray]:
@@ -114,14 +123,20 @@ def schedule_figure(config: TrainConfig, steps_per_epoch: int, *, language: str 
 
 
 def per_class_figure(accuracies: dict[str, float | None], *, language: str = "en") -> go.Figure:
-    """Test accuracy of each class as bars (None: the class has no test images)."""
+    """Test accuracy of each class as bars (None: the class has no test images); beyond MAX_CHART_CLASSES, the
+    classes with the lowest accuracy, lowest first (a 1,000-class chart would be unreadable and megabytes big)."""
+    title = _word(language, "per_class_title")
+    if len(accuracies) > MAX_CHART_CLASSES:
+        lowest = sorted(accuracies, key=lambda name: -1.0 if accuracies[name] is None else accuracies[name])
+        accuracies = {name: accuracies[name] for name in lowest[:MAX_CHART_CLASSES]}
+        title = _word(language, "per_class_lowest", shown=MAX_CHART_CLASSES, classes=len(lowest))
     values = list(accuracies.values())
-    figure = go.Figure(go.Bar(x=[i18n.class_label(language, name) for name in accuracies],
+    figure = go.Figure(go.Bar(x=[_class_text(language, name) for name in accuracies],
                               y=[0 if value is None else value for value in values],
                               marker_color=TRAIN_COLOR, textposition="outside",
                               text=["–" if value is None else f"{value:.0%}" for value in values]))
     figure.update_layout(height=FIGURE_HEIGHT, margin=dict(l=10, r=10, t=30, b=10),
-                         title=_word(language, "per_class_title"), yaxis=dict(range=[0, 1.1], tickformat=".0%"))
+                         title=title, yaxis=dict(range=[0, 1.1], tickformat=".0%"))
     return figure
 
 
@@ -133,7 +148,11 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: list[str], *,
     almost invisible square markers sits on the cell centres: clicking a cell selects its marker.
     """
     counts = np.asarray(matrix, dtype=int)
-    labels = [i18n.class_label(language, name) for name in class_names]
+    labels = [_class_text(language, name) for name in class_names]
+    if len(class_names) > MAX_CHART_CLASSES:
+        keep = chart_classes(counts)
+        counts = grouped_matrix(counts, keep)
+        labels = [labels[index] for index in keep] + [_word(language, "other_classes", count=len(class_names) - len(keep))]
     figure = go.Figure(go.Heatmap(z=counts, x=labels, y=labels, colorscale="Blues", text=counts,
                                   texttemplate="%{text}", hoverinfo="skip"))
     rows, columns = np.indices(counts.shape)
@@ -150,9 +169,26 @@ def confusion_figure(matrix: Sequence[Sequence[int]], class_names: list[str], *,
     return figure
 
 
+def chart_classes(matrix: np.ndarray, limit: int = MAX_CHART_CLASSES) -> list[int]:
+    """The classes a many-class confusion chart shows: the `limit - 1` involved in most mistakes, in class order."""
+    counts = np.asarray(matrix)
+    mistakes = counts.sum(axis=0) + counts.sum(axis=1) - 2 * counts.diagonal()  # as the true or the predicted class
+    return sorted(int(index) for index in np.argsort(-mistakes, kind="stable")[: limit - 1])
+
+
+def grouped_matrix(matrix: np.ndarray, keep: list[int]) -> np.ndarray:
+    """`matrix` restricted to the classes `keep`, plus one last row and column that sum all the others."""
+    counts = np.asarray(matrix)
+    groups = np.full(len(counts), len(keep))  # every class not kept goes to the last group
+    groups[keep] = np.arange(len(keep))
+    grouped = np.zeros((len(keep) + 1, len(keep) + 1), dtype=counts.dtype)
+    np.add.at(grouped, (groups[:, None], groups[None, :]), counts)
+    return grouped
+
+
 def confusion_cell(point: dict[str, Any], class_names: list[str], *, language: str = "en") -> tuple[str, str] | None:
     """(true, predicted) class names of a clicked `confusion_figure` marker, or None for anything else."""
-    by_label = {i18n.class_label(language, name): name for name in class_names}
+    by_label = {_class_text(language, name): name for name in class_names}
     true_name, predicted_name = by_label.get(point.get("y")), by_label.get(point.get("x"))
     return (true_name, predicted_name) if true_name and predicted_name else None
 

@@ -27,7 +27,7 @@ from cnn_core.datasets.loading import load_dataset
 from cnn_core.models.registry import save_model
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.devices import describe_devices, training_strategy
-from cnn_core.training.evaluation import evaluate_model
+from cnn_core.training.evaluation import evaluate_model, stored_confusion
 from cnn_core.training.live_metrics import LiveMetrics
 from cnn_core.training.model import build_model, compile_model, make_datasets, ordered_batches, traced_forward
 from cnn_core.training.pacing import (
@@ -321,7 +321,8 @@ def model_metadata(job: Job, dataset: Dataset, scores: dict[str, Any], summary: 
         "train_images": len(dataset.y_train), "validation_images": len(dataset.y_val),
         "test_images": len(dataset.y_test), "validation_accuracy": scores["validation_accuracy"],
         "test_accuracy": scores["accuracy"], "per_class_accuracy": scores["per_class_accuracy"],
-        "confusion_matrix": scores["confusion_matrix"], "history": history(job.run_id), "created": now_iso(),
+        "confusion_matrix": stored_confusion(scores["confusion_matrix"]), "history": history(job.run_id),
+        "created": now_iso(),
         "training_seconds": time.monotonic() - job.started, "keras_version": keras.__version__, "run_id": job.run_id,
         "epochs_trained": initial_epoch + live.epochs_completed, "best_epoch": live.best_epoch,
         "resumed_from": job.request.get("resume_from"), "images_per_second": summary["images_per_second"],

@@ -52,6 +52,7 @@ from cnn_core.i18n import TranslatableError
 from cnn_core.models.registry import sanitize_name
 from cnn_core.paths import models_dir, runs_dir
 from cnn_core.training.config import TrainConfig
+from cnn_core.training.limits import public_limits
 from cnn_core.training.resume import check_resume_source
 from cnn_core.training.runs import (
     ACTIVE_STATES,
@@ -92,6 +93,7 @@ def start_run(
     `max_images` keeps only the first N images of each split (quick trials and tests). Every run writes
     TensorBoard logs to runs/<id>/tensorboard.
     """
+    config = public_limits(config)  # a public server refuses big networks and caps the time (CostError)
     request = make_request(config, data, model_name, resume_from=resume_from, max_images=max_images)
     with runs_lock():
         active = active_run()

@@ -47,3 +47,8 @@ def english_leftovers(shown_text: str) -> list[str]:
     found = [piece for piece in ENGLISH_FRAGMENTS
              if piece in shown_text and re.search(rf"(?<![A-Za-z]){re.escape(piece)}(?![A-Za-z])", shown_text)]
     return sorted(found, key=len, reverse=True)
+
+
+def shown(markdown: str) -> str:
+    """What Markdown shows for text whose values were escaped (app_pages.language.t): backslash escapes undone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

@@ -304,3 +304,11 @@ def test_symlinked_model_folders_are_neither_listed_nor_used(app_dirs, tmp_path)
     with pytest.raises(registry.RegistryError, match="outside"):
         registry.save_model(tiny_model(), "sneaky", metadata())
     assert sorted(path.name for path in (outside / "copy").iterdir()) == ["metadata.json", "model.keras"]
+
+
+@pytest.mark.parametrize("name", ["con", "NUL", "aux", "com1", "Lpt9", "prn"])
+def test_windows_device_names_are_refused(name):
+    with pytest.raises(registry.RegistryError) as caught:
+        registry.sanitize_name(name)
+    assert caught.value.reason == "reserved_name"
+    assert registry.sanitize_name(name + "-model") == name.lower() + "-model"  # a longer name is fine

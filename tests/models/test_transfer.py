@@ -314,3 +314,22 @@ def test_hostile_descriptions_are_refused_with_a_model_import_error(data, messag
     with pytest.raises(ModelImportError, match=message) as caught:
         parse_import_config(data)
     assert len(str(caught.value)) < 600
+
+
+def test_a_weights_file_with_a_broken_checksum_is_refused_with_a_message(source_model, tmp_path):
+    """h5py raises OSError while reading a chunk whose Fletcher-32 checksum fails: a message, no server path."""
+    def checksummed(handle, _):
+        name = _first_array(handle)
+        values = handle[name][...]
+        del handle[name]
+        handle.create_dataset(name, data=values, chunks=values.shape, fletcher32=True)
+
+    data = bytearray(_rewrite(tmp_path, source_model, checksummed))
+    path = tmp_path / "checked.weights.h5"
+    path.write_bytes(data)
+    with h5py.File(path, "r") as handle:
+        offset = handle[_first_array(handle)].id.get_chunk_info(0).byte_offset
+    data[offset] ^= 0xFF  # one flipped byte inside the array's stored chunk
+    with pytest.raises(ModelImportError) as caught:
+        build_with_weights(SMALL, CLASSES, bytes(data))
+    assert caught.value.reason == "weights_unreadable" and "cnn-studio-import" not in str(caught.value)

@@ -18,7 +18,7 @@ from cnn_core.training.config import TrainConfig
 
 from helpers.colour_task import CLASSES, save_colour_model, train_colour_model
 from helpers.paths import APP
-from helpers.text import CJK
+from helpers.text import CJK, shown
 
 TIMEOUT = 90  # the first run imports TensorFlow and loads the model
 # The same colour task under CIFAR-10 names, so the Chinese page has class names to translate.
@@ -222,7 +222,7 @@ def test_a_bad_upload_is_reported_and_the_others_still_classified(registry_with_
 def test_look_inside_lists_every_layer_and_sends_a_filter_to_the_convolution_page(registry_with_model):
     at = upload(open_page(), ("red.png", png((220, 30, 30))))
     assert not at.exception
-    captions = [caption for image in at.image for caption in image.captions]
+    captions = [shown(caption) for image in at.image for caption in image.captions]
     # The model has one block with batch norm: conv -> bn -> act -> pool, so two activation grids.
     assert any(caption.startswith("block1_act1: 4 channels of 30x30") and "are 0 after ReLU" in caption
                for caption in captions)
@@ -250,9 +250,9 @@ def test_the_shipped_model_is_the_default_else_the_newest(app_dirs, trained_colo
     save(model, config, "shipped-one", "2024-01-01T00:00:00+00:00", shipped=True)
     at = open_page()
     assert at.selectbox(key="classify_model").value == "shipped-one"
-    assert any("synthetic colours (shipped-one)" in caption.value for caption in at.caption)
+    assert any("synthetic colours (shipped-one)" in shown(caption.value) for caption in at.caption)
     at = open_page("zh")
-    assert any(caption.value.startswith("训练数据：synthetic colours (shipped-one) · 3 个类别")
+    assert any(shown(caption.value).startswith("训练数据：synthetic colours (shipped-one) · 3 个类别")
                for caption in at.caption)
 
 

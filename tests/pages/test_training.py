@@ -18,7 +18,7 @@ from cnn_core.training.config import PRESETS, TrainConfig
 
 from helpers.pages import fake_start_run, table_with
 from helpers.paths import APP
-from helpers.text import CJK, english_leftovers
+from helpers.text import CJK, english_leftovers, shown
 
 PAGE = "app_pages/training.py"
 TIMEOUT = 60  # the first run imports TensorFlow and builds a model
@@ -244,7 +244,7 @@ def test_uploaded_class_folder_zip_is_stored_and_sets_the_class_count(app_dirs):
     at.radio(key="data_kind").set_value("upload").run()
     assert at.button(key="train").disabled is True  # nothing uploaded yet
     at.file_uploader(key="data_upload").set_value(("pets.zip", buffer.getvalue(), "application/zip")).run()
-    assert not at.exception
+    assert not at.exception, [item.value for item in at.error]
     stored = list((app_dirs["data"] / "uploads").glob("*-pets.zip"))
     assert len(stored) == 1 and stored[0].read_bytes() == buffer.getvalue()
     table = table_with(at, "flops")
@@ -348,7 +348,7 @@ def test_refusals_are_shown_in_chinese_and_follow_a_language_switch(app_dirs, tm
     at.text_input(key="cfg_filters").set_value("32, 64, 64, 64").run()  # 32 -> 15 -> 6 -> 2: no room for a 3x3
     at.radio(key="data_kind").set_value("path").run()
     at.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()
-    errors = "\n".join(error.value for error in at.error)
+    errors = "\n".join(shown(error.value) for error in at.error)
     assert "第 4 个卷积块：3x3 的卷积核已经放不下了（特征图会变成 0x0）" in errors
     assert f"{tmp_path / 'nowhere'} 处没有数据集：该路径不存在。" in errors  # the path itself stays as it is
     assert english_leftovers(errors) == [] and at.button(key="train").disabled is True

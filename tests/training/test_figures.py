@@ -173,3 +173,56 @@ def test_run_phase_follows_the_newest_event_that_names_one():
     assert figures.run_phase(events + [{"type": "evaluating"}]) == "evaluating"
     assert figures.run_phase(events + [{"type": "evaluating"}, {"type": "saving"}]) == "saving"
     assert figures.PHASES.index("saving") == len(figures.PHASES) - 1
+# --- Many classes (issue 14): charts stay readable and light. ---
+
+
+def test_a_thousand_class_confusion_chart_groups_all_but_the_most_confused():
+    import plotly.io
+
+    from cnn_core.training.figures import MAX_CHART_CLASSES, chart_classes, confusion_figure, grouped_matrix
+
+    rng = np.random.default_rng(0)
+    count = 1000
+    matrix = np.diag(rng.integers(5, 10, count))
+    worst = [3, 500, 999]
+    for index in worst:  # these three are confused with their neighbour many times
+        matrix[index, (index + 1) % count] += 50
+    keep = chart_classes(matrix)
+    assert len(keep) == MAX_CHART_CLASSES - 1 and set(worst) <= set(keep) and keep == sorted(keep)
+    grouped = grouped_matrix(matrix, keep)
+    # Reference: a direct loop over every cell.
+    expected = np.zeros_like(grouped)
+    for true in range(count):
+        for predicted in range(count):
+            row = keep.index(true) if true in keep else len(keep)
+            column = keep.index(predicted) if predicted in keep else len(keep)
+            expected[row, column] += matrix[true, predicted]
+    assert np.array_equal(grouped, expected) and grouped.sum() == matrix.sum()
+    names = [f"class {index}" for index in range(count)]
+    figure = confusion_figure(matrix.tolist(), names)
+    assert len(figure.data[0].x) == MAX_CHART_CLASSES and figure.data[0].x[-1] == "981 other classes"
+    assert len(plotly.io.to_json(figure)) < 100_000  # was 30 MB
+
+
+def test_a_thousand_class_accuracy_chart_shows_the_lowest():
+    from cnn_core.training.figures import MAX_CHART_CLASSES, per_class_figure
+
+    accuracies = {f"c{index}": (index % 97) / 97 for index in range(1000)}
+    accuracies["c5"] = None  # no test images: shown first, as the least known
+    figure = per_class_figure(accuracies)
+    shown = list(figure.data[0].x)
+    lowest = sorted((value, name) for name, value in accuracies.items() if value is not None)
+    assert len(shown) == MAX_CHART_CLASSES and shown[0] == "c5"
+    assert {accuracies[name] for name in shown[1:]} <= {value for value, _ in lowest[:MAX_CHART_CLASSES + 10]}
+    assert "lowest of 1000" in figure.layout.title.text
+
+
+def test_class_names_on_charts_are_escaped():
+    from cnn_core.training.figures import confusion_cell, confusion_figure, per_class_figure
+
+    names = ['<a href="http://evil.example">x</a>', "$\\Huge y$"]
+    figure = confusion_figure([[1, 0], [0, 1]], names)
+    labels = list(figure.data[0].x)
+    assert all("<" not in label and "$" not in label for label in labels)
+    assert confusion_cell({"x": labels[0], "y": labels[1]}, names) == (names[1], names[0])
+    assert "<" not in "".join(per_class_figure(dict(zip(names, [0.5, 0.5]))).data[0].x)
