@@ -12,6 +12,7 @@ from app_pages import training_runs
 from app_pages import training_setup as setup
 from app_pages.language import current_language, error_text, t
 from cnn_core.models import registry, transfer
+from cnn_core.models.protection import ProtectedError, protection_reason
 from cnn_core.training import runs, view
 from cnn_core.training.config import TrainConfig
 
@@ -53,8 +54,11 @@ def download_section(column, name: str) -> None:
 
 
 def delete_section(column, name: str) -> None:
-    """Delete, after a second click that confirms it."""
-    if column.button(t("models.delete"), key="delete_model"):
+    """Delete, after a second click that confirms it; a protected model says why it cannot be deleted."""
+    reason = protection_reason(name)
+    if reason:
+        column.caption(t(f"models.protected_{reason}"))
+    if column.button(t("models.delete"), key="delete_model", disabled=bool(reason)):
         st.session_state["confirm_delete"] = name
     if st.session_state.get("confirm_delete") != name:
         return
@@ -63,10 +67,11 @@ def delete_section(column, name: str) -> None:
     if yes.button(t("models.yes_delete"), key="confirm_delete_yes"):
         try:
             registry.delete_model(name)
-        except registry.RegistryError as error:  # e.g. already deleted in another tab
-            st.warning(error_text(error))
+        except (registry.RegistryError, ProtectedError) as error:  # already deleted in another tab; protected
+            st.session_state["models_flash"] = error_text(error)
+        else:
+            st.toast(t("models.deleted", name=name))
         del st.session_state["confirm_delete"]
-        st.toast(t("models.deleted", name=name))
         st.rerun()
     if no.button(t("models.cancel"), key="confirm_delete_no"):
         del st.session_state["confirm_delete"]
@@ -95,6 +100,8 @@ def continue_section(column, model: dict) -> None:
 
 st.title(t("models.title"))
 st.markdown(t("models.intro"))
+if "models_flash" in st.session_state:
+    st.warning(st.session_state.pop("models_flash"))
 models = registry.list_models()
 if not models:
     st.info(t("models.none"))

@@ -16,6 +16,7 @@ from app_pages.language import class_label, current_language, error_text, record
 from cnn_core import i18n
 from cnn_core.datasets.base import DataError
 from cnn_core.models import registry
+from cnn_core.models.protection import ProtectedError
 from cnn_core.training import figures, launch, runs, view
 from cnn_core.training.config import TrainConfig
 
@@ -86,7 +87,7 @@ def start(config: TrainConfig, spec: str | None, name: str, resume_from: str | N
         run_id = launch.start_run(config, spec, name, resume_from=resume_from)
     except runs.BusyError:
         st.warning(busy_message(runs.active_run() or "?"))
-    except ValueError as error:  # ConfigError, RegistryError, TrainingError: the message says what to change
+    except (ValueError, ProtectedError) as error:  # ConfigError, RegistryError, TrainingError, protected name
         st.error(error_text(error))
     else:
         st.session_state["run_id"], st.session_state["flash"] = run_id, t("training.train.started", run=run_id)

@@ -3,6 +3,7 @@
     python -m cnn_core train --data PATH --preset quick --epochs 3 --name my-model
     python -m cnn_core evaluate --model my-model --data PATH
     python -m cnn_core predict --model my-model photo.jpg
+    python -m cnn_core models delete my-model
 
 Each subcommand is a module of this package with `add_arguments(parser)` and `run(args) -> exit status`,
 listed once in SUBCOMMANDS. Results go to stdout (JSON lines), messages for people to stderr. Bad input
@@ -18,7 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from cnn_core.cli import evaluate, predict, train
+from cnn_core.cli import evaluate, models, predict, train
+from cnn_core.models.protection import ProtectedError
 from cnn_core.training.runs import BusyError
 
 
@@ -37,6 +39,8 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "train": Subcommand("train a model (the app's training job) and save it to the registry", train.add_arguments, train.run),
     "evaluate": Subcommand("score a saved model on a dataset's test split", evaluate.add_arguments, evaluate.run),
     "predict": Subcommand("classify image files with a saved model", predict.add_arguments, predict.run),
+    "models": Subcommand("list, delete or protect saved models (protected ones are never deleted)", models.add_arguments,
+                         models.run),
 }
 
 
@@ -62,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except BusyError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except ProtectedError as error:  # a protected model: refused, not bad input
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except ValueError as error:
         if not type(error).__module__.startswith("cnn_core"):
             raise  # not one of our input errors: a bug, and its traceback helps

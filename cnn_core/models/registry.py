@@ -6,6 +6,9 @@ previous model. `save_model` therefore writes a temp file beside the target, rel
 renames it over `model.keras` (atomic). The previous file stays as `model.keras.bak`. Saved models carry
 no optimizer state, so a downloaded file loads in plain Keras without any of our code.
 
+Protected models (shipped with the app, or marked by an admin: cnn_core.models.protection) are never
+deleted or overwritten: `save_model` and `delete_model` raise ProtectedError, whoever calls them.
+
 Keras is imported inside the functions that need it, so listing models (home page, classify page
 menus) does not pay the ~0.5 GB TensorFlow import.
 """
@@ -24,6 +27,7 @@ import numpy as np
 
 from cnn_core.atomic import fsync_directory, fsync_file, read_json, remove_stale_temps, temp_path_for, write_json_file
 from cnn_core.i18n import TranslatableError
+from cnn_core.models.protection import check_writable
 from cnn_core.paths import models_dir
 
 MODEL_FILE = "model.keras"
@@ -94,6 +98,8 @@ def save_model(model, name: str, metadata: dict[str, Any]) -> Path:
 
     folder = _folder(name)
     target, metadata_path = folder / MODEL_FILE, folder / METADATA_FILE
+    if target.exists():
+        check_writable(folder.name, "overwrite")  # ProtectedError: shipped or marked by an admin
     record = dict(metadata)
     record["name"] = folder.name
     record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
@@ -225,10 +231,11 @@ def list_models() -> list[dict[str, Any]]:
 
 
 def delete_model(name: str) -> None:
-    """Remove a saved model and its backups; RegistryError if there is none."""
+    """Remove a saved model and its backups; RegistryError if there is none, ProtectedError if it is protected."""
     folder = _folder(name)
     if not folder.is_dir():
         raise RegistryError("no_such_model", name=folder.name)
+    check_writable(folder.name, "delete")
     # Rename first (atomic), so listings never see a half-deleted folder; hidden names are skipped.
     trash = folder.with_name(f".deleting-{folder.name}-{uuid.uuid4().hex[:8]}")
     os.replace(folder, trash)

@@ -44,6 +44,7 @@ import types
 from typing import Any, Callable
 
 from cnn_core.i18n import TranslatableError
+from cnn_core.models.protection import check_writable
 from cnn_core.models.registry import sanitize_name
 from cnn_core.paths import models_dir, runs_dir
 from cnn_core.training.config import TrainConfig
@@ -123,6 +124,7 @@ def make_request(
         raise TrainingError("bad_max_images", name="max_images")
     if resume_from:
         check_resume_source(resume_from)
+    check_writable(sanitize_name(model_name), "overwrite")  # refused now, not after the whole run has trained
     if tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise TrainingError("no_tensorboard")
     return {
