@@ -4,6 +4,9 @@
     python -m cnn_core evaluate --model my-model --data PATH
     python -m cnn_core predict --model my-model photo.jpg
     python -m cnn_core models delete my-model
+    python -m cnn_core submit --data PATH --preset quick --name my-model --owner alice
+    python -m cnn_core runs
+    python -m cnn_core worker
 
 Each subcommand is a module of this package with `add_arguments(parser)` and `run(args) -> exit status`,
 listed once in SUBCOMMANDS. Results go to stdout (JSON lines), messages for people to stderr. Bad input
@@ -19,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from cnn_core.cli import evaluate, models, predict, train
+from cnn_core.cli import evaluate, models, predict, runs, submit, train, worker
 from cnn_core.models.protection import ProtectedError
 from cnn_core.training.runs import BusyError
 
@@ -39,6 +42,10 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "train": Subcommand("train a model (the app's training job) and save it to the registry", train.add_arguments, train.run),
     "evaluate": Subcommand("score a saved model on a dataset's test split", evaluate.add_arguments, evaluate.run),
     "predict": Subcommand("classify image files with a saved model", predict.add_arguments, predict.run),
+    "submit": Subcommand("put a run in the server's training queue (prints its run id and place)", submit.add_arguments,
+                         submit.run),
+    "runs": Subcommand("list every run with its owner, state and place in the queue", runs.add_arguments, runs.run),
+    "worker": Subcommand("start queued runs as slots free, without the web server", worker.add_arguments, worker.run),
     "models": Subcommand("list, delete or protect saved models (protected ones are never deleted)", models.add_arguments,
                          models.run),
 }

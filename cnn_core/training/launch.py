@@ -97,21 +97,28 @@ def start_run(
             run_id = create_run(config.to_dict(), request)
         except OSError as error:  # a full or read-only disk: say so instead of failing with a traceback
             raise TrainingError("no_run_folder", path=str(runs_dir()), reason=str(error)) from None
-        process = multiprocessing.get_context("spawn").Process(
-            target=_child_main, args=(run_id, str(runs_dir()), str(models_dir())), name=f"cnn-studio-{run_id}",
-            daemon=True,  # a server that shuts down ends its training run; the run then reads "interrupted"
-        )
-        with _main_module_hidden():
-            process.start()
-        record_launch(run_id, process.pid)
-        for old_id, old_process in list(_CHILDREN.items()):
-            if not old_process.is_alive():
-                del _CHILDREN[old_id]
-        _CHILDREN[run_id] = process
-        # Reap the child the moment it exits: a long-lived server would otherwise keep it as a zombie
-        # (a process-table entry) until the next run starts.
-        threading.Thread(target=process.join, name=f"reap-{run_id}", daemon=True).start()
+        spawn_run(run_id)
     return run_id
+
+
+def spawn_run(run_id: str) -> int:
+    """Start the background process of a run already created in state "starting" (the queue's dispatcher
+    calls this too); returns its pid."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_child_main, args=(run_id, str(runs_dir()), str(models_dir())), name=f"cnn-studio-{run_id}",
+        daemon=True,  # a server that shuts down ends its training run; the run then reads "interrupted"
+    )
+    with _main_module_hidden():
+        process.start()
+    record_launch(run_id, process.pid)
+    for old_id, old_process in list(_CHILDREN.items()):
+        if not old_process.is_alive():
+            del _CHILDREN[old_id]
+    _CHILDREN[run_id] = process
+    # Reap the child the moment it exits: a long-lived server would otherwise keep it as a zombie
+    # (a process-table entry) until the next run starts.
+    threading.Thread(target=process.join, name=f"reap-{run_id}", daemon=True).start()
+    return process.pid
 
 
 def make_request(
