@@ -8,10 +8,14 @@ mode whenever a fresh server's first request is a page's own URL.)
 
 import streamlit as st
 
+from app_pages.identity import visitor_sidebar
 from app_pages.language import choose_language, t
+from cnn_core.server.dispatcher import ensure_dispatcher
 
 st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
 choose_language()
+visitor_sidebar()  # who is here (public mode: login or this browser's owner key, display name, teacher)
+ensure_dispatcher()  # the server's one queue dispatcher: starts queued runs whether or not any page is open
 
 pages = [
     st.Page("app_pages/home.py", title=t("app.nav_home"), icon="🏠", default=True),

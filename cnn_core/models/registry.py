@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from cnn_core.atomic import fsync_directory, fsync_file, read_json, remove_stale_temps, temp_path_for, write_json_file
+from cnn_core.atomic import (
+    fsync_directory,
+    fsync_file,
+    read_json,
+    remove_stale_temps,
+    temp_path_for,
+    write_json_atomic,
+    write_json_file,
+)
 from cnn_core.i18n import TranslatableError
 from cnn_core.models.protection import check_writable
 from cnn_core.paths import models_dir
@@ -100,6 +108,7 @@ def save_model(model, name: str, metadata: dict[str, Any]) -> Path:
     target, metadata_path = folder / MODEL_FILE, folder / METADATA_FILE
     if target.exists():
         check_writable(folder.name, "overwrite")  # ProtectedError: shipped or marked by an admin
+        _check_same_owner(folder, metadata.get("owner"))
     record = dict(metadata)
     record["name"] = folder.name
     record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
@@ -126,6 +135,23 @@ def save_model(model, name: str, metadata: dict[str, Any]) -> Path:
         temp.unlink(missing_ok=True)
         temp_metadata.unlink(missing_ok=True)
     return folder
+
+
+def _check_same_owner(folder: Path, owner: str | None) -> None:
+    """On a shared server a model is replaced only by its own owner's run (models without an owner: anyone's)."""
+    try:
+        previous = read_json(folder / METADATA_FILE).get("owner")
+    except (OSError, ValueError, AttributeError):
+        return
+    if owner and previous and owner != previous:
+        raise RegistryError("owned_by_other", name=folder.name)
+
+
+def set_shared(name: str, shared: bool) -> None:
+    """Share a model with everyone on the server (or stop sharing it): a flag in its metadata, rewritten atomically."""
+    metadata = load_metadata(name)
+    metadata["shared"] = bool(shared)
+    write_json_atomic(_folder(name) / METADATA_FILE, metadata)
 
 
 def _write_checked_copy(model, temp: Path, name: str) -> None:

@@ -57,10 +57,12 @@ def dispatch_once() -> list[str]:
 
 
 def serve(stop: threading.Event, poll_seconds: float = POLL_SECONDS) -> None:
-    """Dispatch until `stop` is set; a failing poll (full disk, say) is retried, never ends the loop."""
+    """The web server's loop: dispatch until `stop` is set (unless CNN_STUDIO_DISPATCHER=off leaves it to a
+    worker); a failing poll (full disk, say) is retried, never ends the loop."""
     while not stop.is_set():
         try:
-            dispatch_once()
+            if settings.web_dispatcher_enabled():
+                dispatch_once()
         except Exception:  # noqa: BLE001 - the loop must outlive any one bad poll
             pass
         stop.wait(poll_seconds)

@@ -25,6 +25,7 @@ from filelock import FileLock, Timeout
 
 from cnn_core.atomic import read_json, write_json_atomic
 from cnn_core.i18n import TranslatableError
+from cnn_core.models.registry import RegistryError, load_metadata
 from cnn_core.paths import runs_dir
 from cnn_core.server import settings
 from cnn_core.training.config import TrainConfig
@@ -72,9 +73,13 @@ def budget_seconds(config: dict[str, Any]) -> float:
     return budget if budget > 0 else float(settings.max_run_seconds())
 
 
-def submit(config: TrainConfig, request: dict[str, Any], owner: str, display_name: str = "") -> str:
-    """Queue a run (request as made by launch.make_request); returns its run id. QueueError when over a limit."""
+def submit(config: TrainConfig, request: dict[str, Any], owner: str, display_name: str = "", admin: bool = False) -> str:
+    """Queue a run (request as made by launch.make_request); returns its run id. QueueError when over a limit,
+    or (public mode) when the model name belongs to someone else."""
     config, request = capped(config, request)
+    request = {**request, "owner": owner}
+    if settings.public_mode() and not admin:
+        _check_name_is_free(request["model_name"], owner)
     with queue_lock():
         statuses = list_runs()
         waiting = [status for status in statuses if status["state"] == QUEUED]
@@ -87,6 +92,16 @@ def submit(config: TrainConfig, request: dict[str, Any], owner: str, display_nam
                 raise QueueError("one_per_owner", run_id=mine["run_id"])
         return create_run(config.to_dict(), request, state=QUEUED, owner=owner, display_name=display_name,
                           queued=now_iso(), queued_at=time.time(), budget_seconds=budget_seconds(config.to_dict()))
+
+
+def _check_name_is_free(name: str, owner: str) -> None:
+    """Public mode: a model name someone else saved cannot be trained into (their model would be replaced)."""
+    try:
+        previous = load_metadata(name).get("owner")
+    except RegistryError:
+        return
+    if previous != owner:
+        raise QueueError("name_taken", name=name)
 
 
 def queue_order(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from Streamlit's secrets file (read here as plain TOML: cnn_core imports no Stre
     CNN_STUDIO_MAX_TRAIN_IMAGES       public mode: images per split a run may use (default 10,000)
     CNN_STUDIO_MAX_QUEUED             runs waiting at once, whoever submits (default 100)
     CNN_STUDIO_RAY_ADDRESS / RAY_ADDRESS   run queued runs on this Ray cluster
+    CNN_STUDIO_DISPATCHER=off         the web server leaves the queue to `python -m cnn_core worker`
 
 Secrets (`.streamlit/secrets.toml`): the same keys, plus `admin_emails = ["teacher@school.org"]` and
 `admin_password = "..."`, and Streamlit's own `[auth]` section for st.login.
@@ -85,6 +86,11 @@ def max_train_images() -> int:
 
 def max_queued() -> int:
     return _number("CNN_STUDIO_MAX_QUEUED", DEFAULT_MAX_QUEUED)
+
+
+def web_dispatcher_enabled() -> bool:
+    """Whether the web server's own dispatcher thread starts queued runs (on unless CNN_STUDIO_DISPATCHER=off)."""
+    return str(setting("CNN_STUDIO_DISPATCHER", "on")).strip().lower() not in {"off", "0", "false", "no"}
 
 
 def ray_address() -> str | None:
