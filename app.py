@@ -22,6 +22,7 @@ pages = [
     st.Page("app_pages/convolution.py", title=t("app.nav_convolution"), icon="🔍", url_path="convolution"),
     st.Page("app_pages/training.py", title=t("app.nav_training"), icon="🏋️", url_path="training"),
     st.Page("app_pages/models.py", title=t("models.nav_title"), icon="💾", url_path="models"),
+    st.Page("app_pages/leaderboard.py", title=t("leaderboard.nav_title"), icon="🏆", url_path="results"),
     st.Page("app_pages/classify.py", title=t("app.nav_classify"), icon="🏷️", url_path="classify"),
 ]
 st.navigation(pages).run()

@@ -35,8 +35,8 @@ def _anonymous_key() -> str:
     """This browser's secret owner key: from its cookie, or new (then written to the cookie once)."""
     if "_owner_key" in st.session_state:
         return st.session_state["_owner_key"]
-    key = st.context.cookies.get(COOKIE) or ""
-    if not KEY_PATTERN.match(key):
+    key = st.context.cookies.get(COOKIE)
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):  # absent, tampered with, or a test's stand-in
         key = secrets.token_urlsafe(32)
         script = (f"<script>document.cookie = {json.dumps(COOKIE + '=' + key)} + "
                   f"'; max-age={COOKIE_DAYS * 86400}; path=/; SameSite=Strict';</script>")
