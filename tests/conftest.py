@@ -77,6 +77,7 @@ def streamlit_server(app_dirs, chromium_path):
     port = _free_port()
     env = dict(os.environ)
     env.pop("CNN_STUDIO_DISPATCHER", None)  # a real server dispatches its own queue
+    env.setdefault("CNN_STUDIO_MAX_RUNS", "1")  # browser tests are written for one training slot, whatever the cores
     # The shipped model must be visible to the app, but tests write into a copy.
     shutil.copytree(PROJECT_ROOT / "models", app_dirs["models"], dirs_exist_ok=True)
     log = open(app_dirs["runs"].parent / "streamlit.log", "wb")

@@ -47,6 +47,7 @@ from cnn_core.i18n import TranslatableError
 from cnn_core.models.protection import check_writable
 from cnn_core.models.registry import sanitize_name
 from cnn_core.paths import models_dir, runs_dir
+from cnn_core.server.priority import lower_priority
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.resume import check_resume_source
 from cnn_core.training.runs import (
@@ -162,8 +163,7 @@ def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
     os.dup2(log.fileno(), 2)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     _end_with_parent(os.getppid())
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(5)  # the web server's own requests stay responsive on a small machine
+    lower_priority()  # the web server's own requests stay responsive on a small machine (bench/bench_shared.py)
     try:
         run_training(run_id, started=started)
     except BaseException:

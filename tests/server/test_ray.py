@@ -1,0 +1,87 @@
+"""Ray: two queued runs train at once on a real two-node local cluster; Stop works there, a killed node
+leaves its run "interrupted" with its checkpoint copied back, and nothing imports Ray unless configured.
+
+The cluster is Ray's own (`ray.cluster_utils.Cluster`: a head node and a second node, each a real raylet
+on 127.0.0.1, exactly what `ray start --head` and `ray start --address` launch), torn down by the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from cnn_core.server import dispatcher, queue
+from cnn_core.training import launch, runs
+from cnn_core.training.config import TrainConfig
+
+from helpers.paths import PROJECT_ROOT
+from helpers.runs import TINY, wait_until
+
+CONFIG = TrainConfig(**TINY, epochs=500)  # ended by the test (Stop, a killed node), never by its epochs
+
+
+def test_nothing_imports_ray_unless_it_is_configured():
+    script = ("import sys, cnn_core.cli.main, cnn_core.server.dispatcher, cnn_core.server.queue; "
+              "print('ray' in sys.modules)")
+    env = {key: value for key, value in os.environ.items() if "RAY_ADDRESS" not in key}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                            env=env, timeout=120)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+@pytest.fixture()
+def ray_cluster(monkeypatch):
+    try:
+        from ray.cluster_utils import Cluster
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs requirements-ray.txt")
+        pytest.skip("Ray is not installed here (pip install -r requirements-ray.txt)")
+    import ray
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
+                                                            "include_dashboard": False})
+    worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+    cluster.wait_for_nodes()
+    monkeypatch.setenv("CNN_STUDIO_RAY_ADDRESS", cluster.address)
+    monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "2")
+    yield cluster, worker
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_two_runs_at_once_on_two_nodes_stop_and_a_killed_node(ray_cluster, app_dirs, cifar_subset):
+    cluster, worker = ray_cluster
+    ids = [queue.submit(CONFIG, launch.make_request(CONFIG, str(cifar_subset), name, max_images=256), owner=name)
+           for name in ("on-a", "on-b")]
+    assert sorted(dispatcher.dispatch_once()) == sorted(ids)
+    assert dispatcher.dispatch_once() == []  # both slots taken: nothing starts twice
+
+    def epoch_done(run_id: str) -> bool:  # relayed events and a copied-back checkpoint, on this server's disk
+        return (any(event["type"] == "epoch" for event in runs.read_events(run_id))
+                and (runs.run_folder(run_id) / "checkpoint.keras").is_file())
+
+    wait_until(lambda: all(epoch_done(run_id) for run_id in ids), timeout=400)
+    nodes = {run_id: runs.read_status(run_id)["ray_node"] for run_id in ids}
+    assert len(set(nodes.values())) == 2  # one run on each node, at the same time
+    assert all(runs.read_status(run_id)["state"] == "running" for run_id in ids)
+    killed = next(run_id for run_id in ids if nodes[run_id] == worker.node_id)
+    stopped = next(run_id for run_id in ids if run_id != killed)
+
+    cluster.remove_node(worker)  # the lab PC is switched off mid-run
+    runs.request_stop(stopped)
+    wait_until(lambda: runs.read_status(killed)["state"] == "interrupted", timeout=180)
+    assert "Ray worker" in runs.read_status(killed)["error"]
+    assert (runs.run_folder(killed) / "checkpoint.keras").is_file()  # its owner can resume it
+    wait_until(lambda: runs.read_status(stopped)["state"] not in runs.ACTIVE_STATES, timeout=300)
+    status = runs.read_status(stopped)
+    assert status["state"] == "stopped" and status["model_saved"], status
+    types = [event["type"] for event in runs.read_events(stopped)]
+    assert types.count("start") == 1 and "stopped" in types and types[-1] == "finish"
+    assert (app_dirs["models"] / "on-b" if stopped == ids[1] else app_dirs["models"] / "on-a").joinpath(
+        "model.keras").is_file()
+    assert (runs.run_folder(stopped) / "predictions.npz").is_file()
