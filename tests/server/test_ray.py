@@ -37,9 +37,10 @@ def ray_cluster(monkeypatch):
     try:
         from ray.cluster_utils import Cluster
     except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("CI installs requirements-ray.txt")
-        pytest.skip("Ray is not installed here (pip install -r requirements-ray.txt)")
+        reason = os.environ.get("CNN_STUDIO_RAY_UNINSTALLABLE")
+        if os.environ.get("CI") and not reason:
+            pytest.fail("CI installs requirements-ray.txt (.ci/run)")
+        pytest.skip(f"Ray cannot be used here: {reason or 'not installed (pip install -r requirements-ray.txt)'}")
     import ray
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
