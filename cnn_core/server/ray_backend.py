@@ -47,7 +47,9 @@ RELAY_POLL_SECONDS = 1.0
 POLL_TIMEOUT_SECONDS = 60  # a node that answers nothing for this long is treated as gone
 COPIED_BACK = ("checkpoint.keras", "checkpoint.json", "predictions.npz", "error.txt", "log.txt")
 # The code travels to the workers; run data, models and tests stay here.
-CODE_EXCLUDES = ["runs", "data", "models", ".git", "tests", "bench", "docs", "*.pyc", "__pycache__"]
+# gitignore-style: a leading "/" anchors at the project root (plain "models" would drop cnn_core/models too).
+CODE_EXCLUDES = ["/runs", "/data", "/models", "/tests", "/bench", "/docs", "/.git", "/.venv", "*.pyc", "__pycache__",
+                 ".ruff_cache", ".hypothesis"]
 
 
 def pack(path: str) -> tuple[bytes, str]:
@@ -88,8 +90,13 @@ class RemoteRun:
         self.thread.start()
 
     def _train(self) -> None:
-        from cnn_core.training.launch import run_training
-
+        try:
+            from cnn_core.training.launch import run_training
+        except Exception as error:  # the node lacks a package: the run fails with the reason, never hangs
+            status = read_json(self.folder / "status.json")
+            write_json_atomic(self.folder / "status.json", {**status, "state": "failed", "ended": now_iso(),
+                                                            "error": f"{type(error).__name__}: {error}"})
+            return
         try:
             run_training(self.run_id)
         except BaseException:  # recorded in status.json and events.jsonl by run_training
@@ -123,8 +130,10 @@ def _connect():
     import ray
 
     if not ray.is_initialized():
+        node_ip = settings.setting("CNN_STUDIO_RAY_NODE_IP", None)  # this server's address as the nodes reach it
         ray.init(address=settings.ray_address(), namespace="cnn-studio", log_to_driver=False,
-                 runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": CODE_EXCLUDES})
+                 runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": CODE_EXCLUDES},
+                 **({"_node_ip_address": node_ip} if node_ip else {}))
     return ray
 
 

@@ -1,8 +1,8 @@
 """Ray: two queued runs train at once on a real two-node local cluster; Stop works there, a killed node
 leaves its run "interrupted" with its checkpoint copied back, and nothing imports Ray unless configured.
 
-The cluster is Ray's own (`ray.cluster_utils.Cluster`: a head node and a second node, each a real raylet
-on 127.0.0.1, exactly what `ray start --head` and `ray start --address` launch), torn down by the test.
+The cluster is started as a teacher would (`ray start --head`, then `ray start --address` for a second node,
+both on 127.0.0.1) and its processes are killed by pid at the end (helpers/ray_cluster.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from cnn_core.training import launch, runs
 from cnn_core.training.config import TrainConfig
 
 from helpers.paths import PROJECT_ROOT
+from helpers.ray_cluster import free_port, kill, start_node
 from helpers.runs import TINY, wait_until
 
 CONFIG = TrainConfig(**TINY, epochs=500)  # ended by the test (Stop, a killed node), never by its epochs
@@ -35,28 +36,31 @@ def test_nothing_imports_ray_unless_it_is_configured():
 @pytest.fixture()
 def ray_cluster(monkeypatch):
     try:
-        from ray.cluster_utils import Cluster
+        import ray
     except ImportError:
         reason = os.environ.get("CNN_STUDIO_RAY_UNINSTALLABLE")
         if os.environ.get("CI") and not reason:
             pytest.fail("CI installs requirements-ray.txt (.ci/run)")
         pytest.skip(f"Ray cannot be used here: {reason or 'not installed (pip install -r requirements-ray.txt)'}")
-    import ray
-
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.1",
-                                                            "include_dashboard": False})
-    worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
-    cluster.wait_for_nodes()
-    monkeypatch.setenv("CNN_STUDIO_RAY_ADDRESS", cluster.address)
-    monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "2")
-    yield cluster, worker
-    ray.shutdown()
-    cluster.shutdown()
+    port = free_port()
+    head = start_node("--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={free_port()}")
+    worker = set()
+    try:
+        worker = start_node(f"--address=127.0.0.1:{port}")
+        monkeypatch.setenv("CNN_STUDIO_RAY_ADDRESS", f"127.0.0.1:{port}")
+        monkeypatch.setenv("CNN_STUDIO_RAY_NODE_IP", "127.0.0.1")  # this test machine's own IP is not reachable
+        monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "2")
+        yield worker
+    finally:
+        ray.shutdown()
+        kill(worker | head)
 
 
 @pytest.mark.slow
 def test_two_runs_at_once_on_two_nodes_stop_and_a_killed_node(ray_cluster, app_dirs, cifar_subset):
-    cluster, worker = ray_cluster
+    import ray
+
+    worker = ray_cluster
     ids = [queue.submit(CONFIG, launch.make_request(CONFIG, str(cifar_subset), name, max_images=256), owner=name)
            for name in ("on-a", "on-b")]
     assert sorted(dispatcher.dispatch_once()) == sorted(ids)
@@ -70,10 +74,11 @@ def test_two_runs_at_once_on_two_nodes_stop_and_a_killed_node(ray_cluster, app_d
     nodes = {run_id: runs.read_status(run_id)["ray_node"] for run_id in ids}
     assert len(set(nodes.values())) == 2  # one run on each node, at the same time
     assert all(runs.read_status(run_id)["state"] == "running" for run_id in ids)
-    killed = next(run_id for run_id in ids if nodes[run_id] == worker.node_id)
+    head_node = ray.get_runtime_context().get_node_id()  # the driver (this server) runs on the head node
+    killed = next(run_id for run_id in ids if nodes[run_id] != head_node)
     stopped = next(run_id for run_id in ids if run_id != killed)
 
-    cluster.remove_node(worker)  # the lab PC is switched off mid-run
+    kill(worker)  # the lab PC is switched off mid-run
     runs.request_stop(stopped)
     wait_until(lambda: runs.read_status(killed)["state"] == "interrupted", timeout=180)
     assert "Ray worker" in runs.read_status(killed)["error"]
