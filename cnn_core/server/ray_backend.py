@@ -219,8 +219,10 @@ def _finish(run_id: str, actor, remote: dict[str, Any]) -> None:
         except Exception as error:  # protected or someone else's name, a full disk: the run says why
             extra = {"state": "failed", "model_saved": False, "error": f"{type(error).__name__}: {error}"}
     _mirror_status(run_id, remote, **extra)
-    actor.cleanup.remote()
-    ray.kill(actor, no_restart=True)
+    try:
+        ray.get(actor.cleanup.remote(), timeout=POLL_TIMEOUT_SECONDS)  # the node's temporary folder
+    finally:
+        ray.kill(actor, no_restart=True)
 
 
 def _save_model(content: bytes, metadata: dict[str, Any]) -> None:

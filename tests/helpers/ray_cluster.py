@@ -4,6 +4,7 @@ Ray processes that appeared during each command), never by name across the machi
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -28,11 +29,13 @@ def _ray_processes() -> set[int]:
     return found
 
 
-def start_node(*args: str) -> set[int]:
-    """Run `ray start ARGS` (bounded) and return the pids of the Ray processes it started."""
+def start_node(*args: str, temp: str | None = None) -> set[int]:
+    """Run `ray start ARGS` (bounded) and return the pids of the Ray processes it started; `temp` becomes the
+    node's TMPDIR, so what its workers leave behind (a killed node's run folder) stays in the test's folder."""
     before = _ray_processes()
+    env = {**os.environ, **({"TMPDIR": temp} if temp else {})}
     subprocess.run([shutil.which("ray") or "ray", "start", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                    "--disable-usage-stats", *args], check=True, capture_output=True, timeout=120)
+                    "--disable-usage-stats", *args], check=True, capture_output=True, timeout=120, env=env)
     return _ray_processes() - before
 
 

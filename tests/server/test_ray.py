@@ -34,7 +34,7 @@ def test_nothing_imports_ray_unless_it_is_configured():
 
 
 @pytest.fixture()
-def ray_cluster(monkeypatch):
+def ray_cluster(monkeypatch, tmp_path):
     try:
         import ray
     except ImportError:
@@ -43,10 +43,11 @@ def ray_cluster(monkeypatch):
             pytest.fail("CI installs requirements-ray.txt (.ci/run)")
         pytest.skip(f"Ray cannot be used here: {reason or 'not installed (pip install -r requirements-ray.txt)'}")
     port = free_port()
-    head = start_node("--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={free_port()}")
+    head = start_node("--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={free_port()}",
+                      temp=str(tmp_path))
     worker = set()
     try:
-        worker = start_node(f"--address=127.0.0.1:{port}")
+        worker = start_node(f"--address=127.0.0.1:{port}", temp=str(tmp_path))
         monkeypatch.setenv("CNN_STUDIO_RAY_ADDRESS", f"127.0.0.1:{port}")
         monkeypatch.setenv("CNN_STUDIO_RAY_NODE_IP", "127.0.0.1")  # this test machine's own IP is not reachable
         monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "2")
