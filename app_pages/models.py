@@ -10,10 +10,14 @@ import streamlit as st
 
 from app_pages import training_runs
 from app_pages import training_setup as setup
+from app_pages.identity import visitor
 from app_pages.language import current_language, error_text, t
 from cnn_core.models import export, registry, transfer
 from cnn_core.models.card import model_card
-from cnn_core.training import runs, view
+from cnn_core.models.protection import ProtectedError, protection_reason, set_protected
+from cnn_core.server import settings
+from cnn_core.server.owners import may_manage, visible_models
+from cnn_core.training import view
 from cnn_core.training.config import TrainConfig
 
 TRAINING_PAGE = "app_pages/training.py"
@@ -79,8 +83,14 @@ def card_section(model: dict) -> None:
 
 
 def delete_section(column, name: str) -> None:
-    """Delete, after a second click that confirms it."""
-    if column.button(t("models.delete"), key="delete_model"):
+    """Delete, after a second click that confirms it; a protected model says why it cannot be deleted."""
+    reason = protection_reason(name)
+    if reason:
+        column.caption(t(f"models.protected_{reason}"))
+    if not may_manage(registry.load_metadata(name), visitor()):
+        column.caption(t("models.not_yours"))
+        return
+    if column.button(t("models.delete"), key="delete_model", disabled=bool(reason)):
         st.session_state["confirm_delete"] = name
     if st.session_state.get("confirm_delete") != name:
         return
@@ -88,11 +98,14 @@ def delete_section(column, name: str) -> None:
     yes, no = st.columns(2)
     if yes.button(t("models.yes_delete"), key="confirm_delete_yes"):
         try:
+            if not may_manage(registry.load_metadata(name), visitor()):  # a crafted session state ends here too
+                raise ProtectedError("not_yours", name=name)
             registry.delete_model(name)
-        except registry.RegistryError as error:  # e.g. already deleted in another tab
-            st.warning(error_text(error))
+        except (registry.RegistryError, ProtectedError) as error:  # already deleted in another tab; protected
+            st.session_state["models_flash"] = error_text(error)
+        else:
+            st.toast(t("models.deleted", name=name))
         del st.session_state["confirm_delete"]
-        st.toast(t("models.deleted", name=name))
         st.rerun()
     if no.button(t("models.cancel"), key="confirm_delete_no"):
         del st.session_state["confirm_delete"]
@@ -108,20 +121,39 @@ def continue_section(column, model: dict) -> None:
     epochs = column.number_input(t("models.more_epochs"), 1, 1000, value=5, key="more_epochs",
                                  help=t("models.continue_help"))
     column.caption(t("models.continue_data", data=choice["spec"] or t("models.download_data")))
-    active = runs.active_run()
-    if column.button(t("models.continue"), key="continue_training", disabled=bool(choice["problem"] or active)):
+    mine = may_manage(model, visitor())
+    target = model["name"] if mine and not protection_reason(model["name"]) else f"{model['name']}-more"
+    target = column.text_input(t("models.continue_as"), value=target, key=f"continue_as_{model['name']}")
+    if column.button(t("models.continue"), key="continue_training", disabled=bool(choice["problem"])):
         config = TrainConfig.from_dict({**model["config"], "epochs": int(epochs), "time_budget_seconds": 0.0})
-        if training_runs.start(config, choice["spec"], model["name"], resume_from=model["name"]):
-            st.switch_page(TRAINING_PAGE)  # its live view follows the new run
+        if training_runs.start(config, choice["spec"], target, resume_from=model["name"]):
+            st.switch_page(TRAINING_PAGE)  # its queued, then live, view follows the new run
     if choice["problem"]:
         column.warning(choice["problem"])
-    if active:
-        st.info(training_runs.busy_message(active))
+
+
+def sharing_section(name: str) -> None:
+    """Public mode: the owner shares a model with the class; a teacher protects it from deletion."""
+    if not settings.public_mode():
+        return
+    metadata, who = registry.load_metadata(name), visitor()
+    if may_manage(metadata, who) and protection_reason(name) != "shipped":
+        shared = st.toggle(t("models.shared"), value=bool(metadata.get("shared")), key=f"shared_{name}")
+        if shared != bool(metadata.get("shared")):
+            registry.set_shared(name, shared)
+            st.rerun()
+    if who.admin and protection_reason(name) != "shipped":
+        marked = st.toggle(t("models.protect"), value=protection_reason(name) == "marked", key=f"protect_{name}")
+        if marked != (protection_reason(name) == "marked"):
+            set_protected(name, marked)
+            st.rerun()
 
 
 st.title(t("models.title"))
 st.markdown(t("models.intro"))
-models = registry.list_models()
+if "models_flash" in st.session_state:
+    st.warning(st.session_state.pop("models_flash"))
+models = visible_models(registry.list_models(), visitor())  # public mode: shared ones and this visitor's
 if not models:
     st.info(t("models.none"))
     st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")
@@ -133,4 +165,5 @@ download_section(download, name)
 delete_section(delete, name)
 continue_section(more, by_name[name])
 card_section(by_name[name])
+sharing_section(name)
 st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")

@@ -12,12 +12,16 @@ import json
 import numpy as np
 import streamlit as st
 
+from app_pages import training_queue
 from app_pages.epoch_scrubber import scrubber_section
 from app_pages.guard import guarded
+from app_pages.identity import visitor
 from app_pages.language import class_label, current_language, error_text, recorded_text, t
 from cnn_core import i18n
 from cnn_core.datasets.base import DataError
 from cnn_core.models import registry
+from cnn_core.server import settings
+from cnn_core.server.owners import may_manage, may_see_report
 from cnn_core.training import figures, launch, resume, runs, view
 from cnn_core.training.config import TrainConfig
 
@@ -26,6 +30,7 @@ LIVE_STATES = ("starting", "running")
 RESUMABLE_STATES = ("interrupted", "failed", "stopped")  # ended before their plan did: resume where they left off
 STATE_ICONS = {
     "starting": "⏳", "running": "⏳", "finished": "✅", "stopped": "⏹️", "failed": "❌", "interrupted": "⚠️",
+    "queued": "🕒", "cancelled": "🚫",
 }
 GALLERY_SIZE = 40
 
@@ -71,29 +76,22 @@ def train_section(config: TrainConfig | None, spec: str | None, problem: str | N
         name, problem = "", problem or error_text(error)
     if problem and config is not None:
         st.warning(problem)
-    if active:
-        st.info(busy_message(active))
-    if st.button(t("training.train.button"), type="primary", key="train",
-                 disabled=bool(problem or config is None or active)):
+    # Train always accepts: the run joins the server's queue (training_queue) and starts when a slot frees.
+    if st.button(t("training.train.button"), type="primary", key="train", disabled=bool(problem or config is None)):
         if start(config, spec, name):
-            st.rerun()  # from the top: the busy state, the flash message and the live view
-    shown = active or st.session_state.get("run_id")
+            st.rerun()  # from the top: the flash message and the queued or live view
+    shown = st.session_state.get("run_id") or (None if settings.public_mode() else active)
     if shown:
         show_run(shown, "current")
 
 
 def start(config: TrainConfig, spec: str | None, name: str, resume_from: str | None = None) -> bool:
-    """Start a background run and follow it on the training page; a busy server or bad request gets a message."""
-    try:
-        run_id = launch.start_run(config, spec, name, resume_from=resume_from)
-    except runs.BusyError:
-        st.warning(busy_message(runs.active_run() or "?"))
-    except ValueError as error:  # ConfigError, RegistryError, TrainingError: the message says what to change
-        st.error(error_text(error))
-    else:
-        st.session_state["run_id"], st.session_state["flash"] = run_id, t("training.train.started", run=run_id)
-        return True
-    return False
+    """Queue a run and follow it on the training page; a full queue or bad request gets a message."""
+    run_id = training_queue.submit(config, spec, name, resume_from=resume_from)
+    if run_id is None:
+        return False
+    st.session_state["run_id"], st.session_state["flash"] = run_id, t("training.queue.queued", run=run_id)
+    return True
 
 
 def show_run(run_id: str, place: str) -> None:
@@ -103,7 +101,11 @@ def show_run(run_id: str, place: str) -> None:
     except runs.RunNotFoundError:  # deleted meanwhile (another tab, or by hand): nothing to follow
         st.session_state.pop("run_id", None)
         return
-    if status["state"] in LIVE_STATES:
+    if status["state"] == "queued":
+        training_queue.queued_view(run_id, place)
+    elif not may_see_report(status, visitor()):
+        st.info(t("training.runs.private"))  # public mode: images, classes and settings are the owner's
+    elif status["state"] in LIVE_STATES:
         live_view(run_id, place)
     else:
         run_report(run_id, place, status)
@@ -128,8 +130,8 @@ def live_view(run_id: str, place: str) -> None:
     c.metric(t("training.live.eta"), figures.format_seconds(numbers["eta"], language=language))
     # A callback runs before the fragment re-draws, so the button is already disabled when it comes back.
     stopping = runs.stop_file(run_id).exists()
-    d.button(t("training.live.stop"), key=f"stop_{place}", disabled=stopping, on_click=runs.request_stop,
-             args=(run_id,))
+    if may_manage(status, visitor()):
+        d.button(t("training.live.stop"), key=f"stop_{place}", disabled=stopping, on_click=stop, args=(run_id,))
     if stopping:
         st.info(t("training.live.stopping"))
     run_charts(run_id, events, place)
@@ -150,6 +152,12 @@ def phase_status(events: list[dict]) -> None:
             st.progress(done / total, t("training.live.decode_progress", done=done, total=total))
         elif phase == "loading":
             st.write(t("training.live.starting"))
+
+
+def stop(run_id: str) -> None:
+    """Stop button callback: the owner's or an admin's only, checked again against the run's record."""
+    if may_manage(runs.read_status(run_id), visitor()):
+        runs.request_stop(run_id)
 
 
 def run_charts(run_id: str, events: list[dict], place: str) -> None:
@@ -186,12 +194,13 @@ def run_report(run_id: str, place: str, status: dict) -> None:
         st.warning(t("training.report.interrupted"))  # the process died: its own words are not the user's
     elif status.get("error"):
         st.error(t("training.report.failed", error=failure_text(status)))
-    checkpoint = resume.read_checkpoint(run_id) if status["state"] in RESUMABLE_STATES else None
+    allowed = may_manage(status, visitor())
+    checkpoint = resume.read_checkpoint(run_id) if status["state"] in RESUMABLE_STATES and allowed else None
     if checkpoint is not None:
         resume_button(run_id, status, checkpoint, place)
     run_charts(run_id, events, place)
     scrubber_section(run_id, place, events)
-    downloads(run_id, place)
+    downloads(run_id, place, allowed)
     finish = next((event for event in events if event["type"] == "finish"), None)
     if finish is None:
         return
@@ -204,8 +213,9 @@ def run_report(run_id: str, place: str, status: dict) -> None:
     confusion_explorer(run_id, place, finish["confusion_matrix"], list(finish["per_class_accuracy"]))
 
 
-def downloads(run_id: str, place: str) -> None:
-    """The run's history, settings and TensorBoard logs as files, and deleting the run (after a second click)."""
+def downloads(run_id: str, place: str, may_delete: bool) -> None:
+    """The run's history, settings and TensorBoard logs as files, and deleting the run (its owner or a teacher,
+    after a second click)."""
     a, b, c, d = st.columns(4)
     a.download_button(t("training.report.download_csv"), lambda: runs.history_csv(run_id),
                       f"{run_id}-history.csv", "text/csv", key=f"csv_{place}_{run_id}", on_click="ignore")
@@ -214,9 +224,9 @@ def downloads(run_id: str, place: str) -> None:
     c.download_button(t("training.report.download_tensorboard"), lambda: runs.tensorboard_zip(run_id),
                       f"{run_id}-tensorboard.zip", "application/zip", key=f"tensorboard_{place}_{run_id}",
                       on_click="ignore", help=t("training.report.tensorboard_help"))
-    if d.button(t("training.report.delete"), key=f"delete_{place}_{run_id}"):
+    if may_delete and d.button(t("training.report.delete"), key=f"delete_{place}_{run_id}"):
         st.session_state["confirm_delete_run"] = run_id
-    if st.session_state.get("confirm_delete_run") == run_id:
+    if may_delete and st.session_state.get("confirm_delete_run") == run_id:
         confirm_delete(run_id, place)
 
 
@@ -241,8 +251,7 @@ def confirm_delete(run_id: str, place: str) -> None:
 def resume_button(run_id: str, status: dict, checkpoint: resume.Checkpoint, place: str) -> None:
     """Resume a run from its checkpoint: the epochs its plan had left, on the same schedule and optimizer state."""
     left = max(checkpoint.last_epoch - checkpoint.epoch, 1)
-    if st.button(t("training.report.resume", epochs=left), key=f"resume_{place}_{run_id}",
-                 disabled=runs.active_run() is not None):
+    if st.button(t("training.report.resume", epochs=left), key=f"resume_{place}_{run_id}"):
         config = TrainConfig.from_dict({**runs.read_config(run_id), "epochs": left, "time_budget_seconds": 0.0})
         data = runs.read_request(run_id).get("data")
         if start(config, data, status.get("model_name") or "my-cnn", resume_from=run_id):
@@ -301,15 +310,19 @@ def runs_section() -> None:
         st.info(t("training.runs.none"))
         return
     table = [{"run": run["run_id"], "state": state_name(run["state"]), "model": run.get("model_name"),
+              "owner": run.get("display_name") or run.get("owner"),
               "started": view.short_time(run.get("started") or run.get("created")), "epochs": run.get("epochs"),
               "test_accuracy": run.get("test_accuracy")} for run in all_runs]
-    columns = {name: t(f"training.runs.columns.{name}") for name in ("run", "state", "model", "started", "epochs")}
+    columns = {name: t(f"training.runs.columns.{name}") for name in ("run", "state", "model", "owner", "started",
+                                                                     "epochs")}
     columns["test_accuracy"] = st.column_config.NumberColumn(t("training.runs.columns.test_accuracy"), format="percent")
     st.dataframe(table, hide_index=True, key="runs_table", column_config=columns)
     labels = {run["run_id"]: f"{run['run_id']} · {run.get('model_name')} · {state_name(run['state'])}" for run in all_runs}
     chosen = st.selectbox(t("training.runs.open"), list(labels), format_func=labels.get, key="open_run")
     status = runs.read_status(chosen)
-    if status["state"] in LIVE_STATES:
+    if status["state"] in LIVE_STATES or status["state"] == "queued":
         st.info(t("training.runs.live_elsewhere"))  # one live view per page: two would poll twice
+    elif not may_see_report(status, visitor()):
+        st.info(t("training.runs.private"))
     else:
         run_report(chosen, "runs", status)

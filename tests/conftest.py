@@ -31,6 +31,8 @@ def app_dirs(tmp_path, monkeypatch) -> dict[str, Path]:
     for name, path in dirs.items():
         path.mkdir()
         monkeypatch.setenv(f"CNN_STUDIO_{name.upper()}_DIR", str(path))
+    # AppTest runs app.py in this process: its queue dispatcher thread must not train a test's queued runs.
+    monkeypatch.setenv("CNN_STUDIO_DISPATCHER", "off")
     return dirs
 
 
@@ -74,6 +76,8 @@ def streamlit_server(app_dirs, chromium_path):
 
     port = _free_port()
     env = dict(os.environ)
+    env.pop("CNN_STUDIO_DISPATCHER", None)  # a real server dispatches its own queue
+    env.setdefault("CNN_STUDIO_MAX_RUNS", "1")  # browser tests are written for one training slot, whatever the cores
     # The shipped model must be visible to the app, but tests write into a copy.
     shutil.copytree(PROJECT_ROOT / "models", app_dirs["models"], dirs_exist_ok=True)
     log = open(app_dirs["runs"].parent / "streamlit.log", "wb")

@@ -5,6 +5,10 @@
     python -m cnn_core predict --model my-model photo.jpg
     python -m cnn_core export --model my-model --format keras-code --out train_my_model.py
     python -m cnn_core robustness --model my-model --data PATH --attack fgsm --epsilons 0 1 2 4 8
+    python -m cnn_core models delete my-model
+    python -m cnn_core submit --data PATH --preset quick --name my-model --owner alice
+    python -m cnn_core runs
+    python -m cnn_core worker
 
 Each subcommand is a module of this package with `add_arguments(parser)` and `run(args) -> exit status`,
 listed once in SUBCOMMANDS. Results go to stdout (JSON lines), messages for people to stderr.
@@ -24,8 +28,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from cnn_core import __version__
-from cnn_core.cli import evaluate, export, predict, robustness, train
+from cnn_core.cli import evaluate, export, models, predict, robustness, runs, submit, train, worker
 from cnn_core.i18n import TranslatableError
+from cnn_core.models.protection import ProtectedError
 from cnn_core.training.runs import BusyError
 
 
@@ -48,6 +53,12 @@ SUBCOMMANDS: dict[str, Subcommand] = {
                          export.add_arguments, export.run),
     "robustness": Subcommand("accuracy on a test split under an attack or a perturbation, per level",
                              robustness.add_arguments, robustness.run),
+    "submit": Subcommand("put a run in the server's training queue (prints its run id and place)", submit.add_arguments,
+                         submit.run),
+    "runs": Subcommand("list every run with its owner, state and place in the queue", runs.add_arguments, runs.run),
+    "worker": Subcommand("start queued runs as slots free, without the web server", worker.add_arguments, worker.run),
+    "models": Subcommand("list, delete or protect saved models (protected ones are never deleted)", models.add_arguments,
+                         models.run),
 }
 
 
@@ -75,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (BusyError, OSError) as error:  # not the user's input: the machine, or another run
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILURE
+    except ProtectedError as error:  # a protected model: refused, not bad input
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except TranslatableError as error:  # one of our refusals of the input

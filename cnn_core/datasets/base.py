@@ -16,6 +16,7 @@ import numpy as np
 
 from cnn_core import i18n, paths
 from cnn_core.i18n import TranslatableError
+from cnn_core.server.settings import public_mode
 
 MAX_CLASSES = 1000  # a dataset or an imported model with more classes is refused
 ProgressCallback = Callable[[int, int], None]  # (done, total), e.g. bytes downloaded
@@ -54,8 +55,13 @@ class Dataset:
 
 
 def check_allowed(path: Path) -> None:
-    """Refuse a path outside the server's data roots (paths.data_roots), before saying whether it exists."""
+    """Refuse a path outside the server's data roots (paths.data_roots), before saying whether it exists.
+
+    In public mode the safe default applies: without CNN_STUDIO_DATA_ROOTS only data_dir() (uploads, downloads).
+    """
     roots = paths.data_roots()
+    if roots is None and public_mode():
+        roots = [paths.data_dir()]
     if roots is None:
         return
     resolved = path.resolve()  # symlinks and ".." cannot lead out of a root

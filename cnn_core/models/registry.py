@@ -6,6 +6,9 @@ previous model. `save_model` therefore writes a temp file beside the target, rel
 renames it over `model.keras` (atomic). The previous file stays as `model.keras.bak`. Saved models carry
 no optimizer state, so a downloaded file loads in plain Keras without any of our code.
 
+Protected models (shipped with the app, or marked by an admin: cnn_core.models.protection) are never
+deleted or overwritten: `save_model` and `delete_model` raise ProtectedError, whoever calls them.
+
 Keras is imported inside the functions that need it, so listing models (home page, classify page
 menus) does not pay the ~0.5 GB TensorFlow import.
 """
@@ -22,8 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from cnn_core.atomic import fsync_directory, fsync_file, read_json, remove_stale_temps, temp_path_for, write_json_file
+from cnn_core.atomic import (
+    fsync_directory,
+    fsync_file,
+    read_json,
+    remove_stale_temps,
+    temp_path_for,
+    write_json_atomic,
+    write_json_file,
+)
 from cnn_core.i18n import TranslatableError
+from cnn_core.models.protection import check_writable
 from cnn_core.paths import models_dir
 
 MODEL_FILE = "model.keras"
@@ -102,6 +114,9 @@ def save_model(model, name: str, metadata: dict[str, Any]) -> Path:
 
     folder = _folder(name)
     target, metadata_path = folder / MODEL_FILE, folder / METADATA_FILE
+    if target.exists():
+        check_writable(folder.name, "overwrite")  # ProtectedError: shipped or marked by an admin
+        _check_same_owner(folder, metadata.get("owner"))
     record = dict(metadata)
     record["name"] = folder.name
     record.setdefault("created", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
@@ -128,6 +143,23 @@ def save_model(model, name: str, metadata: dict[str, Any]) -> Path:
         temp.unlink(missing_ok=True)
         temp_metadata.unlink(missing_ok=True)
     return folder
+
+
+def _check_same_owner(folder: Path, owner: str | None) -> None:
+    """On a shared server a model is replaced only by its own owner's run (models without an owner: anyone's)."""
+    try:
+        previous = read_json(folder / METADATA_FILE).get("owner")
+    except (OSError, ValueError, AttributeError):
+        return
+    if owner and previous and owner != previous:
+        raise RegistryError("owned_by_other", name=folder.name)
+
+
+def set_shared(name: str, shared: bool) -> None:
+    """Share a model with everyone on the server (or stop sharing it): a flag in its metadata, rewritten atomically."""
+    metadata = load_metadata(name)
+    metadata["shared"] = bool(shared)
+    write_json_atomic(_folder(name) / METADATA_FILE, metadata)
 
 
 def _write_checked_copy(model, temp: Path, name: str) -> None:
@@ -233,10 +265,11 @@ def list_models() -> list[dict[str, Any]]:
 
 
 def delete_model(name: str) -> None:
-    """Remove a saved model and its backups; RegistryError if there is none."""
+    """Remove a saved model and its backups; RegistryError if there is none, ProtectedError if it is protected."""
     folder = _folder(name)
     if not folder.is_dir():
         raise RegistryError("no_such_model", name=folder.name)
+    check_writable(folder.name, "delete")
     # Rename first (atomic), so listings never see a half-deleted folder; hidden names are skipped.
     trash = folder.with_name(f".deleting-{folder.name}-{uuid.uuid4().hex[:8]}")
     os.replace(folder, trash)

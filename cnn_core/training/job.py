@@ -326,7 +326,7 @@ def model_metadata(job: Job, dataset: Dataset, scores: dict[str, Any], summary: 
         "training_seconds": time.monotonic() - job.started, "keras_version": keras.__version__, "run_id": job.run_id,
         "epochs_trained": initial_epoch + live.epochs_completed, "best_epoch": live.best_epoch,
         "resumed_from": job.request.get("resume_from"), "images_per_second": summary["images_per_second"],
-        "stopped_by": live.stop_reason,
+        "stopped_by": live.stop_reason, "owner": job.request.get("owner"),
     }
 
 

@@ -46,11 +46,11 @@ import traceback
 import types
 from typing import Any, Callable
 
-import psutil
-
 from cnn_core.i18n import TranslatableError
+from cnn_core.models.protection import check_writable
 from cnn_core.models.registry import sanitize_name
 from cnn_core.paths import models_dir, runs_dir
+from cnn_core.server.priority import lower_priority
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.limits import public_limits
 from cnn_core.training.resume import check_resume_source
@@ -103,21 +103,28 @@ def start_run(
             run_id = create_run(config.to_dict(), request)
         except OSError as error:  # a full or read-only disk: say so instead of failing with a traceback
             raise TrainingError("no_run_folder", path=str(runs_dir()), reason=str(error)) from None
-        process = multiprocessing.get_context("spawn").Process(
-            target=_child_main, args=(run_id, str(runs_dir()), str(models_dir())), name=f"cnn-studio-{run_id}",
-            daemon=True,  # a server that shuts down ends its training run; the run then reads "interrupted"
-        )
-        with _main_module_hidden():
-            process.start()
-        record_launch(run_id, process.pid)
-        for old_id, old_process in list(_CHILDREN.items()):
-            if not old_process.is_alive():
-                del _CHILDREN[old_id]
-        _CHILDREN[run_id] = process
-        # Reap the child the moment it exits: a long-lived server would otherwise keep it as a zombie
-        # (a process-table entry) until the next run starts.
-        threading.Thread(target=process.join, name=f"reap-{run_id}", daemon=True).start()
+        spawn_run(run_id)
     return run_id
+
+
+def spawn_run(run_id: str) -> int:
+    """Start the background process of a run already created in state "starting" (the queue's dispatcher
+    calls this too); returns its pid."""
+    process = multiprocessing.get_context("spawn").Process(
+        target=_child_main, args=(run_id, str(runs_dir()), str(models_dir())), name=f"cnn-studio-{run_id}",
+        daemon=True,  # a server that shuts down ends its training run; the run then reads "interrupted"
+    )
+    with _main_module_hidden():
+        process.start()
+    record_launch(run_id, process.pid)
+    for old_id, old_process in list(_CHILDREN.items()):
+        if not old_process.is_alive():
+            del _CHILDREN[old_id]
+    _CHILDREN[run_id] = process
+    # Reap the child the moment it exits: a long-lived server would otherwise keep it as a zombie
+    # (a process-table entry) until the next run starts.
+    threading.Thread(target=process.join, name=f"reap-{run_id}", daemon=True).start()
+    return process.pid
 
 
 def make_request(
@@ -130,6 +137,7 @@ def make_request(
         raise TrainingError("bad_max_images", name="max_images")
     if resume_from:
         check_resume_source(resume_from)
+    check_writable(sanitize_name(model_name), "overwrite")  # refused now, not after the whole run has trained
     return {
         "data": None if data is None else str(data), "model_name": sanitize_name(model_name),
         "resume_from": resume_from or None, "max_images": None if max_images is None else int(max_images),
@@ -157,17 +165,11 @@ def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
     os.dup2(log.fileno(), 2)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # multiprocessing's terminate() on POSIX
     _end_with_parent(os.getppid())
-    lower_priority()
+    lower_priority()  # the web server's own requests stay responsive on a small machine (bench/bench_shared.py)
     try:
         run_training(run_id, started=started)
     except BaseException:
         sys.exit(1)  # already recorded in status.json, events.jsonl and error.txt
-
-
-def lower_priority() -> None:
-    """Train below the web server's priority, so its pages stay responsive on a small machine (any OS)."""
-    with contextlib.suppress(psutil.Error, AttributeError):
-        psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS if sys.platform == "win32" else 5)
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:

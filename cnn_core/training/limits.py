@@ -1,6 +1,6 @@
 """What one training run may cost on a public server, computed from the settings alone (no TensorFlow).
 
-A shared server (cnn_core.settings.public_mode) trains one run at a time for a whole class, so a single
+A shared server (cnn_core.server.settings.public_mode) trains one run at a time for a whole class, so a single
 link must not hold it for weeks: the largest network the validator accepts (16.5 M weights, no pooling,
 batch 250, 1,000 epochs) trained at 3 images/s and took 108 s to honour Stop, because Stop is checked
 between batches and one batch took that long. Capping the work per image caps the time per batch, so Stop
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from cnn_core import settings
 from cnn_core.i18n import TranslatableError
+from cnn_core.server import settings
 from cnn_core.training.config import TrainConfig, parameter_count
 
 # The "default" preset needs 77 MFLOPs and 0.65 M weights per image: these leave room for experiments at

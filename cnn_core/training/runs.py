@@ -3,7 +3,9 @@
 Each run lives in `runs_dir()/<run_id>/`:
 
 - `config.json`    the TrainConfig, `request.json` {data, model_name, resume_from, max_images}
-- `status.json`    {"run_id", "state", "pid", "created", "started", "ended", "error", "model_name", "epochs",
+- `status.json`    {"run_id", "state" (queued, starting, running, finished, stopped, failed, interrupted,
+                   cancelled: see cnn_core.server.queue for the first and last), "pid", "created", "started", "ended", "error",
+                   "model_name", "epochs",
                    "data_source", "test_accuracy", ...}, rewritten atomically by the process that trains
 - `events.jsonl`   one JSON object per line, appended and flushed as they happen (see cnn_core.training.launch)
 - `checkpoint.json` + `checkpoint-<epoch>.weights.h5`  the training state after the last finished epoch, for
@@ -103,8 +105,11 @@ def runs_lock() -> filelock.FileLock:
     return filelock.FileLock(root / ".lock", timeout=LOCK_TIMEOUT_SECONDS)
 
 
-def create_run(config: dict[str, Any], request: dict[str, Any]) -> str:
-    """Make a new run folder with its config, request and a "starting" status; returns the run id."""
+def create_run(config: dict[str, Any], request: dict[str, Any], *, state: str = "starting", **fields: Any) -> str:
+    """Make a new run folder with its config, request and a "starting" status; returns the run id.
+
+    The queue (cnn_core.server.queue) creates runs as state="queued" with extra status fields (owner, ...).
+    """
     run_id = new_run_id()
     folder = run_folder(run_id)
     folder.mkdir(parents=True)
@@ -115,9 +120,9 @@ def create_run(config: dict[str, Any], request: dict[str, Any]) -> str:
         write_json_atomic(  # last: a folder without status.json is not a run
             folder / "status.json",
             {
-                "run_id": run_id, "state": "starting", "pid": None, "created": now_iso(), "started": None,
+                "run_id": run_id, "state": state, "pid": None, "created": now_iso(), "started": None,
                 "ended": None, "error": None, "model_name": request.get("model_name"), "epochs": None,
-                "data_source": None, "test_accuracy": None,
+                "data_source": None, "test_accuracy": None, **fields,
             },
         )
     except OSError:
@@ -237,7 +242,7 @@ def _still_active(status: dict[str, Any]) -> bool:
         return process_alive(launch["pid"], launch.get("pid_started"))
     except (OSError, ValueError, KeyError, TypeError):
         pass  # not launched as a background process (yet)
-    created = status.get("created") or ""
+    created = status.get("dispatched") or status.get("created") or ""  # a queued run starts when dispatched
     try:
         age = time.time() - datetime.datetime.fromisoformat(created).timestamp()
     except ValueError:

@@ -2,7 +2,7 @@
 
 One trains (a tiny network from a shared link, stopped after its first epoch), one classifies a photo, one
 uploads pictures on the convolution page (one of them over the upload limit). Meanwhile a fourth tab
-presses Train during the run and must get the busy state. Checked: every page works, no session shows
+presses Train during the run: its run waits in the queue (position 1), then it cancels. Checked: every page works, no session shows
 another's uploads or settings, one run only, and the memory of the server's process tree (the server and
 its training process) stays bounded. Loopback only; every wait has a time limit.
 """
@@ -22,6 +22,7 @@ from PIL import Image
 from cnn_core.datasets.cifar import CIFAR10_CLASSES
 
 from helpers.paths import CHROMIUM_ARGS
+from helpers.runs import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -148,13 +149,16 @@ def scenario(url, cifar_subset, tmp_path, oversized, trainer, classifier, convol
     no_exception(classifier)
     timings["classified"] = time.monotonic() - started
 
-    # 4. A second training request while the run trains gets the busy state, not a crash or a second run.
-    assert runs.active_run() is not None, "the run ended before the busy check"
+    # 4. A second training request while the run trains joins the queue (one slot: CNN_STUDIO_MAX_RUNS=1), sees
+    #    its place in line, and cancels: never a crash or a second run training at once.
+    assert runs.active_run() is not None, "the run ended before the queue check"
     second_trainer.get_by_role("button", name="Train", exact=True).click()
-    second_trainer.get_by_text(re.compile("one run at a time")).first.wait_for()
+    second_trainer.get_by_text(re.compile(r"number 1 in line")).first.wait_for()
     no_exception(second_trainer)
-    assert len(runs.list_runs()) == 1
-    timings["busy shown"] = time.monotonic() - started
+    assert sorted(status["state"] for status in runs.list_runs()) == ["queued", "running"]
+    second_trainer.get_by_role("button", name="Cancel", exact=True).click()
+    wait_until(lambda: sorted(status["state"] for status in runs.list_runs()) == ["cancelled", "running"], 30)
+    timings["queued and cancelled"] = time.monotonic() - started
 
     # 5. No session shows another's state: settings, names and uploads stay where they were made.
     assert second_trainer.get_by_role("textbox", name="Filters per block").input_value() == "32, 64"
@@ -215,8 +219,9 @@ def test_three_sessions_at_once_stay_apart_and_the_server_holds(streamlit_server
             raise
         browser.close()
 
-    run = runs.list_runs()[0]
-    assert len(runs.list_runs()) == 1 and run["state"] == "stopped" and run["model_saved"]
+    trained = [status for status in runs.list_runs() if status["state"] != "cancelled"]  # the queued one cancelled
+    run = trained[0]
+    assert len(trained) == 1 and run["state"] == "stopped" and run["model_saved"]
     assert registry.load_metadata(TRAINER_MODEL)["epochs_trained"] >= 1
     deadline = time.monotonic() + 30
     while run["pid"] in process_tree(memory.root) and time.monotonic() < deadline:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.datasets.cifar import CIFAR10_CLASSES
 from cnn_core.training.config import TrainConfig
 
-from helpers.pages import fake_start_run, table_with
+from helpers.pages import fake_submit, table_with
 from helpers.paths import APP
 from helpers.text import english_leftovers
 
@@ -37,12 +37,12 @@ def open_models(language: str = "en") -> AppTest:
 
 def test_compare_delete_with_confirmation_and_continue_training(app_dirs, monkeypatch):
     from app_pages.training_setup import default_data
-    from cnn_core.training import launch
+    from cnn_core.server import queue
 
     write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
     write_model(app_dirs["models"], "bigger", TrainConfig(filters=[32, 64], flip=True), 0.58)
     calls = []
-    monkeypatch.setattr(launch, "start_run", fake_start_run(calls, "20260101-140000-ffffff"))
+    monkeypatch.setattr(queue, "submit", fake_submit(calls, "20260101-140000-ffffff"))
     at = open_models()
     assert at.title[0].value == "Saved models"
     assert set(table_with(at, "test_accuracy")["name"]) == {"small", "bigger"}
@@ -71,11 +71,11 @@ def test_compare_delete_with_confirmation_and_continue_training(app_dirs, monkey
 
 
 def test_continue_uses_the_data_chosen_on_the_training_page(app_dirs, monkeypatch, tmp_path):
-    from cnn_core.training import launch
+    from cnn_core.server import queue
 
     write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
     calls = []
-    monkeypatch.setattr(launch, "start_run", fake_start_run(calls, "20260101-140000-ffffff"))
+    monkeypatch.setattr(queue, "submit", fake_submit(calls, "20260101-140000-ffffff"))
     at = open_models()
     at.switch_page("app_pages/training.py").run()
     at.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()

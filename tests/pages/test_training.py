@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.datasets.cifar import CIFAR10_CLASSES
 from cnn_core.training.config import PRESETS, TrainConfig
 
-from helpers.pages import fake_start_run, table_with
+from helpers.pages import fake_submit, table_with
 from helpers.paths import APP
 from helpers.text import CJK, english_leftovers, shown
 
@@ -201,12 +201,11 @@ def test_confusion_cell_shows_exactly_the_images_behind_it(app_dirs, cifar_subse
     assert mistakes.captions[0] == f"{CIFAR10_CLASSES[labels[0]]} → {CIFAR10_CLASSES[predictions[0]]}"
 
 
-def test_running_run_shows_live_progress_busy_state_and_stops(app_dirs):
+def test_running_run_shows_live_progress_and_stops(app_dirs):
     write_run(app_dirs["runs"], "20260101-120000-dddddd", "running", epochs=4)  # its "process" is this test
     at = run_page()
     assert not at.exception
-    assert at.button(key="train").disabled is True
-    assert any("model-20260101-120000-dddddd" in info.value and "one run at a time" in info.value for info in at.info)
+    assert at.button(key="train").disabled is False  # Train always accepts: the run would join the queue
     assert "epoch 4 of 4" in at.get("progress")[0].proto.text
     assert [metric.value for metric in at.metric][-3:] == ["900", "40 s", "0 s"]
     at.button(key="stop_current").click().run()
@@ -214,17 +213,17 @@ def test_running_run_shows_live_progress_busy_state_and_stops(app_dirs):
 
 
 def test_train_button_starts_a_background_run_with_the_page_settings(app_dirs, cifar_subset, monkeypatch):
-    from cnn_core.training import launch
+    from cnn_core.server import queue
 
     calls = []
-    monkeypatch.setattr(launch, "start_run", fake_start_run(calls, "20260101-130000-eeeeee"))
+    monkeypatch.setattr(queue, "submit", fake_submit(calls, "20260101-130000-eeeeee"))
     at = run_page({"filters": "[8]", "epochs": "1"})
     at.text_input(key="data_path").set_value(str(cifar_subset))
     at.text_input(key="model_name").set_value("My First CNN").run()
     assert any("my-first-cnn" in caption.value for caption in at.caption)
     at.button(key="train").click().run()
     assert calls == [((TrainConfig(filters=[8], epochs=1), str(cifar_subset), "my-first-cnn"), {"resume_from": None})]
-    assert any("Started run 20260101-130000-eeeeee" in success.value for success in at.success)
+    assert any("Queued run 20260101-130000-eeeeee" in success.value for success in at.success)
 
 
 def test_uploaded_class_folder_zip_is_stored_and_sets_the_class_count(app_dirs):
@@ -406,7 +405,6 @@ def test_live_view_in_chinese_follows_a_replanned_run_and_stops(app_dirs):
     assert "第 4 轮，共 6 轮" in at.get("progress")[0].proto.text
     assert at.get("progress")[0].proto.value == int(100 * 4 / 6)
     assert [metric.value for metric in at.metric][-3:] == ["900", "40 秒", "0 秒"]
-    assert any("同一时间只能训练一个模型" in info.value for info in at.info)
     at.button(key="stop_current").click().run()
     assert (app_dirs["runs"] / "20260101-120000-dddddd" / "STOP").exists()
     assert at.button(key="stop_current").disabled is True
@@ -414,7 +412,7 @@ def test_live_view_in_chinese_follows_a_replanned_run_and_stops(app_dirs):
 
 
 def test_an_interrupted_run_continues_from_its_checkpoint(app_dirs, cifar_subset, monkeypatch):
-    from cnn_core.training import launch
+    from cnn_core.server import queue
 
     folder = app_dirs["runs"] / "20260101-100000-aaaaaa"
     write_run(app_dirs["runs"], folder.name, "interrupted", data=str(cifar_subset), epochs=5)
@@ -427,12 +425,12 @@ def test_an_interrupted_run_continues_from_its_checkpoint(app_dirs, cifar_subset
                                                         "last_epoch": 5, "schedule_start_epoch": 0,
                                                         "steps_per_epoch": 80}))
     calls = []
-    monkeypatch.setattr(launch, "start_run", fake_start_run(calls, "20260101-130000-eeeeee"))
+    monkeypatch.setattr(queue, "submit", fake_submit(calls, "20260101-130000-eeeeee"))
     at = run_page()
     at.button(key=f"resume_runs_{folder.name}").click().run()
     assert calls == [((TrainConfig(epochs=3), str(cifar_subset), f"model-{folder.name}"),
                       {"resume_from": folder.name})]
-    assert any("Started run 20260101-130000-eeeeee" in success.value for success in at.success)
+    assert any("Queued run 20260101-130000-eeeeee" in success.value for success in at.success)
 
 
 def test_a_run_is_deleted_after_a_second_click_and_its_model_stays(app_dirs):

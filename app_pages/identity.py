@@ -1,0 +1,95 @@
+"""Not a page: who is using the app (public mode), drawn in the sidebar by app.py.
+
+Identity, strongest first:
+1. Streamlit's own login (`st.login` / `st.user`, OIDC configured in `.streamlit/secrets.toml` [auth]).
+2. Otherwise an anonymous owner key: 32 random bytes (`secrets.token_urlsafe`), kept in a first-party cookie
+   that survives reloads and closed tabs in the same browser. Streamlit has no cookie setter, so a two-line
+   script (`st.html(..., unsafe_allow_javascript=True)`, run in the page itself, not an iframe) writes it
+   once, and `st.context.cookies` reads it back on every later visit. It is never put in the URL, so a
+   shared settings link never carries it; on disk only a hash of it is stored (runs and models show that).
+Admins: a login email listed in the secrets' `admin_emails`, or the secrets' `admin_password` typed here.
+Off public mode (a desktop) everyone is "local" and may do everything, as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+
+import streamlit as st
+
+from app_pages.language import t
+from cnn_core.server import settings
+from cnn_core.server.owners import Visitor, desktop_visitor
+
+COOKIE = "cnn_studio_owner"
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{40,64}$")  # what token_urlsafe(32) makes: 43 characters
+COOKIE_DAYS = 365
+MAX_DISPLAY_NAME = 40
+
+
+def _anonymous_key() -> str:
+    """This browser's secret owner key: from its cookie, or new (then written to the cookie once)."""
+    if "_owner_key" in st.session_state:
+        return st.session_state["_owner_key"]
+    key = st.context.cookies.get(COOKIE)
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):  # absent, tampered with, or a test's stand-in
+        key = secrets.token_urlsafe(32)
+        script = (f"<script>document.cookie = {json.dumps(COOKIE + '=' + key)} + "
+                  f"'; max-age={COOKIE_DAYS * 86400}; path=/; SameSite=Strict';</script>")
+        with st.sidebar:
+            st.html(script, unsafe_allow_javascript=True)
+    st.session_state["_owner_key"] = key
+    return key
+
+
+def _login_email() -> str | None:
+    """The logged-in user's email when the host configured Streamlit's login, else None (and a login button)."""
+    if "auth" not in settings.secrets():
+        return None
+    if st.user.is_logged_in:
+        st.sidebar.caption(t("app.identity.logged_in", email=st.user.get("email", "")))
+        st.sidebar.button(t("app.identity.logout"), on_click=st.logout, key="logout")
+        return str(st.user.get("email") or "").lower() or None
+    st.sidebar.button(t("app.identity.login"), on_click=st.login, key="login")
+    return None
+
+
+def _admin_by_password() -> bool:
+    password = settings.admin_password()
+    if not password:
+        return False
+    if st.session_state.get("_admin"):
+        return True
+    typed = st.sidebar.text_input(t("app.identity.admin_password"), type="password", key="admin_password_input")
+    if typed and hmac.compare_digest(typed.encode(), password.encode()):
+        st.session_state["_admin"] = True
+        st.session_state.pop("admin_password_input", None)
+        return True
+    return False
+
+
+def visitor_sidebar() -> Visitor:
+    """Settle who this visitor is (sidebar: login, display name, admin password); store it for the pages."""
+    if not settings.public_mode():
+        st.session_state["_visitor"] = desktop_visitor()
+        return st.session_state["_visitor"]
+    email = _login_email()
+    owner = f"user:{email}" if email else "anon-" + hashlib.sha256(_anonymous_key().encode()).hexdigest()[:24]
+    default = (email or "").split("@")[0] or t("app.identity.default_name", tag=owner[-4:])
+    st.session_state.setdefault("display_name", default)
+    typed = st.sidebar.text_input(t("app.identity.display_name"), key="display_name", max_chars=MAX_DISPLAY_NAME,
+                                  help=t("app.identity.display_name_help"))
+    admin = bool(email and email in settings.admin_emails()) or _admin_by_password()
+    if admin:
+        st.sidebar.caption(t("app.identity.admin"))
+    st.session_state["_visitor"] = Visitor(owner, typed.strip()[:MAX_DISPLAY_NAME] or default, admin)
+    return st.session_state["_visitor"]
+
+
+def visitor() -> Visitor:
+    """The visitor app.py settled for this run (a desktop visitor where it has not: page tests, say)."""
+    return st.session_state.get("_visitor") or desktop_visitor()

@@ -1,0 +1,45 @@
+"""`python -m cnn_core models ...`: the registry from the command line, under the same rules as the pages.
+
+    python -m cnn_core models list                 one JSON line per saved model
+    python -m cnn_core models delete NAME          refused (exit 1, message on stderr) for a protected model
+    python -m cnn_core models protect NAME         mark a model protected (the server's keeper is its admin)
+    python -m cnn_core models unprotect NAME       lift an admin's mark (shipped models stay protected)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from cnn_core.models import registry
+from cnn_core.models.protection import ProtectedError, protection_reason, set_protected
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of `models`: an action and, except for list, a model name."""
+    parser.add_argument("action", choices=("list", "delete", "protect", "unprotect"))
+    parser.add_argument("name", nargs="?", help="the model's registry name")
+
+
+def run(args: argparse.Namespace) -> int:
+    """List, delete, protect or unprotect; a protected model's refusal exits with status 1."""
+    if args.action == "list":
+        for model in registry.list_models():
+            row = {key: model.get(key) for key in ("name", "test_accuracy", "created", "owner", "shared")}
+            print(json.dumps({**row, "protected": protection_reason(model["name"])}), flush=True)
+        return 0
+    if not args.name:
+        raise registry.RegistryError("bad_name", name="")
+    name = registry.sanitize_name(args.name)
+    try:
+        if args.action == "delete":
+            registry.delete_model(name)
+        else:
+            registry.model_file(name)  # RegistryError if there is no such model
+            set_protected(name, args.action == "protect")
+    except ProtectedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({"name": name, "action": args.action}), flush=True)
+    return 0

@@ -1,0 +1,194 @@
+"""A class on one public server: ten Chromium contexts (ten visitors, each with their own cookie jar).
+
+Four press Train within five seconds: all four runs are queued or training with the right places in line,
+and each visitor sees Stop or Cancel on their own run only. Meanwhile three classify a photo and three use
+the convolution page. One visitor tries to delete the shipped model and another visitor's model through
+the Saved models page: refused, files unchanged. The server's memory (with its training processes) stays
+bounded. Then the server restarts mid-queue: the queue is kept, the interrupted run says so, and the next
+queued run starts under the new server. Loopback only; every wait is bounded; runs are tiny (public-mode
+caps: 128 images per split, 20 s budgets).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+
+import numpy as np
+import psutil
+import pytest
+from PIL import Image
+
+from helpers.paths import CHROMIUM_ARGS, PROJECT_ROOT
+from helpers.runs import wait_until
+from helpers.server import free_port, start_server, stop_server
+
+pytestmark = pytest.mark.browser
+TIMEOUT_MS = 120_000  # ten sessions importing and rendering at once on a shared 2-core machine
+MAX_TREE_RSS_BYTES = 4 * 2**30  # server + one training process; measured peak printed below
+SHIPPED = "cifar10-subset-default"
+
+
+class TreeMemory(threading.Thread):
+    """Peak resident memory of a process and its descendants (psutil), sampled every 0.25 s."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.root, self.peak, self.samples, self.running = psutil.Process(pid), 0, 0, True
+
+    def run(self) -> None:
+        while self.running:
+            try:
+                tree = [self.root, *self.root.children(recursive=True)]
+                total = sum(process.memory_info().rss for process in tree if process.is_running())
+            except psutil.Error:
+                total = 0
+            self.peak, self.samples = max(self.peak, total), self.samples + 1
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        self.running = False
+        self.join(timeout=5)
+
+
+def fingerprints(folder) -> dict[str, str]:
+    return {str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.inner_text("body")[-2000:]
+
+
+def own_controls(page) -> int:
+    """How many Stop or Cancel buttons the visitor's page shows."""
+    return (page.get_by_role("button", name="Stop", exact=True).count()
+            + page.get_by_role("button", name="Cancel", exact=True).count())
+
+
+def press_train(trainers, cifar_subset) -> float:
+    for index, page in enumerate(trainers):
+        box = page.get_by_role("textbox", name="Folder or archive path")
+        box.fill(str(cifar_subset))
+        box.press("Enter")
+        name = page.get_by_role("textbox", name="Save the model as")
+        name.fill(f"class-model-{index}")
+        name.press("Enter")
+    for page in trainers:
+        page.get_by_text("42,442", exact=True).wait_for()  # the seed preset's summary: the page is ready
+    started = time.monotonic()
+    for page in trainers:
+        page.get_by_role("button", name="Train", exact=True).click()
+    return time.monotonic() - started
+
+
+def check_queue(trainers) -> None:
+    """Every trainer sees their own run queued (with its place) or training, and only their own controls."""
+    from cnn_core.server import queue
+    from cnn_core.training import runs
+
+    wait_until(lambda: len(runs.list_runs()) == 4, timeout=60)
+    statuses = runs.list_runs()
+    places = queue.positions(statuses)
+    assert sorted(place["position"] for place in places.values()) == list(range(1, len(places) + 1))
+    assert sum(status["state"] in ("starting", "running") for status in statuses) <= 1  # one slot
+    assert len({status["owner"] for status in statuses}) == 4  # four visitors, four owner keys
+    by_model = {status["model_name"]: status for status in statuses}
+    for index, page in enumerate(trainers):
+        status = by_model[f"class-model-{index}"]
+        if status["run_id"] in places:
+            place = places[status["run_id"]]["position"]
+            page.get_by_text(re.compile(rf"number {place} in line")).first.wait_for()
+        else:
+            page.get_by_role("button", name="Stop", exact=True).first.wait_for()
+        assert own_controls(page) == 1
+        no_exception(page)
+
+
+def classify_and_convolve(classifiers, convolvers, photo) -> None:
+    for page in convolvers:
+        page.locator("input[type=file]").set_input_files(str(photo))
+    for page in classifiers:
+        uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Upload photos")
+        uploader.locator('input[type="file"]').set_input_files(str(photo))
+    for page in convolvers:
+        page.get_by_text("Convolution output: 78 × 98").wait_for()
+        no_exception(page)
+    for page in classifiers:
+        page.get_by_text(re.compile(re.escape(photo.name) + r": .+ \(\d+(\.\d)?%\)")).first.wait_for()
+        no_exception(page)
+
+
+def try_deletes(page, url, models_dir) -> None:
+    """The shipped model and another visitor's shared model: no Delete button, a reason; files unchanged."""
+    before = fingerprints(models_dir)
+    page.goto(url + "/models")
+    page.get_by_text("Ships with CNN Studio").first.wait_for()  # the shipped model is chosen first
+    assert page.get_by_role("button", name="Delete…").count() == 0
+    box = page.get_by_role("combobox").filter(has_text=SHIPPED).first
+    box.click()
+    page.get_by_role("option", name="someone-elses").click()
+    page.get_by_text("only its owner or a teacher").first.wait_for()
+    assert page.get_by_role("button", name="Delete…").count() == 0
+    no_exception(page)
+    assert fingerprints(models_dir) == before
+
+
+def test_a_class_of_ten_on_one_public_server(app_dirs, chromium_path, cifar_subset, tmp_path):
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from cnn_core.server import queue
+    from cnn_core.training import runs
+
+    shutil.copytree(PROJECT_ROOT / "models" / SHIPPED, app_dirs["models"] / SHIPPED)
+    other = app_dirs["models"] / "someone-elses"
+    shutil.copytree(PROJECT_ROOT / "models" / SHIPPED, other)
+    metadata = json.loads((other / "metadata.json").read_text())
+    (other / "metadata.json").write_text(json.dumps({**metadata, "name": "someone-elses", "owner": "anon-x",
+                                                     "shared": True}))
+    photo = tmp_path / "class-photo.png"
+    picture = np.full((80, 100, 3), 40, dtype=np.uint8)
+    picture[20:60, 30:70] = 220
+    Image.fromarray(picture).save(photo)
+    env = {"CNN_STUDIO_PUBLIC": "1", "CNN_STUDIO_MAX_RUNS": "1", "CNN_STUDIO_MAX_TRAIN_IMAGES": "128",
+           "CNN_STUDIO_MAX_RUN_SECONDS": "20", "CNN_STUDIO_DATA_ROOTS": str(cifar_subset.parent),
+           "CNN_STUDIO_DISPATCHER": "on"}
+    port, log = free_port(), tmp_path / "server.log"
+    server = start_server(port, env, log)
+    url = f"http://127.0.0.1:{port}"
+    memory = TreeMemory(server.pid)
+    memory.start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+            pages = [browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(10)]
+            for page in pages:
+                page.set_default_timeout(TIMEOUT_MS)
+            trainers, classifiers, convolvers = pages[:4], pages[4:7], pages[7:]
+            for page, path in zip(pages, ["/training"] * 4 + ["/classify"] * 3 + ["/convolution"] * 3):
+                page.goto(url + path)
+            assert press_train(trainers, cifar_subset) < 5
+            classify_and_convolve(classifiers, convolvers, photo)
+            check_queue(trainers)
+            try_deletes(classifiers[0], url, app_dirs["models"])
+            browser.close()
+        memory.stop()
+        queued_before = [status["run_id"] for status in queue.queue_order(runs.list_runs())]
+        training = [status["run_id"] for status in runs.list_runs() if status["state"] in ("starting", "running")]
+        assert queued_before, "every run ended before the restart: nothing to keep"
+        stop_server(server)  # the restart, mid-queue
+        assert [status["run_id"] for status in queue.queue_order(runs.list_runs())] == queued_before
+        wait_until(lambda: not any(status["state"] in ("starting", "running") for status in runs.list_runs()), 30)
+        assert all(runs.read_status(run_id)["state"] in ("interrupted", "finished") for run_id in training)
+        server = start_server(port, env, log)
+        wait_until(lambda: runs.read_status(queued_before[0])["state"] != "queued", timeout=120)
+    finally:
+        memory.running = False
+        stop_server(server)
+    print(f"\nclass test: server tree peak RSS {memory.peak / 2**20:.0f} MB over {memory.samples} samples")
+    assert memory.samples > 10 and 0 < memory.peak < MAX_TREE_RSS_BYTES

@@ -1,0 +1,107 @@
+"""Protected models: shipped ones and admin-marked ones are never deleted or overwritten, by any route."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cnn_core.cli.main import main
+from cnn_core.models import protection, registry
+from cnn_core.training import launch
+from cnn_core.training.config import TrainConfig
+from cnn_core.training.model import build_model
+from helpers.paths import PROJECT_ROOT
+
+SHIPPED = "cifar10-subset-default"
+
+
+def fingerprint(folder) -> dict[str, str]:
+    """sha256 of every file in a model folder: equal fingerprints, unchanged files."""
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
+
+
+def tiny_metadata() -> dict:
+    return {"config": TrainConfig(filters=[4]).to_dict(), "class_names": [str(i) for i in range(10)]}
+
+
+def test_the_shipped_list_names_exactly_the_models_git_tracks():
+    tracked = subprocess.run(["git", "ls-files", "models"], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                             check=True).stdout.split()
+    if not tracked:
+        pytest.skip("not a git checkout")
+    folders = {path.split("/")[1] for path in tracked if path.endswith("/model.keras")}
+    assert folders == protection.shipped_names() == {SHIPPED}
+
+
+def test_the_shipped_model_cannot_be_deleted_or_overwritten(shipped_models_copy):
+    before = fingerprint(shipped_models_copy / SHIPPED)
+    with pytest.raises(protection.ProtectedError, match="cannot be deleted"):
+        registry.delete_model(SHIPPED)
+    with pytest.raises(protection.ProtectedError, match="cannot be overwritten"):
+        registry.save_model(build_model(TrainConfig(filters=[4])), "Cifar10 Subset Default", tiny_metadata())
+    with pytest.raises(protection.ProtectedError, match="always stays protected"):
+        protection.set_protected(SHIPPED, False)
+    assert fingerprint(shipped_models_copy / SHIPPED) == before
+    assert [model["name"] for model in registry.list_models()] == [SHIPPED]
+
+
+def test_a_run_that_would_save_over_a_protected_model_is_refused_before_it_starts(app_dirs):
+    with pytest.raises(protection.ProtectedError):
+        launch.make_request(TrainConfig(filters=[4]), None, SHIPPED)
+    assert not any(app_dirs["runs"].iterdir())
+
+
+def test_an_admin_mark_protects_until_it_is_lifted(app_dirs):
+    registry.save_model(build_model(TrainConfig(filters=[4])), "marked", tiny_metadata())
+    before = fingerprint(app_dirs["models"] / "marked")
+    protection.set_protected("marked", True)
+    assert protection.protection_reason("marked") == "marked"
+    with pytest.raises(protection.ProtectedError, match="An admin protected"):
+        registry.delete_model("marked")
+    with pytest.raises(protection.ProtectedError):
+        registry.save_model(build_model(TrainConfig(filters=[4], seed=1)), "marked", tiny_metadata())
+    assert fingerprint(app_dirs["models"] / "marked") == before
+    protection.set_protected("marked", False)
+    registry.delete_model("marked")
+    assert not (app_dirs["models"] / "marked").exists()
+    assert json.loads((app_dirs["models"] / ".protected.json").read_text()) == []
+
+
+def test_a_damaged_protection_list_fails_closed(app_dirs):
+    registry.save_model(build_model(TrainConfig(filters=[4])), "mine", tiny_metadata())
+    (app_dirs["models"] / ".protected.json").write_text('["mi')  # half-written by hand
+    with pytest.raises(protection.ProtectedError, match="damaged"):
+        registry.delete_model("mine")
+    assert (app_dirs["models"] / "mine" / "model.keras").is_file()
+    protection.set_protected("other", True)  # an admin's next mark rewrites the list
+    registry.delete_model("mine")
+    assert not (app_dirs["models"] / "mine").exists()
+
+
+def test_cli_models_delete_refuses_a_protected_model_with_exit_1(shipped_models_copy, capsys):
+    before = fingerprint(shipped_models_copy / SHIPPED)
+    assert main(["models", "delete", SHIPPED]) == 1
+    captured = capsys.readouterr()
+    assert "protected" in captured.err and captured.out == ""
+    assert fingerprint(shipped_models_copy / SHIPPED) == before
+
+
+def test_python_dash_m_cnn_core_models_delete_and_protect(app_dirs):
+    registry.save_model(build_model(TrainConfig(filters=[4])), "keep-me", tiny_metadata())
+
+    def cli(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cnn_core", "models", *argv], capture_output=True, text=True,
+                              cwd=PROJECT_ROOT, timeout=120)
+
+    assert cli("protect", "keep-me").returncode == 0
+    refused = cli("delete", "keep-me")
+    assert refused.returncode == 1 and "An admin protected 'keep-me'" in refused.stderr
+    listed = [json.loads(line) for line in cli("list").stdout.splitlines()]
+    assert listed[0]["name"] == "keep-me" and listed[0]["protected"] == "marked"
+    assert cli("unprotect", "keep-me").returncode == 0
+    assert cli("delete", "keep-me").returncode == 0
+    assert not (app_dirs["models"] / "keep-me").exists()

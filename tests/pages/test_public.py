@@ -1,0 +1,106 @@
+"""Public mode through AppTest: each visitor is an owner; others' models and reports stay theirs; teachers manage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.training import runs
+from cnn_core.training.config import TrainConfig
+
+from helpers.paths import APP, PROJECT_ROOT
+
+SHIPPED = "cifar10-subset-default"
+
+
+def write_model(models_dir: Path, name: str, owner: str | None, shared: bool = False) -> None:
+    folder = models_dir / name
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"not a real model")
+    (folder / "metadata.json").write_text(json.dumps({
+        "name": name, "config": TrainConfig(filters=[8]).to_dict(), "class_names": ["a", "b"], "test_accuracy": 0.5,
+        "created": "2026-01-01T10:00:00", "owner": owner, "shared": shared}))
+
+
+def fingerprints(models_dir: Path) -> dict[str, str]:
+    return {str(path.relative_to(models_dir)): hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(models_dir.rglob("*")) if path.is_file()}
+
+
+@pytest.fixture()
+def public(app_dirs, monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    shutil.copytree(PROJECT_ROOT / "models" / SHIPPED, app_dirs["models"] / SHIPPED)
+    write_model(app_dirs["models"], "bobs-shared", "anon-bob", shared=True)
+    write_model(app_dirs["models"], "bobs-secret", "anon-bob")
+    return app_dirs
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["lang"] = "en"
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [item.value for item in at.exception]
+    return at
+
+
+def test_a_visitor_sees_shared_models_only_and_cannot_delete_the_shipped_or_anothers(public):
+    before = fingerprints(public["models"])
+    at = open_page("app_pages/models.py")
+    visitor = at.session_state["_visitor"]
+    assert visitor.owner.startswith("anon-") and len(visitor.owner) == 29 and not visitor.admin
+    assert at.text_input(key="display_name").value == f"student-{visitor.owner[-4:]}"
+    assert sorted(at.selectbox(key="registry_model").options) == ["bobs-shared", SHIPPED]  # not bobs-secret
+    at.selectbox(key="registry_model").set_value(SHIPPED).run()
+    assert any("Ships with CNN Studio" in caption.value for caption in at.caption)
+    assert not [button for button in at.button if button.key == "delete_model"]
+    at.session_state["confirm_delete"] = SHIPPED  # a crafted session state: nothing to confirm with
+    at.run()
+    assert not [button for button in at.button if button.key == "confirm_delete_yes"]
+    at.selectbox(key="registry_model").set_value("bobs-shared").run()
+    assert any("only its owner or a teacher" in caption.value for caption in at.caption)
+    assert fingerprints(public["models"]) == before
+
+
+def test_the_owner_deletes_their_own_model_but_never_the_shipped_one(public):
+    at = open_page("app_pages/models.py")
+    owner = at.session_state["_visitor"].owner
+    write_model(public["models"], "mine", owner)
+    at.run()
+    at.selectbox(key="registry_model").set_value("mine").run()
+    at.button(key="delete_model").click().run()
+    at.button(key="confirm_delete_yes").click().run()
+    assert not (public["models"] / "mine").exists()
+
+
+def test_anothers_run_report_is_private_and_has_no_stop_button(public):
+    config = TrainConfig(filters=[4])
+    other = runs.create_run(config.to_dict(), {"data": None, "model_name": "x"}, state="finished", owner="anon-bob",
+                            data_source="secret photos", test_accuracy=0.5)
+    at = open_page("app_pages/training.py")
+    at.selectbox(key="open_run").set_value(other).run()
+    assert any("belongs to someone else" in info.value for info in at.info)
+    assert "secret photos" not in " ".join(markdown.value for markdown in at.markdown)
+
+
+def test_a_typed_path_outside_the_data_folder_is_refused(public, cifar_subset):
+    at = open_page("app_pages/training.py")
+    at.text_input(key="data_path").set_value(str(cifar_subset)).run()
+    assert any("outside" in error.value or "administrator" in error.value for error in at.error)
+    assert at.button(key="train").disabled is True
+
+
+def test_the_teacher_password_makes_an_admin(public, monkeypatch):
+    monkeypatch.setenv("admin_password", "unused")  # secrets come from files; the environment wins per key
+    at = open_page("app_pages/models.py")
+    at.text_input(key="admin_password_input").set_value("wrong").run()
+    assert not at.session_state["_visitor"].admin
+    at.text_input(key="admin_password_input").set_value("unused").run()
+    assert at.session_state["_visitor"].admin
+    assert "bobs-secret" in at.selectbox(key="registry_model").options

@@ -1,0 +1,52 @@
+"""The dispatcher: fills the slots with the oldest queued runs, never starts a run twice, survives restarts."""
+
+from __future__ import annotations
+
+import pytest
+
+from cnn_core.server import dispatcher, queue
+from cnn_core.training import launch, runs
+from cnn_core.training.config import TrainConfig
+
+from helpers.runs import TINY, wait_until
+
+pytestmark = pytest.mark.slow
+CONFIG = TrainConfig(**TINY, epochs=1)
+
+
+def submit(data, owner: str, name: str) -> str:
+    return queue.submit(CONFIG, launch.make_request(CONFIG, str(data), name, max_images=64), owner=owner)
+
+
+def ended(run_id: str) -> bool:
+    return runs.read_status(run_id)["state"] not in ("queued", *runs.ACTIVE_STATES)
+
+
+def test_one_slot_trains_queued_runs_one_after_another_each_once(app_dirs, cifar_subset, monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "1")
+    first, second, cancelled = (submit(cifar_subset, owner, owner) for owner in ("ann", "ben", "cat"))
+    queue.cancel(cancelled)
+    assert dispatcher.dispatch_once() == [first]
+    assert dispatcher.dispatch_once() == []  # the slot is taken: a second dispatcher starts nothing
+    assert runs.read_status(second)["state"] == "queued"
+    place = queue.positions()[second]  # the run ahead has no budget: the server's 300 s cap is its estimate
+    assert place["position"] == 1 and 250 < place["eta"] <= 300
+    wait_until(lambda: ended(first), timeout=300)
+    assert dispatcher.dispatch_once() == [second]
+    wait_until(lambda: ended(second), timeout=300)
+    assert dispatcher.dispatch_once() == []
+    for run_id, name in ((first, "ann"), (second, "ben")):
+        status = runs.read_status(run_id)
+        assert status["state"] == "finished", status
+        assert [event["type"] for event in runs.read_events(run_id)].count("start") == 1  # trained once
+        assert (app_dirs["models"] / name / "model.keras").is_file()
+    assert runs.read_status(cancelled)["state"] == "cancelled"
+    assert not (app_dirs["models"] / "cat").exists()
+
+
+def test_a_claimed_run_whose_dispatcher_died_reads_interrupted_and_is_not_started_again(app_dirs, monkeypatch):
+    run_id = queue.submit(CONFIG, launch.make_request(CONFIG, None, "lost"), owner="dan")
+    with queue.queue_lock():
+        queue.set_queued_status(run_id, "queued", state="starting", dispatched="2020-01-01T00:00:00+00:00")
+    assert runs.read_status(run_id)["state"] == "interrupted"  # claimed long ago, never launched
+    assert dispatcher.dispatch_once() == []
