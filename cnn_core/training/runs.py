@@ -285,10 +285,13 @@ def stop_file(run_id: str) -> Path:
 
 
 def delete_run(run_id: str) -> None:
-    """Delete a finished run's folder; BusyError while it is still training."""
+    """Delete an ended run's folder; BusyError while it is still training or waiting in the queue."""
     folder = existing_run_folder(run_id)
-    if read_status(run_id)["state"] in ACTIVE_STATES:
+    state = read_status(run_id)["state"]
+    if state in ACTIVE_STATES:
         raise BusyError("delete_while_training", run_id=run_id)
+    if state == "queued":
+        raise BusyError("delete_while_queued", run_id=run_id)
     trash = folder.with_name(f".deleting-{run_id}-{uuid.uuid4().hex[:8]}")
     os.replace(folder, trash)  # atomic, so listings never see a half-deleted run
     shutil.rmtree(trash, ignore_errors=True)

@@ -113,3 +113,17 @@ def test_cli_runs_lists_owner_state_and_position_across_processes(app_dirs):
     rows = [json.loads(text) for text in listed.stdout.splitlines()]
     assert rows == [{"run_id": line["run_id"], "owner": "carol", "state": "queued", "position": 1,
                      "eta_seconds": rows[0]["eta_seconds"], "model": "cli-model", "started": None, "ended": None}]
+
+
+def test_cli_runs_delete_removes_ended_runs_and_refuses_the_rest(app_dirs):
+    queued = submit("dave")
+    ended = submit("erin")
+    queue.cancel(ended)
+    refused = cli("runs", "--delete", "20260101-000000-abcdef")
+    assert refused.returncode == 2 and "error:" in refused.stderr  # no such run: bad usage
+    deleted = cli("runs", "--delete", ended)
+    assert deleted.returncode == 0, deleted.stderr
+    assert json.loads(deleted.stdout) == {"deleted": ended} and not (app_dirs["runs"] / ended).exists()
+    still_waiting = cli("runs", "--delete", queued)
+    assert still_waiting.returncode == 1 and "cancel it before deleting it" in still_waiting.stderr
+    assert [status["run_id"] for status in runs.list_runs()] == [queued]
