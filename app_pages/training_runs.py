@@ -210,6 +210,8 @@ def run_report(run_id: str, place: str, status: dict) -> None:
         right.metric(t("training.report.validation_accuracy"), f"{finish['validation_accuracy']:.1%}")
     figure = figures.per_class_figure(finish["per_class_accuracy"], language=current_language())
     st.plotly_chart(figure, key=f"per_class_{place}_{run_id}")
+    st.caption(t("probes.legend.top_k", values=" · ".join(  # the chart's numbers as text
+        f"{class_label(name)} {'—' if value is None else f'{value:.0%}'}" for name, value in finish["per_class_accuracy"].items())))
     confusion_explorer(run_id, place, finish["confusion_matrix"], list(finish["per_class_accuracy"]))
 
 

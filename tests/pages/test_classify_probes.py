@@ -127,3 +127,27 @@ def test_each_learned_filter_sits_beside_its_closest_preset_and_opens_it(saved, 
     assert not at.exception
     assert at.selectbox(key="preset").value == expected.name
     assert at.radio(key=f"size-{expected.name}").value == 3
+
+
+def test_accuracy_against_epsilon_for_the_shipped_model_matches_the_library(shipped_models_copy, cifar_subset):
+    """The button's chart and table hold adversarial.accuracy_curve's numbers on the first 256 test images."""
+    import keras
+
+    from app_pages.classify_probes import CURVE_IMAGES, EPSILONS
+    from cnn_core.classify.adversarial import accuracy_curve
+    from cnn_core.datasets.loading import load_dataset
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at = at.switch_page("app_pages/classify.py").run()
+    at = at.file_uploader(key="classify_uploads").set_value([("red.png", png((220, 40, 30)), "image/png")]).run()
+    at.text_input(key="attack_data").set_value(str(cifar_subset))
+    at = at.button(key="attack_curve").click().run()
+    assert not at.exception, at.exception
+    table = next(frame.value for frame in at.dataframe if "Epsilon (/255)" in frame.value.columns)
+    dataset = load_dataset(cifar_subset)
+    model = keras.saving.load_model(shipped_models_copy / "cifar10-subset-default" / "model.keras", safe_mode=True,
+                                    compile=False)
+    expected = accuracy_curve(model, dataset.x_test[:CURVE_IMAGES], dataset.y_test[:CURVE_IMAGES], EPSILONS, "fgsm")
+    assert list(table["Epsilon (/255)"]) == list(EPSILONS)
+    np.testing.assert_allclose(table["Test accuracy"], np.round(expected, 4), atol=1e-4)
+    assert expected[-1] < expected[0]
