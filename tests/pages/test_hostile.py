@@ -118,3 +118,23 @@ def test_uploads_decode_once_per_session_within_a_pixel_budget(app_dirs, monkeyp
     assert len(decoded) == 24  # the 25th and 26th were refused before decoding
     kept = at.session_state["classify_decoded"]
     assert len(kept) == 24 and all(max(image.size) <= images.MAX_DISPLAY_SIDE for image, _ in kept.values())
+
+
+def test_a_refused_upload_is_read_once_not_on_every_rerun(app_dirs, monkeypatch):
+    from cnn_core.datasets import loading
+    from cnn_core.datasets.base import DataError
+
+    reads = []
+
+    def refusing(spec, **_):
+        reads.append(str(spec))
+        raise DataError("too_many_pixels", path=spec, limit=1000)
+
+    monkeypatch.setattr(loading, "load_dataset", refusing)
+    at = open_app("app_pages/training.py")
+    at.radio(key="data_kind").set_value("upload").run()
+    at.file_uploader(key="data_upload").set_value(("huge.zip", b"PK\x05\x06" + bytes(18), "application/zip")).run()
+    at.text_input(key="cfg_filters").set_value("8, 16").run()  # two more reruns of the whole page
+    at.number_input(key="cfg_epochs").set_value(3).run()
+    assert not at.exception and len([spec for spec in reads if spec.endswith("-huge.zip")]) == 1
+    assert any("megapixels" in error.value for error in at.error)
