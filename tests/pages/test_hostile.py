@@ -138,3 +138,25 @@ def test_a_refused_upload_is_read_once_not_on_every_rerun(app_dirs, monkeypatch)
     at.number_input(key="cfg_epochs").set_value(3).run()
     assert not at.exception and len([spec for spec in reads if spec.endswith("-huge.zip")]) == 1
     assert any("megapixels" in error.value for error in at.error)
+
+
+def test_convolution_page_shows_a_hostile_file_name_as_text(app_dirs):
+    at = open_app("app_pages/convolution.py")
+    name = hostile_names()[0] + ".png"
+    at.file_uploader[0].set_value((name, b"not a picture", "image/png")).run()
+    assert not at.exception and at.error and inert_problems(at) == []
+
+
+def test_models_page_with_hostile_metadata_stays_text(app_dirs):
+    import json
+
+    folder = app_dirs["models"] / "hostile"
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"not a real model")
+    (folder / "metadata.json").write_text(json.dumps({
+        "name": "hostile", "config": TrainConfig().to_dict(), "class_names": hostile_names(),
+        "dataset": hostile_names()[1], "test_accuracy": 0.5, "created": hostile_names()[2]}))
+    at = open_app("app_pages/models.py")
+    assert not at.exception and inert_problems(at) == []
+    at.multiselect(key="compare_models").set_value(["hostile"]).run()
+    assert not at.exception and inert_problems(at) == []
