@@ -8,6 +8,8 @@ validated `TrainConfig` here. Each group of settings sits in an expander with ro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import streamlit as st
 
@@ -144,6 +146,28 @@ def summary_with_progress(spec: str) -> dict:
     return info
 
 
+def summary_once(spec: str) -> dict:
+    """data_summary, read at most once per session and dataset; an uploaded one's refusal too (re-raised).
+
+    The shared cache forgets (four entries for every visitor) and never keeps an error, so without this a
+    zip refused after seconds of decoding would be decoded again on every click of the page. Uploads are
+    stored by content (datasets.uploads) and never change; a typed folder may be fixed, so it is read again.
+    """
+    kept = st.session_state.setdefault("data_summaries", {})
+    if spec not in kept:
+        if len(kept) >= 4:  # a few datasets per visitor; the oldest goes
+            del kept[next(iter(kept))]
+        try:
+            kept[spec] = summary_with_progress(spec)
+        except DataError as error:
+            if Path(spec).parent != paths.data_dir() / "uploads":
+                raise
+            kept[spec] = error
+    if isinstance(kept[spec], DataError):
+        raise kept[spec]
+    return kept[spec]
+
+
 def summary_of(config: TrainConfig, info: dict | None) -> tuple[list[dict], int]:
     with st.spinner(t("training.summary.building")):
         return model_summary(config.to_json(), len(info["classes"]) if info else 10)
@@ -184,7 +208,7 @@ def data_section() -> tuple[str | None, dict | None, str | None]:
                 st.error(problem)
     if spec:
         try:
-            info = summary_with_progress(spec)
+            info = summary_once(spec)
             st.caption(t("training.data.found", train=info["train"], test=info["test"], classes=len(info["classes"])))
         except DataError as error:
             problem = error_text(error)

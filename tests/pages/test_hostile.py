@@ -118,3 +118,45 @@ def test_uploads_decode_once_per_session_within_a_pixel_budget(app_dirs, monkeyp
     assert len(decoded) == 24  # the 25th and 26th were refused before decoding
     kept = at.session_state["classify_decoded"]
     assert len(kept) == 24 and all(max(image.size) <= images.MAX_DISPLAY_SIDE for image, _ in kept.values())
+
+
+def test_a_refused_upload_is_read_once_not_on_every_rerun(app_dirs, monkeypatch):
+    from cnn_core.datasets import loading
+    from cnn_core.datasets.base import DataError
+
+    reads = []
+
+    def refusing(spec, **_):
+        reads.append(str(spec))
+        raise DataError("too_many_pixels", path=spec, limit=1000)
+
+    monkeypatch.setattr(loading, "load_dataset", refusing)
+    at = open_app("app_pages/training.py")
+    at.radio(key="data_kind").set_value("upload").run()
+    at.file_uploader(key="data_upload").set_value(("huge.zip", b"PK\x05\x06" + bytes(18), "application/zip")).run()
+    at.text_input(key="cfg_filters").set_value("8, 16").run()  # two more reruns of the whole page
+    at.number_input(key="cfg_epochs").set_value(3).run()
+    assert not at.exception and len([spec for spec in reads if spec.endswith("-huge.zip")]) == 1
+    assert any("megapixels" in error.value for error in at.error)
+
+
+def test_convolution_page_shows_a_hostile_file_name_as_text(app_dirs):
+    at = open_app("app_pages/convolution.py")
+    name = hostile_names()[0] + ".png"
+    at.file_uploader[0].set_value((name, b"not a picture", "image/png")).run()
+    assert not at.exception and at.error and inert_problems(at) == []
+
+
+def test_models_page_with_hostile_metadata_stays_text(app_dirs):
+    import json
+
+    folder = app_dirs["models"] / "hostile"
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"not a real model")
+    (folder / "metadata.json").write_text(json.dumps({
+        "name": "hostile", "config": TrainConfig().to_dict(), "class_names": hostile_names(),
+        "dataset": hostile_names()[1], "test_accuracy": 0.5, "created": hostile_names()[2]}))
+    at = open_app("app_pages/models.py")
+    assert not at.exception and inert_problems(at) == []
+    at.multiselect(key="compare_models").set_value(["hostile"]).run()
+    assert not at.exception and inert_problems(at) == []
