@@ -6,7 +6,7 @@ the convolution page. One visitor tries to delete the shipped model and another 
 the Saved models page: refused, files unchanged. The server's memory (with its training processes) stays
 bounded. Then the server restarts mid-queue: the queue is kept, the interrupted run says so, and the next
 queued run starts under the new server. Loopback only; every wait is bounded; runs are tiny (public-mode
-caps: 128 images per split, 20 s budgets).
+caps: 128 images per split, 60 s budgets, so the queue still waits at the restart).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from helpers.runs import wait_until
 from helpers.server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.browser
-TIMEOUT_MS = 120_000  # ten sessions importing and rendering at once on a shared 2-core machine
+TIMEOUT_MS = 240_000  # ten sessions importing and rendering at once on a shared 2-core machine (measured below)
 MAX_TREE_RSS_BYTES = 4 * 2**30  # server + one training process; measured peak printed below
 SHIPPED = "cifar10-subset-default"
 
@@ -77,11 +77,15 @@ def press_train(trainers, cifar_subset) -> float:
         name = page.get_by_role("textbox", name="Save the model as")
         name.fill(f"class-model-{index}")
         name.press("Enter")
+    buttons = []
     for page in trainers:
         page.get_by_text("42,442", exact=True).wait_for()  # the seed preset's summary: the page is ready
+        button = page.get_by_role("button", name="Train", exact=True).element_handle()
+        page.wait_for_function("b => !b.disabled", arg=button)
+        buttons.append(button)
     started = time.monotonic()
-    for page in trainers:
-        page.get_by_role("button", name="Train", exact=True).click()
+    for button in buttons:  # four people press at (almost) the same moment: a DOM click each, no waiting
+        button.evaluate("b => b.click()")
     return time.monotonic() - started
 
 
@@ -101,17 +105,19 @@ def check_queue(trainers) -> None:
         status = by_model[f"class-model-{index}"]
         if status["run_id"] in places:
             place = places[status["run_id"]]["position"]
-            page.get_by_text(re.compile(rf"number {place} in line")).first.wait_for()
+            page.get_by_text(re.compile(rf"number {place} in line")).first.wait_for(timeout=60_000)
         else:
-            page.get_by_role("button", name="Stop", exact=True).first.wait_for()
+            page.get_by_role("button", name="Stop", exact=True).first.wait_for(timeout=60_000)
         assert own_controls(page) == 1
         no_exception(page)
 
 
 def classify_and_convolve(classifiers, convolvers, photo) -> None:
     for page in convolvers:
+        page.get_by_text("Convolution output:").first.wait_for()
         page.locator("input[type=file]").set_input_files(str(photo))
     for page in classifiers:
+        page.get_by_text("Upload photos").wait_for()
         uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Upload photos")
         uploader.locator('input[type="file"]').set_input_files(str(photo))
     for page in convolvers:
@@ -156,7 +162,7 @@ def test_a_class_of_ten_on_one_public_server(app_dirs, chromium_path, cifar_subs
     picture[20:60, 30:70] = 220
     Image.fromarray(picture).save(photo)
     env = {"CNN_STUDIO_PUBLIC": "1", "CNN_STUDIO_MAX_RUNS": "1", "CNN_STUDIO_MAX_TRAIN_IMAGES": "128",
-           "CNN_STUDIO_MAX_RUN_SECONDS": "20", "CNN_STUDIO_DATA_ROOTS": str(cifar_subset.parent),
+           "CNN_STUDIO_MAX_RUN_SECONDS": "60", "CNN_STUDIO_DATA_ROOTS": str(cifar_subset.parent),
            "CNN_STUDIO_DISPATCHER": "on"}
     port, log = free_port(), tmp_path / "server.log"
     server = start_server(port, env, log)
@@ -172,10 +178,16 @@ def test_a_class_of_ten_on_one_public_server(app_dirs, chromium_path, cifar_subs
             trainers, classifiers, convolvers = pages[:4], pages[4:7], pages[7:]
             for page, path in zip(pages, ["/training"] * 4 + ["/classify"] * 3 + ["/convolution"] * 3):
                 page.goto(url + path)
-            assert press_train(trainers, cifar_subset) < 5
-            classify_and_convolve(classifiers, convolvers, photo)
-            check_queue(trainers)
-            try_deletes(classifiers[0], url, app_dirs["models"])
+            try:
+                assert press_train(trainers, cifar_subset) < 5
+                check_queue(trainers)
+                classify_and_convolve(classifiers, convolvers, photo)
+                try_deletes(classifiers[0], url, app_dirs["models"])
+            except Exception:
+                for index, page in enumerate(pages):  # what each visitor saw, for the failure report
+                    page.screenshot(path=str(tmp_path / f"visitor-{index}.png"), full_page=True)
+                    print(f"\n--- visitor {index} ({page.url}) ---\n{page.inner_text('body')[-1200:]}")
+                raise
             browser.close()
         memory.stop()
         queued_before = [status["run_id"] for status in queue.queue_order(runs.list_runs())]

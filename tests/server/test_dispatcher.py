@@ -50,3 +50,27 @@ def test_a_claimed_run_whose_dispatcher_died_reads_interrupted_and_is_not_starte
         queue.set_queued_status(run_id, "queued", state="starting", dispatched="2020-01-01T00:00:00+00:00")
     assert runs.read_status(run_id)["state"] == "interrupted"  # claimed long ago, never launched
     assert dispatcher.dispatch_once() == []
+
+
+def test_the_cli_worker_dispatches_without_a_web_server_and_its_end_interrupts_its_run(app_dirs, cifar_subset):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from helpers.paths import PROJECT_ROOT
+
+    long = TrainConfig(**TINY, epochs=500)
+    run_id = queue.submit(long, launch.make_request(long, str(cifar_subset), "by-worker", max_images=64), owner="eve")
+    waiting = queue.submit(long, launch.make_request(long, str(cifar_subset), "next", max_images=64), owner="fay")
+    worker = subprocess.Popen([sys.executable, "-m", "cnn_core", "worker", "--poll", "0.2"], cwd=PROJECT_ROOT,
+                              env={**os.environ, "CNN_STUDIO_MAX_RUNS": "1"}, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: runs.read_status(run_id)["state"] == "running", timeout=300)
+        assert runs.read_status(waiting)["state"] == "queued"  # one slot
+    finally:
+        worker.send_signal(signal.SIGINT)  # Ctrl-C: the keeper stops the worker
+        worker.wait(timeout=60)
+    wait_until(lambda: runs.read_status(run_id)["state"] == "interrupted", timeout=60)
+    assert runs.read_status(waiting)["state"] == "queued"  # the queue is kept for the next dispatcher
+    assert queue.positions()[waiting]["position"] == 1
