@@ -96,13 +96,15 @@ def _decode(data: bytes, max_side: int | None) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             _check_size(image)
-            if image.width * image.height <= RELEASE_PIXELS:
-                return _decode_opened(image, max_side)
+            opened, pixels = [image], image.width * image.height
+            del image  # from here on `opened` holds the only reference, which _decode_opened takes over
+            if pixels <= RELEASE_PIXELS:
+                return _decode_opened(opened, max_side)
             with _BIG_DECODE:  # one big picture at a time on the whole server, its memory handed back after
                 try:
-                    return _decode_opened(image, max_side)
+                    return _decode_opened(opened, max_side)
                 finally:
-                    del image
+                    opened.clear()
                     _release_freed_memory()
     except ImageError:
         raise
@@ -118,8 +120,13 @@ def _decode(data: bytes, max_side: int | None) -> Image.Image:
         raise ImageError("damaged") from None
 
 
-def _decode_opened(image: Image.Image, max_side: int | None) -> Image.Image:
-    """Decode an opened image (its size already checked) to RGB, at most max_side per side if given."""
+def _decode_opened(opened: list[Image.Image], max_side: int | None) -> Image.Image:
+    """Decode an opened image (its size already checked) to RGB, at most max_side per side if given.
+
+    It comes in a list that this function empties, so no caller keeps the decoded original alive: a 16-bit
+    picture's 8-bit copy then replaces it instead of joining it (~100 MB less at 50 MP).
+    """
+    image = opened.pop()
     header_size = image.size
     if max_side:
         image.draft("RGB", (max_side, max_side))  # JPEG only: decode at a smaller scale, never below max_side

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     except ProtectedError as error:  # a protected model: refused, not bad input
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
-    except TranslatableError as error:  # one of our refusals of the input
+    except (TranslatableError, evaluate.CommandError) as error:  # one of our refusals of the input
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

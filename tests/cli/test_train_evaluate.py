@@ -19,6 +19,7 @@ from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import registry
 from cnn_core.training import runs
 
+from helpers.models import DiskFull
 from helpers.paths import PROJECT_ROOT
 
 TINY_CONFIG = {"filters": [4], "batch_size": 64}
@@ -165,11 +166,9 @@ def test_version_and_exit_statuses(app_dirs, cifar_subset, capsys, monkeypatch, 
     with pytest.raises(SystemExit) as usage:
         cli.main(["train", "--epochs", "many"])
     assert usage.value.code == 2  # argparse: bad usage
-    # A run that fails while it works is a runtime failure (1) and is recorded as failed: here the registry
-    # is a file, so saving the trained model fails at the very end.
-    blocked = tmp_path / "not-a-folder"
-    blocked.write_text("")
-    monkeypatch.setenv("CNN_STUDIO_MODELS_DIR", str(blocked))
+    # A run that fails while it works is a runtime failure (1) and is recorded as failed: here the disk
+    # fills up as the trained model is saved, at the very end.
+    monkeypatch.setattr(registry, "_inference_copy", lambda model: DiskFull())
     status = cli.main(["train", "--data", str(cifar_subset), "--preset", "seed", "--epochs", "1", "--max-images", "200",
                        "--name", "unsaved"])
     assert status == 1 and "error:" in capsys.readouterr().err

@@ -219,8 +219,8 @@ def test_class_folders_with_stratified_validation(tmp_path):
     check_colours(dataset)
     assert dataset.skipped_files == ["cats/broken.png"]
     assert "1 unreadable image(s) skipped: cats/broken.png" in dataset.source
-    assert "3 class folders" in dataset.source and "9 train / 6 validation" in dataset.source
-    assert dataset.about.text("zh").endswith("（训练 9 张 / 验证 6 张）；跳过了 1 张无法读取的图片：cats/broken.png")
+    assert "3 class folders" in dataset.source and "9 train / 6 test, drawn per class" in dataset.source
+    assert dataset.about.text("zh").endswith("（训练 9 张 / 测试 6 张，按类别抽取）；跳过了 1 张无法读取的图片：cats/broken.png")
     other_seed = load_dataset(tmp_path / "pets", validation_fraction=0.4, seed=2)
     assert not np.array_equal(other_seed.x_test, dataset.x_test) or not np.array_equal(other_seed.x_train, dataset.x_train)
 

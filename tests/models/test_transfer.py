@@ -278,7 +278,7 @@ def test_an_exported_model_imports_back_with_the_same_predictions(source_model, 
     metadata = registry.load_metadata(copy)
     assert metadata["class_names"] == CLASSES and metadata["config"] == SMALL.to_dict()
     assert i18n.message_from_record(metadata["dataset_about"]).text("zh") == \
-        "导入的模型；上传者对其训练数据的描述：3 class folders at /pets (90 train / 30 validation)"
+        "导入的模型；上传者对其训练数据的描述：3 class folders at /pets (90 train / 30 test, drawn per class)"
     images = np.random.default_rng(6).integers(0, 256, (3, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(registry.load_model(copy)(images, training=False),
                                source_model(images, training=False), atol=1e-6)

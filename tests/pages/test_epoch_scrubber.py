@@ -48,7 +48,7 @@ def write_run_with_snapshots(runs_dir) -> list[np.ndarray]:
     return matrices
 
 
-@pytest.mark.parametrize("language, words", [("en", "30.0% right on these 100 test images"),
+@pytest.mark.parametrize("language, words", [("en", "30.0% right on these 100 validation images"),
                                              ("zh", "正确率为 30.0%")])
 def test_the_slider_replays_each_epochs_snapshot(app_dirs, language, words):
     write_run_with_snapshots(app_dirs["runs"])

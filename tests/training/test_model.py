@@ -290,6 +290,7 @@ def small_dataset(cifar_subset, train: int, test: int) -> Dataset:
 
 def test_make_datasets_shuffles_batches_and_one_hots(cifar_subset):
     data = small_dataset(cifar_subset, 100, 30)
+    data.x_val, data.y_val = data.x_test, data.y_test  # the ordered pipeline is the validation split's
     train, test = make_datasets(data, TrainConfig(batch_size=32, seed=1), num_classes=10)
     assert int(train.cardinality()) == 4 and int(test.cardinality()) == 1
     epochs = []
@@ -304,6 +305,7 @@ def test_make_datasets_shuffles_batches_and_one_hots(cifar_subset):
         np.testing.assert_array_equal(labels.sum(axis=1), 1.0)
         epochs.append(order)
     assert epochs[0] != epochs[1] and epochs[0] != list(range(100))  # reshuffled every epoch
+    assert make_datasets(small_dataset(cifar_subset, 100, 30), TrainConfig(), 10)[1] is None  # no validation split
     test_images, test_labels = next(iter(test))
     np.testing.assert_array_equal(test_images.numpy(), data.x_test)
     np.testing.assert_array_equal(test_labels.numpy().argmax(axis=1), data.y_test)
