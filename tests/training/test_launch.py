@@ -118,7 +118,7 @@ def tensorboard_scalars(log_dir) -> dict[tuple[str, str], list[float]]:
     for split in ("train", "validation"):
         events = EventAccumulator(str(log_dir / split), size_guidance={"tensors": 0})
         events.Reload()
-        for tag in events.Tags()["tensors"]:
+        for tag in [tag for tag in events.Tags()["tensors"] if tag.startswith("epoch_")]:  # not histograms
             values = sorted(events.Tensors(tag), key=lambda event: event.step)
             found[(split, tag)] = [float(tf.make_ndarray(event.tensor_proto)) for event in values]
     return found
