@@ -136,12 +136,12 @@ def try_deletes(page, url, models_dir) -> None:
     """The shipped model and another visitor's shared model: no Delete button, a reason; files unchanged."""
     before = fingerprints(models_dir)
     page.goto(url + "/models")
-    page.get_by_text("Ships with CNN Studio").first.wait_for()  # the shipped model is chosen first
-    assert page.get_by_role("button", name="Delete…").count() == 0
-    box = page.get_by_role("combobox").filter(has_text=SHIPPED).first
-    box.click()
-    page.get_by_role("option", name="someone-elses").click()
+    # Newest first (same date: the name decides), so another visitor's shared model is chosen first.
     page.get_by_text("only its owner or a teacher").first.wait_for()
+    assert page.get_by_role("button", name="Delete…").count() == 0
+    page.get_by_role("combobox").filter(has_text="someone-elses").first.click()
+    page.get_by_role("option", name=SHIPPED).click()
+    page.get_by_text("Ships with CNN Studio").first.wait_for()
     assert page.get_by_role("button", name="Delete…").count() == 0
     no_exception(page)
     assert fingerprints(models_dir) == before
