@@ -106,4 +106,5 @@ def test_a_model_travels_as_settings_and_weights_from_the_models_page_to_an_impo
     assert page.locator('[data-testid="stException"]').count() == 0
     imported, original = registry.load_metadata("shared-copy"), registry.load_metadata("cifar10-subset-default")
     assert imported["imported"] and imported["class_names"] == original["class_names"]
-    assert imported["config"] == original["config"]
+    # The same settings (the shipped model predates `validation_fraction`: an import fills in its default).
+    assert imported["config"] == TrainConfig.from_dict(original["config"]).to_dict()

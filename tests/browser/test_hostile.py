@@ -51,7 +51,7 @@ def test_a_run_with_hostile_class_names_makes_no_request_link_or_formula(streaml
         page = browser_page
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(f"{streamlit_server}/training")
-        page.get_by_role("tab", name="Runs").click()
+        page.get_by_role("tab", name="Runs", exact=True).click()
         page.locator(".js-plotly-plot").nth(1).wait_for()  # the per-class and confusion charts are drawn
         page.get_by_text("Misclassified test images").wait_for()  # the gallery, its captions the class names
         page.wait_for_timeout(1500)
