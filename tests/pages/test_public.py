@@ -90,6 +90,9 @@ def test_anothers_run_report_is_private_and_has_no_stop_button(public):
 
 
 def test_a_typed_path_outside_the_data_folder_is_refused(public, cifar_subset):
+    import streamlit as st
+
+    st.cache_data.clear()  # an earlier desktop-mode test in this process may have cached this folder's summary
     at = open_page("app_pages/training.py")
     at.text_input(key="data_path").set_value(str(cifar_subset)).run()
     assert any("outside" in error.value or "administrator" in error.value for error in at.error)
