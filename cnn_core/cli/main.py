@@ -85,10 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args.started = started
     try:
         return args.run(args)
-    except (BusyError, OSError) as error:  # not the user's input: the machine, or another run
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILURE
-    except ProtectedError as error:  # a protected model: refused, not bad input
+    except (BusyError, ProtectedError, OSError) as error:  # not bad input: the machine, another run, a protected model
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except (TranslatableError, evaluate.CommandError) as error:  # one of our refusals of the input
