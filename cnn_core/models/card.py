@@ -9,21 +9,25 @@ the Saved models page shows the text and offers it as a download.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from cnn_core import i18n
+from cnn_core.untrusted import Markdown, markdown_text
 
 Z_95 = 1.96  # a normal approximation's 95% interval: accuracy +- 1.96 standard errors
 INPUT_SIDE = 32  # every model cnn_core builds takes 32x32 RGB pictures (cnn_core.training.model)
 WEAK_CLASS_GAP = 0.15  # a class this far below the overall accuracy gets its own warning
 
 
-def _t(language: str, key: str, **values: object) -> str:
-    return i18n.text(language, f"card.{key}", **values)
+def _t(language: str, key: str, **values: object) -> Markdown:
+    """A card sentence; every value that is not a number or a sentence of the card is escaped (a model's
+    metadata may come from a visitor's folder names, or be edited by hand)."""
+    return Markdown(i18n.render(language, f"card.{key}", values, escape=markdown_text))
 
 
-def _joined(language: str, names: list[str]) -> str:
-    return _t(language, "separator").join(names)
+def _joined(language: str, names: list[str]) -> Markdown:
+    return Markdown(_t(language, "separator").join(markdown_text(name) for name in names))
 
 
 def _option(language: str, setting: str, value: Any) -> str:
@@ -52,14 +56,14 @@ def per_class_accuracy(metadata: dict) -> dict[str, float | None]:
 
 
 def dataset_text(metadata: dict, language: str) -> str:
-    """Where the data came from, in `language` when training recorded it as a message."""
+    """Where the data came from, in `language` when training recorded it as a message (as Markdown, escaped)."""
     message = i18n.message_from_record(metadata.get("dataset_about"))
     if message is not None:
         try:
-            return message.text(language)
+            return Markdown(message.text(language, escape=markdown_text))
         except (KeyError, ValueError, IndexError):  # values that do not fit the template: use the plain text
             pass
-    return str(metadata.get("dataset") or _t(language, "unknown"))
+    return markdown_text(metadata.get("dataset") or _t(language, "unknown"))
 
 
 def _data_section(metadata: dict, language: str) -> list[str]:
@@ -109,11 +113,12 @@ def _results_section(metadata: dict, language: str) -> list[str]:
     if (seconds := _number(metadata.get("training_seconds"))) is not None:
         lines.append(f"- {_t(language, 'training_time', minutes=f'{seconds / 60:.1f}')}")
     if metadata.get("created"):
-        lines.append(f"- {_t(language, 'created', created=str(metadata['created'])[:16].replace('T', ' '))}")
+        created = re.sub(r"[^0-9: -]", "", str(metadata["created"])[:16].replace("T", " "))  # digits cannot be Markdown
+        lines.append(f"- {_t(language, 'created', created=Markdown(created))}")
     per_class = per_class_accuracy(metadata)
     if per_class:
         lines += ["", f"| {_t(language, 'class')} | {_t(language, 'accuracy')} |", "|---|---:|"]
-        lines += [f"| {i18n.class_label(language, name)} | {'—' if value is None else f'{value:.1%}'} |"
+        lines += [f"| {markdown_text(i18n.class_label(language, name))} | {'—' if value is None else f'{value:.1%}'} |"
                   for name, value in per_class.items()]
     return lines + [""]
 

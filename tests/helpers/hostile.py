@@ -45,7 +45,7 @@ def inert_problems(at, host: str = ATTACKER) -> list[str]:
         rendered = PARSER.render(value)
         if re.search(rf"(href|src)=\"[^\"]*{re.escape(host)}", rendered):
             problems.append(f"link or image: {value!r}")
-        if re.search(r"(?<!\\)\$HUGE|(?<!\\):red\[|<a href", value):
+        if re.search(r"(?<!\\)\$HUGE|(?<!\\):red\[|(?<!\\)<a href", value):  # a backslash makes each inert
             problems.append(f"LaTeX, directive or HTML: {value!r}")
     for chart in at.get("plotly_chart"):
         spec = json.dumps(json.loads(chart.proto.spec))
