@@ -19,6 +19,7 @@ Used only when CNN_STUDIO_RAY_ADDRESS (or RAY_ADDRESS) is set; Ray is an optiona
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import tempfile
@@ -28,9 +29,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from cnn_core.atomic import read_json, write_json_atomic
+from cnn_core.atomic import read_json, temp_path_for, write_json_atomic
 from cnn_core.paths import PROJECT_ROOT
 from cnn_core.server import settings
+from cnn_core.training.resume import CHECKPOINT_INFO
 from cnn_core.training.runs import (
     ACTIVE_STATES,
     append_event,
@@ -45,7 +47,7 @@ from cnn_core.training.runs import (
 
 RELAY_POLL_SECONDS = 1.0
 POLL_TIMEOUT_SECONDS = 60  # a node that answers nothing for this long is treated as gone
-COPIED_BACK = ("checkpoint.keras", "checkpoint.json", "predictions.npz", "error.txt", "log.txt")
+COPIED_BACK = ("predictions.npz", "error.txt", "log.txt")  # at the end; the checkpoint is copied as it changes
 # The code travels to the workers; run data, models and tests stay here.
 # gitignore-style: a leading "/" anchors at the project root (plain "models" would drop cnn_core/models too).
 CODE_EXCLUDES = ["/runs", "/data", "/models", "/tests", "/bench", "/docs", "/.git", "/.venv", "*.pyc", "__pycache__",
@@ -106,9 +108,18 @@ class RemoteRun:
         """Status, event lines from line `since` (complete lines only), and the checkpoint's mtime."""
         text = (self.folder / "events.jsonl").read_text(encoding="utf-8")
         lines = text.split("\n")[:-1]
-        checkpoint = self.folder / "checkpoint.keras"
+        checkpoint = self.folder / CHECKPOINT_INFO  # replaced last when a checkpoint is saved
         return {"status": read_json(self.folder / "status.json"), "lines": lines[since:],
                 "checkpoint": checkpoint.stat().st_mtime if checkpoint.exists() else None}
+
+    def checkpoint(self) -> dict[str, bytes] | None:
+        """The checkpoint's weights file, then the info that names it (a matching pair), or None."""
+        try:
+            info = (self.folder / CHECKPOINT_INFO).read_bytes()
+            weights = json.loads(info)["weights"]
+            return {weights: (self.folder / weights).read_bytes(), CHECKPOINT_INFO: info}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # being replaced at this moment: the next poll sees the new one
 
     def stop(self) -> None:
         (self.folder / "STOP").touch()
@@ -173,8 +184,7 @@ def _relay(run_id: str, actor) -> None:
             polled = ray.get(actor.poll.remote(since), timeout=POLL_TIMEOUT_SECONDS)
             _append_lines(run_id, polled["lines"])
             since += len(polled["lines"])
-            if polled["checkpoint"] != checkpoint:
-                _copy_back(run_id, actor, ["checkpoint.keras", "checkpoint.json"])
+            if polled["checkpoint"] != checkpoint and _copy_checkpoint_back(run_id, actor):
                 checkpoint = polled["checkpoint"]
             last = polled["status"]
             if last.get("state") not in ACTIVE_STATES:
@@ -200,10 +210,31 @@ def _copy_back(run_id: str, actor, names: list[str]) -> None:
     import ray
 
     for name, content in ray.get(actor.files.remote(names), timeout=POLL_TIMEOUT_SECONDS).items():
-        target = run_folder(run_id) / name
-        temp = target.with_name(f".{name}.ray.tmp")
+        _write_atomic(run_folder(run_id) / name, content)
+
+
+def _write_atomic(target: Path, content: bytes) -> None:
+    temp = temp_path_for(target)
+    try:
         temp.write_bytes(content)
         os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _copy_checkpoint_back(run_id: str, actor) -> bool:
+    """The node's checkpoint into the local run folder, weights before the info naming them; older weights go."""
+    import ray
+
+    files = ray.get(actor.checkpoint.remote(), timeout=POLL_TIMEOUT_SECONDS)
+    if files is None:
+        return False
+    for name, content in files.items():
+        _write_atomic(run_folder(run_id) / name, content)
+    for old in run_folder(run_id).glob("checkpoint-*.weights.h5"):
+        if old.name not in files:
+            old.unlink(missing_ok=True)
+    return True
 
 
 def _finish(run_id: str, actor, remote: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ import pytest
 from cnn_core.server import dispatcher, queue
 from cnn_core.training import launch, runs
 from cnn_core.training.config import TrainConfig
+from cnn_core.training.resume import read_checkpoint
 
 from helpers.paths import PROJECT_ROOT
 from helpers.ray_cluster import free_port, kill, start_node
@@ -69,7 +70,7 @@ def test_two_runs_at_once_on_two_nodes_stop_and_a_killed_node(ray_cluster, app_d
 
     def epoch_done(run_id: str) -> bool:  # relayed events and a copied-back checkpoint, on this server's disk
         return (any(event["type"] == "epoch" for event in runs.read_events(run_id))
-                and (runs.run_folder(run_id) / "checkpoint.keras").is_file())
+                and read_checkpoint(run_id) is not None)
 
     wait_until(lambda: all(epoch_done(run_id) for run_id in ids), timeout=400)
     nodes = {run_id: runs.read_status(run_id)["ray_node"] for run_id in ids}
@@ -83,7 +84,7 @@ def test_two_runs_at_once_on_two_nodes_stop_and_a_killed_node(ray_cluster, app_d
     runs.request_stop(stopped)
     wait_until(lambda: runs.read_status(killed)["state"] == "interrupted", timeout=180)
     assert "Ray worker" in runs.read_status(killed)["error"]
-    assert (runs.run_folder(killed) / "checkpoint.keras").is_file()  # its owner can resume it
+    assert read_checkpoint(killed) is not None  # its owner can resume it: weights and the info naming them
     wait_until(lambda: runs.read_status(stopped)["state"] not in runs.ACTIVE_STATES, timeout=300)
     status = runs.read_status(stopped)
     assert status["state"] == "stopped" and status["model_saved"], status
