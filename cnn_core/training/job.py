@@ -29,7 +29,14 @@ from cnn_core.training.config import TrainConfig
 from cnn_core.training.devices import describe_devices, training_strategy
 from cnn_core.training.evaluation import evaluate_model, stored_confusion
 from cnn_core.training.live_metrics import LiveMetrics
-from cnn_core.training.model import build_model, compile_model, make_datasets, ordered_batches, traced_forward
+from cnn_core.training.model import (
+    build_model,
+    compile_model,
+    make_datasets,
+    ordered_batches,
+    resize_schedule,
+    traced_forward,
+)
 from cnn_core.training.pacing import (
     BudgetKeeper,
     Calibration,
@@ -60,6 +67,7 @@ from cnn_core.training.runs import (
     stop_file,
     update_status,
 )
+from cnn_core.training.schedules import WarmupDecaySchedule
 from cnn_core.training.snapshots import snapshot_callback
 from cnn_core.training.tensorboard_logs import TensorBoardLogs
 
@@ -132,9 +140,7 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
     with training_strategy().scope():  # every GPU found (mirrored); the CPU or the one GPU otherwise
         dataset, model, initial_epoch, checkpoint = prepare(job)
         train, validation = make_datasets(dataset, job.config, dataset.num_classes)
-        plan = plan_training(job, model, dataset, train, validation, initial_epoch, checkpoint)
-        compile_model(model, job.config, plan.steps_per_epoch, plan.epochs, plan.steps_per_execution,
-                      total_steps=plan.schedule_steps)
+        plan, schedule = plan_training(job, model, dataset, train, validation, initial_epoch, checkpoint)
         if checkpoint is not None:
             restore_checkpoint(model, job.request["resume_from"], checkpoint)  # weights and optimizer state
         update_status(run_id, epochs=plan.epochs)
@@ -146,7 +152,7 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
             # A safety net only, for a last epoch that runs late: past 105 % of the budget, stop with the best so far.
             deadline=None if plan.deadline is None else plan.deadline + BUDGET_OVERRUN * job.config.time_budget_seconds,
         )
-        fit(job, model, train, validation, live, plan, initial_epoch)
+        fit(job, model, train, validation, live, plan, initial_epoch, schedule)
         return finish(job, model, dataset, live, initial_epoch)
 
 
@@ -173,10 +179,11 @@ def prepare(job: Job) -> tuple[Dataset, keras.Model, int, Checkpoint | None]:
 
 
 def plan_training(job: Job, model: keras.Model, dataset: Dataset, train, validation, initial_epoch: int,
-                  checkpoint: Checkpoint | None) -> Plan:
-    """2-3. Steps per execution from a speed probe; with a time budget, calibrate and fit the epoch count to it.
+                  checkpoint: Checkpoint | None) -> tuple[Plan, WarmupDecaySchedule]:
+    """2-3. Steps per execution from a speed probe; compile; with a time budget, fit the epoch count to it.
 
-    A resumed run trains what its plan had left, on the schedule it started (its time budget is not re-planned).
+    Returns the plan and the compiled model's learning-rate schedule. A resumed run trains what its plan
+    had left, on the schedule it started (its time budget is not re-planned).
     """
     config = job.config
     steps_per_epoch = math.ceil(len(dataset.y_train) / config.batch_size)
@@ -188,11 +195,17 @@ def plan_training(job: Job, model: keras.Model, dataset: Dataset, train, validat
             raise TrainingError("resume_steps_changed", before=checkpoint.steps_per_epoch, now=steps_per_epoch)
         plan.epochs = max(checkpoint.last_epoch - checkpoint.epoch, 1)
         plan.schedule_start_epoch, plan.schedule_steps = checkpoint.schedule_start_epoch, checkpoint.schedule_steps
-        return plan
-    budget = config.time_budget_seconds
-    if budget <= 0:
-        return plan
-    compile_model(model, config, steps_per_epoch, 1, plan.steps_per_execution)
+    schedule = compile_model(model, config, steps_per_epoch, plan.epochs, plan.steps_per_execution,
+                             total_steps=plan.schedule_steps)
+    if checkpoint is None and config.time_budget_seconds > 0:
+        fit_to_budget(job, model, dataset, train, validation, plan)
+        resize_schedule(schedule, config, plan.epochs * steps_per_epoch)  # the traced step is kept: no retrace
+    return plan, schedule
+
+
+def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validation, plan: Plan) -> None:
+    """3. Calibrate on real steps, then set the plan's epochs and deadline so the whole run fits its budget."""
+    config, budget = job.config, job.config.time_budget_seconds
     job.emit({"type": "calibrating"})
     # Timing only (no score is kept): a run without a validation split times a pass over the test images.
     timed, timed_images = validation, len(dataset.y_val)
@@ -205,11 +218,9 @@ def plan_training(job: Job, model: keras.Model, dataset: Dataset, train, validat
     # The end: the final model is scored on the validation and the test split once each.
     plan.finish_seconds = finish_seconds_estimate(seconds_per_image * (len(dataset.y_val) + len(dataset.y_test)),
                                                   config.test_time_flip)
-    plan.epochs = epochs_for_budget(budget, time.monotonic() - job.started, plan.calibration, steps_per_epoch,
-                                    config.test_time_flip, finish_seconds=plan.finish_seconds)
-    plan.steps_per_execution = steps_per_execution_for(plan.calibration.step_seconds, steps_per_epoch)
+    plan.epochs = epochs_for_budget(budget, time.monotonic() - job.started, plan.calibration, plan.steps_per_epoch,
+                                    finish_seconds=plan.finish_seconds)
     plan.deadline = job.started + budget - plan.finish_seconds  # when training should end (BudgetKeeper plans for it)
-    return plan
 
 
 def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> dict[str, Any]:
@@ -226,7 +237,8 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
     }
 
 
-def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan: Plan, initial_epoch: int) -> None:
+def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan: Plan, initial_epoch: int,
+        schedule: WarmupDecaySchedule) -> None:
     """4. `model.fit` with the live metrics (and, with a time budget, the BudgetKeeper that re-plans)."""
     callbacks: list[keras.callbacks.Callback] = [live]
     if validation is not None:  # the epoch scrubber's records: on validation images (test is scored once, at the end)
@@ -240,9 +252,9 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
 
         fit_last_epoch = initial_epoch + min(2 * plan.epochs + 2, 1000)  # room to grow if the machine speeds up
         callbacks.append(BudgetKeeper(
-            config=job.config, deadline=plan.deadline, steps_per_epoch=plan.steps_per_epoch, initial_epoch=initial_epoch,
-            last_epoch=initial_epoch + plan.epochs, max_last_epoch=fit_last_epoch,
-            retrace_seconds=plan.calibration.trace_seconds, on_replan=replan,
+            resize=lambda total_steps: resize_schedule(schedule, job.config, total_steps), deadline=plan.deadline,
+            steps_per_epoch=plan.steps_per_epoch, initial_epoch=initial_epoch, last_epoch=initial_epoch + plan.epochs,
+            max_last_epoch=fit_last_epoch, on_replan=replan,
         ))
     callbacks.append(TensorBoardLogs(job.folder / "tensorboard"))
     if stop_file(job.run_id).exists():

@@ -123,14 +123,18 @@ def learning_rate_schedule(config: TrainConfig, total_steps: int) -> WarmupDecay
     return WarmupDecaySchedule(config.schedule, config.learning_rate, total_steps, warmup)
 
 
+def resize_schedule(schedule: WarmupDecaySchedule, config: TrainConfig, total_steps: int) -> None:
+    """Stretch or shrink a compiled model's schedule to `total_steps` updates, keeping its traced training step."""
+    schedule.resize(total_steps, warmup_steps_for(config.schedule, config.warmup_fraction, total_steps))
+
+
 def learning_rate_at(config: TrainConfig, step: int, total_steps: int) -> float:
     """The learning rate at optimizer step `step` (0-based) of `total_steps`, in plain NumPy."""
     return learning_rate_value(config.schedule, step, config.learning_rate, total_steps, config.warmup_fraction)
 
 
-def make_optimizer(config: TrainConfig, total_steps: int) -> keras.optimizers.Optimizer:
-    """Adam, AdamW or SGD (Nesterov momentum) with the configured schedule and weight decay."""
-    schedule = learning_rate_schedule(config, total_steps)
+def make_optimizer(config: TrainConfig, schedule: WarmupDecaySchedule) -> keras.optimizers.Optimizer:
+    """Adam, AdamW or SGD (Nesterov momentum) with the learning-rate `schedule` and the configured weight decay."""
     weight_decay = config.weight_decay if config.weight_decay > 0 else None
     if config.optimizer == "adam":
         optimizer = keras.optimizers.Adam(learning_rate=schedule, weight_decay=weight_decay)
@@ -153,20 +157,23 @@ def compile_model(
     steps_per_execution: int = 1,
     jit_compile: bool | str = "auto",
     total_steps: int | None = None,
-) -> None:
-    """Compile with optimizer + schedule over `steps_per_epoch * epochs` steps (or `total_steps`), smoothed crossentropy.
+) -> WarmupDecaySchedule:
+    """Compile with optimizer + schedule over `steps_per_epoch * epochs` steps (or `total_steps`), smoothed crossentropy;
+    returns the schedule (`resize_schedule` re-sizes it).
 
     Labels are one-hot (label smoothing needs them). `jit_compile="auto"` is Keras' default: XLA on
     GPUs, off on CPU-only machines, where it was 2-6x slower.
     """
     total_steps = max(int(total_steps or int(steps_per_epoch) * int(epochs or config.epochs)), 1)
+    schedule = learning_rate_schedule(config, total_steps)
     model.compile(
-        optimizer=make_optimizer(config, total_steps),
+        optimizer=make_optimizer(config, schedule),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
         metrics=["accuracy"],
         steps_per_execution=max(int(steps_per_execution), 1),
         jit_compile=jit_compile,
     )
+    return schedule
 
 
 # --- Summary table. ---

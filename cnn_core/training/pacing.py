@@ -8,14 +8,15 @@ Two measurements, both taken on the machine that trains:
   hands control back to Python a few times per second: often enough for live charts, rarely enough
   that waiting for the batch hook costs ~1 %.
 - `calibrate`: a few real training executions and validation passes on the compiled model. Only
-  time-budgeted runs pay for it; the weights are restored afterwards, and the job then recompiles with
-  a learning-rate schedule sized to the epochs that fit (`epochs_for_budget`), so the schedule is
-  *scaled* to the budget rather than cut off.
+  time-budgeted runs pay for it; the weights and the optimizer's state are reset afterwards, and the
+  job re-sizes the learning-rate schedule to the epochs that fit (`epochs_for_budget`), so the schedule
+  is *scaled* to the budget rather than cut off. The traced training step is kept: calibrating traces
+  it once (seconds on a slow CPU), and the run itself pays nothing more.
 
 A few seconds of calibration cannot foresee a machine that gets busier (or idler) later, as shared
 cores do. `BudgetKeeper` therefore re-plans at epoch ends from the measured epoch times: it re-sizes
-the learning-rate schedule to the epochs that still fit, keeping the optimizer's state, and retraces
-the training step (a second or so, so it only does this when the plan is off by a clear margin).
+the learning-rate schedule to the epochs that still fit, keeping the optimizer's state (only when the
+plan is off by a clear margin: each re-size bends the learning-rate curve).
 """
 
 from __future__ import annotations
@@ -29,12 +30,10 @@ from typing import Callable
 import keras
 import numpy as np
 
-from cnn_core.training.config import TrainConfig
-
 SECONDS_PER_EXECUTION = 0.3  # target time between batch hooks
 MAX_STEPS_PER_EXECUTION = 64
 EAGER_FORWARD_TO_TRAIN_STEP = 1.0  # measured: seed/quick/default eager forward ≈ one compiled training step
-EPOCH_OVERHEAD_SECONDS = 0.05  # epoch-end bookkeeping: events, best-weights copy, amortised checkpoint
+EPOCH_OVERHEAD_SECONDS = 0.3  # epoch-end bookkeeping: events, best weights, checkpoint, scrubber snapshot, TensorBoard
 SAVE_SECONDS = 1.0  # registry save: copy, write, reload, compare, rename (0.2-1.0 s measured on shared cores)
 TRACE_SECONDS = 0.5  # tracing the final evaluation's graph (0.2-0.6 s measured)
 
@@ -63,9 +62,9 @@ class Calibration:
     """Measured costs of this model on this machine (seconds)."""
 
     step_seconds: float  # one training step, steady state
-    trace_seconds: float  # extra cost of the first training call (graph tracing), paid again after recompiling
+    trace_seconds: float  # extra cost of the first training call (graph tracing), paid once, while calibrating
     evaluation_seconds: float  # one validation pass, steady state
-    evaluation_trace_seconds: float  # extra cost of the first validation pass
+    evaluation_trace_seconds: float  # extra cost of the first validation pass, also paid while calibrating
     seconds: float  # what calibrating itself took
 
 
@@ -88,7 +87,11 @@ class _ExecutionTimer(keras.callbacks.Callback):
 
 
 def calibrate(model: keras.Model, train, test, steps_per_execution: int, min_seconds: float) -> Calibration:
-    """Time real training steps and validation passes on the compiled `model`; weights are restored."""
+    """Time real training steps and validation passes on the compiled `model`.
+
+    The weights are restored and the optimizer's state (step count, moments) zeroed afterwards, so the run
+    starts as if uncalibrated, with its training and validation steps already traced.
+    """
     start = time.perf_counter()
     weights = model.get_weights()
     timer = _ExecutionTimer(min_seconds)
@@ -102,6 +105,8 @@ def calibrate(model: keras.Model, train, test, steps_per_execution: int, min_sec
         model.evaluate(test, verbose=0)
         evaluation_times.append(time.perf_counter() - begin)
     model.set_weights(weights)
+    for variable in model.optimizer.variables:
+        variable.assign(keras.ops.zeros_like(variable))
     steady_evaluation = min(evaluation_times[1:])
     return Calibration(
         step_seconds=step_seconds,
@@ -122,23 +127,13 @@ def epochs_for_budget(
     elapsed_seconds: float,
     calibration: Calibration,
     steps_per_epoch: int,
-    test_time_flip: bool,
+    finish_seconds: float,
     max_epochs: int = 1000,
-    finish_seconds: float | None = None,
 ) -> int:
-    """The most whole epochs that fit what is left of the budget after setup, tracing and finishing (≥ 1).
-
-    `finish_seconds` is the time after the last epoch (default: one evaluation pass like an epoch's, and the save).
-    """
+    """The most whole epochs that fit what is left of the budget after `elapsed_seconds` (setup and calibration,
+    which traced the steps) and `finish_seconds` (the final evaluation and the save); at least 1."""
     per_epoch = steps_per_epoch * calibration.step_seconds + calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
-    left = (
-        budget_seconds
-        - elapsed_seconds
-        - calibration.trace_seconds
-        - calibration.evaluation_trace_seconds
-        - (finish_seconds if finish_seconds is not None
-           else finish_seconds_estimate(calibration.evaluation_seconds, test_time_flip))
-    )
+    left = budget_seconds - elapsed_seconds - finish_seconds
     return int(max(1, min(max_epochs, math.floor(left / max(per_epoch, 1e-9)))))
 
 
@@ -147,46 +142,41 @@ def calibration_seconds_for(budget_seconds: float) -> float:
     return min(max(0.03 * budget_seconds, 0.5), 3.0)
 
 
-MAX_REPLANS = 3  # growing the plan, at most; each re-plan costs a retrace of the training step
+MAX_REPLANS = 3  # growing the plan, at most: each re-size bends the learning-rate curve
 
 
 class BudgetKeeper(keras.callbacks.Callback):
     """At epoch ends: stop at the planned last epoch, or re-size the schedule if the plan no longer fits."""
 
     def __init__(
-        self, *, config: TrainConfig, deadline: float, steps_per_epoch: int, initial_epoch: int, last_epoch: int,
-        max_last_epoch: int, retrace_seconds: float, on_replan: Callable[[int], None],
+        self, *, resize: Callable[[int], None], deadline: float, steps_per_epoch: int, initial_epoch: int,
+        last_epoch: int, max_last_epoch: int, on_replan: Callable[[int], None],
     ):
         super().__init__()
-        self.config, self.deadline, self.steps_per_epoch = config, deadline, steps_per_epoch
+        self.resize, self.deadline, self.steps_per_epoch = resize, deadline, steps_per_epoch  # resize(total_steps)
         self.initial_epoch, self.last_epoch, self.max_last_epoch = initial_epoch, last_epoch, max_last_epoch
-        self.retrace_seconds = retrace_seconds
         self.on_replan = on_replan
         self.durations: list[float] = []
         self.replans = 0
 
     def on_train_begin(self, logs=None) -> None:
-        self._last_end, self._traced_this_epoch = time.monotonic(), True
+        self._last_end = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         now = time.monotonic()
-        if not self._traced_this_epoch:  # epochs that (re)traced the training step say little about the next
-            self.durations.append(now - self._last_end)
-        self._last_end, self._traced_this_epoch = now, False
+        self.durations.append(now - self._last_end)
+        self._last_end = now
         done = epoch + 1
         if self.model.stop_training or done >= self.last_epoch:
             self.model.stop_training = True
             return
-        if not self.durations:
-            return
         remaining = self.last_epoch - done
         per_epoch = statistics.median(self.durations[-3:])  # one disturbed epoch must not swing the plan
-        left = self.deadline - now
-        slower = math.floor(left / max(per_epoch, 1e-9)) < remaining  # even without a retrace it will not fit
-        fits = min(math.floor((left - self.retrace_seconds) / max(per_epoch, 1e-9)), self.max_last_epoch - done)
+        fits = min(math.floor((self.deadline - now) / max(per_epoch, 1e-9)), self.max_last_epoch - done)
+        slower = fits < remaining
         faster = fits >= remaining + max(2, math.ceil(0.1 * remaining))
         # Shrinking is always allowed (otherwise the safety net would cut the schedule off); growing only
-        # MAX_REPLANS times, so a machine whose speed swings does not spend its budget retracing.
+        # MAX_REPLANS times, so a machine whose speed swings does not keep bending the schedule.
         if slower or (faster and self.replans < MAX_REPLANS):
             if fits <= 0:
                 self.model.stop_training = True  # not even one more epoch fits: end with the best so far
@@ -194,10 +184,8 @@ class BudgetKeeper(keras.callbacks.Callback):
             self._resize_schedule(done + fits)
 
     def _resize_schedule(self, last_epoch: int) -> None:
-        from cnn_core.training.model import learning_rate_schedule
-
-        total_steps = (last_epoch - self.initial_epoch) * self.steps_per_epoch
-        self.model.optimizer.learning_rate = learning_rate_schedule(self.config, total_steps)
-        self.model.make_train_function(force=True)  # the schedule's numbers are constants in the traced step
-        self.last_epoch, self.replans, self._traced_this_epoch = last_epoch, self.replans + 1, True
+        self.resize((last_epoch - self.initial_epoch) * self.steps_per_epoch)
+        if last_epoch > self.last_epoch:
+            self.replans += 1
+        self.last_epoch = last_epoch
         self.on_replan(last_epoch)

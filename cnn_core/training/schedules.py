@@ -12,6 +12,10 @@ decay to zero at `total_steps`:
 
 `step` counts optimizer updates from 0, as `optimizer.iterations` does. Steps past `total_steps`
 keep the final rate (0 for the decaying schedules).
+
+In Keras the run's length lives in two variables, not in constants of the traced training step: a
+time-budgeted run re-sizes its schedule after calibrating (and again if the machine's speed changes)
+without tracing the step again, which costs seconds on a slow CPU.
 """
 
 from __future__ import annotations
@@ -43,10 +47,10 @@ def schedule_formula(ops: Any, kind: str, step: Any, peak: float, total_steps: i
         return step * 0.0 + peak
     start = peak / ONE_CYCLE_START_DIVISOR if kind == "one_cycle" else 0.0
     # Warm-up: a straight line from `start` towards the peak, reached at step == warmup_steps.
-    warm_progress = ops.clip(step / max(warmup_steps, 1), 0.0, 1.0)
+    warm_progress = ops.clip(step / ops.maximum(warmup_steps, 1.0), 0.0, 1.0)
     warm_rate = start + (peak - start) * warm_progress
     # Decay: progress 0 at the end of warm-up, 1 at total_steps.
-    decay_progress = ops.clip((step - warmup_steps) / max(total_steps - warmup_steps, 1), 0.0, 1.0)
+    decay_progress = ops.clip((step - warmup_steps) / ops.maximum(total_steps - warmup_steps, 1.0), 0.0, 1.0)
     if kind == "cosine":
         decay_rate = peak * 0.5 * (1.0 + ops.cos(math.pi * decay_progress))
     elif kind in ("linear", "one_cycle"):
@@ -71,13 +75,28 @@ class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
         super().__init__()
         self.kind = str(kind)
         self.peak = float(peak)
-        self.total_steps = max(int(total_steps), 1)
-        self.warmup_steps = int(warmup_steps)
+        # Variables, so that `resize` needs no retrace (float32 counts steps exactly up to 16 million).
+        self._total_steps = keras.Variable(1.0, dtype="float32", trainable=False, name="schedule_total_steps")
+        self._warmup_steps = keras.Variable(0.0, dtype="float32", trainable=False, name="schedule_warmup_steps")
+        self.resize(total_steps, warmup_steps)
+
+    @property
+    def total_steps(self) -> int:
+        return int(keras.ops.convert_to_numpy(self._total_steps))
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(keras.ops.convert_to_numpy(self._warmup_steps))
+
+    def resize(self, total_steps: int, warmup_steps: int) -> None:
+        """A new length for the run; the optimizer's steps so far keep counting."""
+        self._total_steps.assign(float(max(int(total_steps), 1)))
+        self._warmup_steps.assign(float(int(warmup_steps)))
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
         return keras.ops.cast(
-            schedule_formula(keras.ops, self.kind, step, self.peak, self.total_steps, self.warmup_steps),
+            schedule_formula(keras.ops, self.kind, step, self.peak, self._total_steps, self._warmup_steps),
             "float32",
         )
 

@@ -26,7 +26,13 @@ from cnn_core.models import export, registry
 from cnn_core.models.export import SETTING_COMMENTS, ExportError, export_model, keras_code
 from cnn_core.datasets.base import stratified_holdout
 from cnn_core.training.config import PRESETS, TrainConfig
-from cnn_core.training.model import build_model, learning_rate_at, make_optimizer, predict_probabilities
+from cnn_core.training.model import (
+    build_model,
+    learning_rate_at,
+    learning_rate_schedule,
+    make_optimizer,
+    predict_probabilities,
+)
 from helpers.class_folders import class_files, write_tree
 
 SHIPPED = "cifar10-subset-default"
@@ -126,7 +132,7 @@ def test_script_schedule_matches_the_apps(script_for, schedule, warmup):
 @pytest.mark.parametrize("config_name", ["seed", "quick", "dense", "bn_end_valid"])
 def test_script_optimizer_matches_the_apps(script_for, config_name):
     config = CONFIGS[config_name]
-    ours, theirs = script_for(config).make_optimizer(100), make_optimizer(config, 100)
+    ours, theirs = script_for(config).make_optimizer(100), make_optimizer(config, learning_rate_schedule(config, 100))
     assert type(ours) is type(theirs)
     ours_config, theirs_config = ours.get_config(), theirs.get_config()
     for values in (ours_config, theirs_config):

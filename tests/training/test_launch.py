@@ -28,7 +28,7 @@ from cnn_core.models.transfer import METADATA_KEYS
 from cnn_core.training import launch, resume, runs
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.live_metrics import BATCH_EVENT_SECONDS, LiveMetrics
-from cnn_core.training.model import build_model, compile_model, learning_rate_at
+from cnn_core.training.model import build_model, compile_model, learning_rate_at, resize_schedule
 from cnn_core.training.pacing import BudgetKeeper, Calibration, epochs_for_budget, steps_per_execution_for
 
 from helpers.runs import TINY, first_epoch_seen, new_run, wait_until
@@ -285,63 +285,65 @@ def test_spawned_children_do_not_re_run_the_parent_main_script():
 def test_epochs_for_budget_fills_what_is_left_after_fixed_costs():
     calibration = Calibration(step_seconds=0.01, trace_seconds=1.0, evaluation_seconds=0.5,
                               evaluation_trace_seconds=0.5, seconds=2.0)
-    # per epoch 100 x 0.01 + 0.5 + 0.05 = 1.55 s; the end: one evaluation 0.5 + its trace 0.5 + the save 1 = 2 s;
-    # left 101 - 10 - 1 - 0.5 - 2 = 87.5 s: 56.5 epochs
-    assert epochs_for_budget(101, 10, calibration, 100, test_time_flip=False) == 56
-    # flip averaging doubles the final evaluation: with 0.5 s less budget, 87.0 s (56.1 epochs) vs 86.5 s (55.8)
-    assert epochs_for_budget(100.5, 10, calibration, 100, test_time_flip=False) == 56
-    assert epochs_for_budget(100.5, 10, calibration, 100, test_time_flip=True) == 55
-    # a job that knows its end costs more (validation + test splits) says so: 101 - 10 - 1.5 - 10 = 79.5 s
-    assert epochs_for_budget(101, 10, calibration, 100, test_time_flip=False, finish_seconds=10.0) == 51
-    assert epochs_for_budget(5, 10, calibration, 100, test_time_flip=False) == 1
+    # per epoch 100 x 0.01 + 0.5 + 0.3 = 1.8 s; left 101 - 10 (setup and calibration, traces included) - 2 = 89 s:
+    # 49.4 epochs. The traces were paid while calibrating, so they are not counted again.
+    assert epochs_for_budget(101, 10, calibration, 100, finish_seconds=2.0) == 49
+    assert epochs_for_budget(101, 10, calibration, 100, finish_seconds=10.0) == 45  # 81 s: 45.0 epochs
+    assert epochs_for_budget(101, 10, calibration, 100, finish_seconds=2.0, max_epochs=20) == 20
+    assert epochs_for_budget(5, 10, calibration, 100, finish_seconds=2.0) == 1  # at least one epoch
     assert steps_per_execution_for(0.01, 100) == 30 and steps_per_execution_for(0.01, 8) == 8
     assert steps_per_execution_for(5.0, 100) == 1
 
 
-def make_keeper(max_last_epoch: int, retrace_seconds: float):
-    """A started BudgetKeeper over a compiled tiny linear-schedule model: 10 epochs of 10 steps, 100 s left."""
+def make_keeper(max_last_epoch: int):
+    """A started BudgetKeeper over a compiled tiny linear-schedule model: 10 epochs of 10 steps, 100 s left (and half a second for the test itself)."""
     config = TrainConfig(filters=[4], schedule="linear")
     model = build_model(config)
-    compile_model(model, config, steps_per_epoch=10, epochs=10)
+    schedule = compile_model(model, config, steps_per_epoch=10, epochs=10)
     replans = []
     keeper = BudgetKeeper(
-        config=config, deadline=time.monotonic() + 100.0, steps_per_epoch=10, initial_epoch=0, last_epoch=10,
-        max_last_epoch=max_last_epoch, retrace_seconds=retrace_seconds, on_replan=replans.append,
+        resize=lambda total_steps: resize_schedule(schedule, config, total_steps),
+        deadline=time.monotonic() + 100.5, steps_per_epoch=10, initial_epoch=0, last_epoch=10,
+        max_last_epoch=max_last_epoch, on_replan=replans.append,
     )
     keeper.set_model(model)
     keeper.on_train_begin()
-    return config, model, keeper, replans
+    return config, schedule, keeper, replans
 
 
 def test_budget_keeper_shrinks_the_schedule_when_epochs_get_slower():
-    config, model, keeper, replans = make_keeper(max_last_epoch=22, retrace_seconds=1.0)
-    keeper._last_end -= 5.0
-    keeper.on_epoch_end(0)  # the first epoch (with tracing) is never used to re-plan
+    config, schedule, keeper, replans = make_keeper(max_last_epoch=22)
+    keeper._last_end -= 10.0  # 10 s: the 9 epochs left fit the 100 s, with no clear room for more
+    keeper.on_epoch_end(0)
     assert replans == [] and keeper.last_epoch == 10
-    keeper._last_end -= 20.0  # the second took 20 s: only (100 - 1) // 20 = 4 more fit, not 8
+    keeper._last_end -= 20.0  # then 20 s: the median (15 s) fits 100 // 15 = 6 more, not 8
     keeper.on_epoch_end(1)
-    assert replans == [6] and keeper.last_epoch == 6
-    schedule = model.optimizer._learning_rate  # the linear decay now ends at step 6 x 10 = 60, not 100
-    assert float(schedule(30)) == pytest.approx(learning_rate_at(config, 30, 60)) == pytest.approx(0.5e-3)
-    assert not model.stop_training
-    keeper.on_epoch_end(5)  # the new last epoch: stop there
-    assert model.stop_training
+    assert replans == [8] and keeper.last_epoch == 8
+    # The linear decay now ends at step 8 x 10 = 80, not 100; half-way is step 40, at half the peak.
+    assert float(schedule(40)) == pytest.approx(learning_rate_at(config, 40, 80)) == pytest.approx(0.5e-3)
+    assert schedule.total_steps == 80
+    assert not keeper.model.stop_training
+    keeper.on_epoch_end(7)  # the new last epoch: stop there
+    assert keeper.model.stop_training
 
 
-
-def test_budget_keeper_still_shrinks_after_using_up_its_growth_replans():
+def test_budget_keeper_grows_a_plan_that_has_room_but_only_so_often():
     from cnn_core.training.pacing import MAX_REPLANS
 
-    _, _, keeper, replans = make_keeper(max_last_epoch=1000, retrace_seconds=0.0)
-    keeper.replans = MAX_REPLANS  # the machine got faster three times already
-    keeper._last_end -= 1.0
+    _, schedule, keeper, replans = make_keeper(max_last_epoch=1000)
+    keeper._last_end -= 1.0  # 1 s epochs: 100 more fit in the 100 s left
     keeper.on_epoch_end(0)
-    keeper._last_end -= 1.0  # 1 s epochs: ~98 more would fit, but no more growing
+    assert replans == [101] and schedule.total_steps == 1010
+    keeper.replans = MAX_REPLANS  # the machine got faster three times already
+    keeper.last_epoch = 10
+    keeper._last_end -= 1.0
     keeper.on_epoch_end(1)
-    assert replans == [] and keeper.last_epoch == 10
-    keeper._last_end -= 40.0  # now 40 s per epoch (median of 1, 40 -> 20.5 s): 8 left do not fit
+    assert replans == [101] and keeper.last_epoch == 10  # no more growing
+    keeper._last_end -= 40.0  # now 40 s per epoch (median of 1, 1, 40 -> 1 s, then 1, 40, 40 -> 40 s)
     keeper.on_epoch_end(2)
-    assert len(replans) == 1 and keeper.last_epoch < 10  # shrunk rather than cut off by the safety net
+    keeper._last_end -= 40.0
+    keeper.on_epoch_end(3)
+    assert len(replans) == 2 and keeper.last_epoch < 10  # shrunk rather than cut off by the safety net
 
 
 @pytest.mark.slow
