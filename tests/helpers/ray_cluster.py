@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 
 import psutil
 
@@ -29,13 +30,21 @@ def _ray_processes() -> set[int]:
     return found
 
 
+def short_temp_folder() -> str:
+    """A new folder with a short path: Ray puts its Unix sockets under TMPDIR, and a socket path may not pass
+    107 bytes (pytest's tmp_path plus Ray's session folder does, and `ray start` then fails)."""
+    return tempfile.mkdtemp(prefix="ray-", dir="/tmp" if os.path.isdir("/tmp") else None)
+
+
 def start_node(*args: str, temp: str | None = None) -> set[int]:
-    """Run `ray start ARGS` (bounded) and return the pids of the Ray processes it started; `temp` becomes the
-    node's TMPDIR, so what its workers leave behind (a killed node's run folder) stays in the test's folder."""
+    """Run `ray start ARGS` (bounded) and return the pids of the Ray processes it started; `temp` (short, see
+    short_temp_folder) becomes the node's TMPDIR, so what its workers leave behind is removed with it."""
     before = _ray_processes()
     env = {**os.environ, **({"TMPDIR": temp} if temp else {})}
-    subprocess.run([shutil.which("ray") or "ray", "start", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-                    "--disable-usage-stats", *args], check=True, capture_output=True, timeout=120, env=env)
+    started = subprocess.run([shutil.which("ray") or "ray", "start", "--node-ip-address=127.0.0.1", "--num-cpus=1",
+                              "--disable-usage-stats", *args], capture_output=True, text=True, timeout=120, env=env)
+    if started.returncode != 0:
+        raise RuntimeError(f"ray start {' '.join(args)} failed:\n{started.stdout[-2000:]}\n{started.stderr[-2000:]}")
     return _ray_processes() - before
 
 

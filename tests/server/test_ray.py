@@ -8,6 +8,7 @@ both on 127.0.0.1) and its processes are killed by pid at the end (helpers/ray_c
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from cnn_core.training.config import TrainConfig
 from cnn_core.training.resume import read_checkpoint
 
 from helpers.paths import PROJECT_ROOT
-from helpers.ray_cluster import free_port, kill, start_node
+from helpers.ray_cluster import free_port, kill, short_temp_folder, start_node
 from helpers.runs import TINY, wait_until
 
 CONFIG = TrainConfig(**TINY, epochs=500)  # ended by the test (Stop, a killed node), never by its epochs
@@ -35,7 +36,7 @@ def test_nothing_imports_ray_unless_it_is_configured():
 
 
 @pytest.fixture()
-def ray_cluster(monkeypatch, tmp_path):
+def ray_cluster(monkeypatch):
     try:
         import ray
     except ImportError:
@@ -43,12 +44,12 @@ def ray_cluster(monkeypatch, tmp_path):
         if os.environ.get("CI") and not reason:
             pytest.fail("CI installs requirements-ray.txt (.ci/run)")
         pytest.skip(f"Ray cannot be used here: {reason or 'not installed (pip install -r requirements-ray.txt)'}")
-    port = free_port()
-    head = start_node("--head", f"--port={port}", "--include-dashboard=false", f"--ray-client-server-port={free_port()}",
-                      temp=str(tmp_path))
-    worker = set()
+    port, temp = free_port(), short_temp_folder()
+    head, worker = set(), set()
     try:
-        worker = start_node(f"--address=127.0.0.1:{port}", temp=str(tmp_path))
+        head = start_node("--head", f"--port={port}", "--include-dashboard=false",
+                          f"--ray-client-server-port={free_port()}", temp=temp)
+        worker = start_node(f"--address=127.0.0.1:{port}", temp=temp)
         monkeypatch.setenv("CNN_STUDIO_RAY_ADDRESS", f"127.0.0.1:{port}")
         monkeypatch.setenv("CNN_STUDIO_RAY_NODE_IP", "127.0.0.1")  # this test machine's own IP is not reachable
         monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "2")
@@ -56,6 +57,7 @@ def ray_cluster(monkeypatch, tmp_path):
     finally:
         ray.shutdown()
         kill(worker | head)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.mark.slow
