@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args.started = started
     try:
         return args.run(args)
-    except (BusyError, ProtectedError, OSError) as error:  # not bad input: the machine, another run, a protected model
+    except (BusyError, ProtectedError, OSError, train.RunFailedError) as error:  # not bad input: the machine,
+        # another run, a protected model, a run that failed while working
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILURE
     except (TranslatableError, evaluate.CommandError) as error:  # one of our refusals of the input

@@ -22,7 +22,10 @@ from cnn_core.training.config import PRESETS, ConfigError, TrainConfig, preset
 from cnn_core.training.resume import resume_config
 
 DEFAULT_PRESET = "default"
-EXIT_RUN_FAILED = 1  # as cnn_core.cli.main.EXIT_FAILURE (main imports this module, so not from there)
+
+
+class RunFailedError(Exception):
+    """The run started but failed while working (recorded as failed): exit 1 through cnn_core.cli.main."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,8 +160,8 @@ def run(args: argparse.Namespace) -> int:
     except (DataError, ConfigError):
         raise  # the data or settings it was given are unusable: bad usage (exit 2 through cli.main)
     except (TranslatableError, OSError) as error:  # the run failed while working: recorded as failed, exit 1
-        print(f"\nerror: {launch.describe_error(error)}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        print(file=sys.stderr)  # below the progress line
+        raise RunFailedError(launch.describe_error(error)) from None
     result = {
         "model": summary["model_name"] if summary["model_saved"] else None,
         "test_accuracy": summary["test_accuracy"],

@@ -130,14 +130,16 @@ def test_the_parser_has_exactly_one_subcommand_per_module_of_the_cli_package():
 
 @pytest.mark.slow
 def test_time_budget_covers_the_whole_command(app_dirs, cifar_subset):
-    # The quick preset's recipe, fitted to 20 s: the command (TensorFlow's import, data loading, calibration,
-    # training, test evaluation and the registry save) ends within 10 % of the budget and uses most of it.
+    # The quick preset's recipe on 1,000 images, fitted to 40 s: the command (TensorFlow's import, data loading,
+    # calibration, training, test evaluation and the registry save) ends within 10 % of the budget and uses most
+    # of it. 40 s fit at least three epochs on a busy 2-core AVX2 machine, where the fixed costs (import, loading,
+    # tracing the training step while calibrating, the end) take 20-23 s.
     import time
 
-    budget = 20.0
+    budget = 40.0
     started = time.monotonic()
     trained = run_cli("train", "--data", str(cifar_subset), "--preset", "quick", "--time-budget", str(budget),
-                      "--name", "budgeted")
+                      "--max-images", "1000", "--name", "budgeted")
     wall = time.monotonic() - started
     assert trained.returncode == 0, trained.stderr
     result = json.loads(trained.stdout.strip().splitlines()[-1])
