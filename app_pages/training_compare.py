@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.language import current_language, t
-from app_pages.training_runs import run_test_images
+from app_pages.training_report import run_test_images
 from cnn_core.training import compare, launch, runs, view
 
 GALLERY_SIZE = 24  # thumbnails per direction
