@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -30,6 +29,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # helpers.memory: the same sampler as the load test
+
+from helpers.memory import PeakMemory, tree_rss  # noqa: E402
 
 GOAL_PEAK_MB, GOAL_AFTER_MB = 400, 100
 TIMEOUT_MS = 120_000
@@ -41,42 +43,6 @@ def flat_png(side: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (side, side), (90, 140, 200)).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-def tree_rss(root: int) -> int:
-    """Resident bytes of `root` and all its descendants, from /proc."""
-    parents = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, frontier = {root}, {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - tree
-        tree |= frontier
-    total = 0
-    for pid in tree:
-        try:
-            total += next(int(line.split()[1]) * 1024 for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                          if line.startswith("VmRSS:"))
-        except (OSError, StopIteration):
-            continue
-    return total
-
-
-class Peak(threading.Thread):
-    """Samples a process tree's RSS every 50 ms until stopped; keeps the peak."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.running = pid, 0, True
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, tree_rss(self.pid))
-            time.sleep(0.05)
 
 
 def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
@@ -159,14 +125,13 @@ def main() -> int:
                 visit(browser, url, warm)  # warm-up: TensorFlow, the model and its traced functions, both pages
                 time.sleep(2)
                 start = tree_rss(process.pid)
-                sampler = Peak(process.pid)
+                sampler = PeakMemory(process.pid, interval=0.05)
                 sampler.start()
                 began = time.perf_counter()
                 visit(browser, url, files)
                 seconds = time.perf_counter() - began
                 time.sleep(5)  # the closed tab's session is dropped
-                sampler.running = False
-                sampler.join()
+                sampler.stop()
                 after = tree_rss(process.pid)
                 browser.close()
         finally:

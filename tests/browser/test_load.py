@@ -10,17 +10,17 @@ its training process) stays bounded. Loopback only; every wait has a time limit.
 from __future__ import annotations
 
 import re
-import threading
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
+import psutil
 import pytest
 from PIL import Image
 
 from cnn_core.datasets.cifar import CIFAR10_CLASSES
 
+from helpers.memory import PeakMemory, tree_pids, tree_rss
 from helpers.paths import CHROMIUM_ARGS
 from helpers.runs import wait_until
 
@@ -33,69 +33,13 @@ CONV_UPLOAD, CLASSIFY_UPLOAD = "conv-upload-7f3.png", "classify-upload-9c1.png"
 MAX_TREE_RSS_BYTES = 3 * 2**30  # generous: measured 1.45 GB at peak (server with TensorFlow + training process)
 
 
-# --- Memory of the server and everything it started, sampled from /proc. ---
-
-
 def server_pid(url: str) -> int:
     """The pid of the `streamlit run` process listening on the URL's port."""
-    port = str(urlparse(url).port)
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                arguments = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if b"streamlit" in b" ".join(arguments) and port.encode() in arguments:
-                return int(proc.name)
-    raise AssertionError(f"no streamlit process on port {port}")
-
-
-def process_tree(root: int) -> list[int]:
-    parents = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, frontier = [root], [root]
-    while frontier:
-        children = [pid for pid, parent in parents.items() if parent in frontier]
-        tree += children
-        frontier = children
-    return tree
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-class TreeMemory(threading.Thread):
-    """Samples the resident memory of a process and its descendants until stopped; keeps the peak."""
-
-    def __init__(self, root: int):
-        super().__init__(daemon=True)
-        self.root, self.peak, self.peak_processes, self.samples = root, 0, 0, 0
-        self.running = True
-
-    def run(self) -> None:
-        while self.running:
-            tree = process_tree(self.root)
-            total = sum(rss_bytes(pid) for pid in tree)
-            if total > self.peak:
-                self.peak, self.peak_processes = total, len(tree)
-            self.samples += 1
-            time.sleep(0.25)
-
-    def stop(self) -> None:
-        self.running = False
-        self.join(timeout=5)
+    port = urlparse(url).port
+    for connection in psutil.net_connections("tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+            return connection.pid
+    raise AssertionError(f"no process listens on port {port}")
 
 
 # --- The scenario. ---
@@ -197,7 +141,7 @@ def test_three_sessions_at_once_stay_apart_and_the_server_holds(streamlit_server
     oversized = tmp_path / "oversized.png"
     oversized.write_bytes(np.random.default_rng(0).bytes(21 * 2**20))  # over maxUploadSize = 20 (MB)
 
-    memory = TreeMemory(server_pid(streamlit_server))
+    memory = PeakMemory(server_pid(streamlit_server))
     memory.start()
     started = time.monotonic()
     timings = {}
@@ -224,11 +168,11 @@ def test_three_sessions_at_once_stay_apart_and_the_server_holds(streamlit_server
     assert len(trained) == 1 and run["state"] == "stopped" and run["model_saved"]
     assert registry.load_metadata(TRAINER_MODEL)["epochs_trained"] >= 1
     deadline = time.monotonic() + 30
-    while run["pid"] in process_tree(memory.root) and time.monotonic() < deadline:
+    while run["pid"] in tree_pids(memory.root) and time.monotonic() < deadline:
         time.sleep(0.2)  # the training process ends with its run
     memory.stop()
-    after = sum(rss_bytes(pid) for pid in process_tree(memory.root))
+    after = tree_rss(memory.root)
     print(f"\nload test: {timings}; server tree peak RSS {memory.peak / 2**20:.0f} MB "
           f"({memory.peak_processes} processes, {memory.samples} samples); after the run: {after / 2**20:.0f} MB")
-    assert run["pid"] not in process_tree(memory.root)
+    assert run["pid"] not in tree_pids(memory.root)
     assert memory.samples > 10 and 0 < memory.peak < MAX_TREE_RSS_BYTES
