@@ -15,14 +15,13 @@ import hashlib
 import json
 import os
 import re
-import threading
 import time
 
 import numpy as np
-import psutil
 import pytest
 from PIL import Image
 
+from helpers.memory import PeakMemory
 from helpers.paths import CHROMIUM_ARGS, PROJECT_ROOT
 from helpers.runs import wait_until
 from helpers.server import free_port, start_server, stop_server
@@ -31,28 +30,6 @@ pytestmark = pytest.mark.browser
 TIMEOUT_MS = 240_000  # ten sessions importing and rendering at once on a shared 2-core machine (measured below)
 MAX_TREE_RSS_BYTES = 4 * 2**30  # server + one training process; measured peak printed below
 SHIPPED = "cifar10-subset-default"
-
-
-class TreeMemory(threading.Thread):
-    """Peak resident memory of a process and its descendants (psutil), sampled every 0.25 s."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.root, self.peak, self.samples, self.running = psutil.Process(pid), 0, 0, True
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                tree = [self.root, *self.root.children(recursive=True)]
-                total = sum(process.memory_info().rss for process in tree if process.is_running())
-            except psutil.Error:
-                total = 0
-            self.peak, self.samples = max(self.peak, total), self.samples + 1
-            time.sleep(0.25)
-
-    def stop(self) -> None:
-        self.running = False
-        self.join(timeout=5)
 
 
 def fingerprints(folder) -> dict[str, str]:
@@ -175,7 +152,7 @@ def test_a_class_of_ten_on_one_public_server(app_dirs, chromium_path, cifar_subs
     port, log = free_port(), tmp_path / "server.log"
     server = start_server(port, env, log)
     url = f"http://127.0.0.1:{port}"
-    memory = TreeMemory(server.pid)
+    memory = PeakMemory(server.pid)
     memory.start()
     try:
         with sync_playwright() as playwright:
@@ -208,7 +185,7 @@ def test_a_class_of_ten_on_one_public_server(app_dirs, chromium_path, cifar_subs
         server = start_server(port, env, log)
         wait_until(lambda: runs.read_status(queued_before[0])["state"] != "queued", timeout=120)
     finally:
-        memory.running = False
+        memory.stop()  # (again, if the test failed before the restart: a no-op otherwise)
         stop_server(server)
     print(f"\nclass test: server tree peak RSS {memory.peak / 2**20:.0f} MB over {memory.samples} samples")
     assert memory.samples > 10 and 0 < memory.peak < MAX_TREE_RSS_BYTES
