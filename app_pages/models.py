@@ -1,4 +1,4 @@
-"""Saved models: compare them, download one, delete one (after a confirmation), or train one further.
+"""Saved models: compare them, download one, delete (after a confirmation) or rename one, or train one further.
 
 Models are folders in the registry (`cnn_core.models.registry`): the training page saves there. Continuing a
 model starts a background run on the data chosen on the training page and follows it there.
@@ -112,6 +112,27 @@ def delete_section(column, name: str) -> None:
         st.rerun()
 
 
+def rename_section(column, name: str) -> None:
+    """A new name for the visitor's own model (a teacher's: any); a protected model keeps its name."""
+    if protection_reason(name) or not may_manage(registry.load_metadata(name), visitor()):
+        return
+    column.text_input(t("models.rename_to"), key=f"rename_to_{name}", placeholder=name)
+    column.button(t("models.rename"), key="rename_model", on_click=rename, args=(name,))
+
+
+def rename(name: str) -> None:
+    """Rename button callback: runs before the page is drawn, so the model list already shows the new name."""
+    try:
+        if not may_manage(registry.load_metadata(name), visitor()):  # a crafted session state ends here too
+            raise ProtectedError("not_yours", name=name)
+        new_name = registry.rename_model(name, st.session_state.get(f"rename_to_{name}") or "")
+    except (registry.RegistryError, ProtectedError) as error:  # taken, protected, gone, or a name that cannot be
+        st.session_state["models_flash"] = error_text(error)
+        return
+    st.session_state["registry_model"] = new_name
+    st.toast(t("models.renamed", name=name, new_name=new_name))
+
+
 def continue_section(column, model: dict) -> None:
     """Train the model for more epochs, on the data chosen on the training page (or the same default it offers)."""
     choice = st.session_state.get("data_choice")
@@ -163,6 +184,7 @@ name = st.selectbox(t("models.pick"), list(by_name), key="registry_model")
 download, delete, more = st.columns(3)
 download_section(download, name)
 delete_section(delete, name)
+rename_section(delete, name)
 continue_section(more, by_name[name])
 card_section(by_name[name])
 sharing_section(name)

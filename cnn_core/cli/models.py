@@ -2,6 +2,7 @@
 
     python -m cnn_core models list                 one JSON line per saved model
     python -m cnn_core models delete NAME          refused (exit 1, message on stderr) for a protected model
+    python -m cnn_core models rename NAME NEW      refused for a protected model (exit 1) or a taken name (exit 2)
     python -m cnn_core models protect NAME         mark a model protected (the server's keeper is its admin)
     python -m cnn_core models unprotect NAME       lift an admin's mark (shipped models stay protected)
 """
@@ -18,12 +19,13 @@ from cnn_core.models.protection import ProtectedError, protection_reason, set_pr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of `models`: an action and, except for list, a model name."""
-    parser.add_argument("action", choices=("list", "delete", "protect", "unprotect"))
+    parser.add_argument("action", choices=("list", "delete", "rename", "protect", "unprotect"))
     parser.add_argument("name", nargs="?", help="the model's registry name")
+    parser.add_argument("new_name", nargs="?", help="rename: the new name (refused if a model has it)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """List, delete, protect or unprotect; a protected model's refusal exits with status 1."""
+    """List, delete, rename, protect or unprotect; a protected model's refusal exits with status 1."""
     if args.action == "list":
         for model in registry.list_models():
             row = {key: model.get(key) for key in ("name", "test_accuracy", "created", "owner", "shared")}
@@ -35,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "delete":
             registry.delete_model(name)
+        elif args.action == "rename":
+            new_name = registry.rename_model(name, args.new_name or "")
+            print(json.dumps({"name": new_name, "renamed_from": name, "action": "rename"}), flush=True)
+            return 0
         else:
             registry.model_file(name)  # RegistryError if there is no such model
             set_protected(name, args.action == "protect")

@@ -264,6 +264,27 @@ def list_models() -> list[dict[str, Any]]:
     return sorted(models, key=lambda item: (str(item.get("created", "")), item["name"]), reverse=True)
 
 
+def rename_model(name: str, new_name: str) -> str:
+    """Give a saved model a new name (its folder renamed in one step, then its metadata); returns the new name.
+
+    RegistryError if there is no such model or the new name is taken (a rename never replaces a model);
+    ProtectedError if the model is protected (its name is what protects it).
+    """
+    folder, target = _folder(name), _folder(new_name)
+    if not folder.is_dir():
+        raise RegistryError("no_such_model", name=folder.name)
+    check_writable(folder.name, "rename")
+    if target.exists():
+        raise RegistryError("name_taken", name=target.name)
+    try:
+        os.rename(folder, target)  # atomic; fails rather than replace a folder that appeared meanwhile
+    except OSError as error:
+        raise RegistryError("not_written", name=target.name, reason=str(error)) from error
+    metadata = load_metadata(target.name)
+    write_json_atomic(target / METADATA_FILE, {**metadata, "name": target.name})
+    return target.name
+
+
 def delete_model(name: str) -> None:
     """Remove a saved model and its backups; RegistryError if there is none, ProtectedError if it is protected."""
     folder = _folder(name)

@@ -49,6 +49,26 @@ def test_the_shipped_model_cannot_be_deleted_or_overwritten(shipped_models_copy)
     assert [model["name"] for model in registry.list_models()] == [SHIPPED]
 
 
+def test_rename_moves_a_model_but_never_a_protected_one_or_onto_a_taken_name(shipped_models_copy):
+    registry.save_model(build_model(TrainConfig(filters=[4])), "draft", tiny_metadata())
+    registry.save_model(build_model(TrainConfig(filters=[4])), "taken", tiny_metadata())
+    draft, taken = fingerprint(shipped_models_copy / "draft"), fingerprint(shipped_models_copy / "taken")
+    shipped = fingerprint(shipped_models_copy / SHIPPED)
+    with pytest.raises(protection.ProtectedError, match="cannot be renamed"):
+        registry.rename_model(SHIPPED, "mine-now")
+    with pytest.raises(registry.RegistryError, match="already a saved model named 'taken'"):
+        registry.rename_model("draft", "Taken")
+    with pytest.raises(registry.RegistryError, match="no saved model named 'ghost'"):
+        registry.rename_model("ghost", "anything")
+    assert fingerprint(shipped_models_copy / "draft") == draft and fingerprint(shipped_models_copy / "taken") == taken
+    assert fingerprint(shipped_models_copy / SHIPPED) == shipped
+    assert registry.rename_model("draft", "Final Model") == "final-model"
+    assert not (shipped_models_copy / "draft").exists()
+    assert registry.load_metadata("final-model")["name"] == "final-model"
+    assert registry.load_model("final-model").count_params() == build_model(TrainConfig(filters=[4])).count_params()
+    assert sorted(model["name"] for model in registry.list_models()) == [SHIPPED, "final-model", "taken"]
+
+
 def test_a_run_that_would_save_over_a_protected_model_is_refused_before_it_starts(app_dirs):
     with pytest.raises(protection.ProtectedError):
         launch.make_request(TrainConfig(filters=[4]), None, SHIPPED)
@@ -90,7 +110,7 @@ def test_cli_models_delete_refuses_a_protected_model_with_exit_1(shipped_models_
     assert fingerprint(shipped_models_copy / SHIPPED) == before
 
 
-def test_python_dash_m_cnn_core_models_delete_and_protect(app_dirs):
+def test_python_dash_m_cnn_core_models_delete_rename_and_protect(app_dirs):
     registry.save_model(build_model(TrainConfig(filters=[4])), "keep-me", tiny_metadata())
 
     def cli(*argv: str) -> subprocess.CompletedProcess:
@@ -102,6 +122,10 @@ def test_python_dash_m_cnn_core_models_delete_and_protect(app_dirs):
     assert refused.returncode == 1 and "An admin protected 'keep-me'" in refused.stderr
     listed = [json.loads(line) for line in cli("list").stdout.splitlines()]
     assert listed[0]["name"] == "keep-me" and listed[0]["protected"] == "marked"
+    assert cli("rename", "keep-me", "other").returncode == 1  # protected: its name stays
     assert cli("unprotect", "keep-me").returncode == 0
-    assert cli("delete", "keep-me").returncode == 0
-    assert not (app_dirs["models"] / "keep-me").exists()
+    renamed = cli("rename", "keep-me", "kept")
+    assert renamed.returncode == 0 and json.loads(renamed.stdout) == {"name": "kept", "renamed_from": "keep-me",
+                                                                      "action": "rename"}
+    assert cli("delete", "kept").returncode == 0
+    assert not (app_dirs["models"] / "kept").exists() and not (app_dirs["models"] / "keep-me").exists()

@@ -79,6 +79,24 @@ def test_the_owner_deletes_their_own_model_but_never_the_shipped_one(public):
     assert not (public["models"] / "mine").exists()
 
 
+def test_the_owner_renames_their_own_model_and_nobody_renames_anothers(public):
+    at = open_page("app_pages/models.py")
+    owner = at.session_state["_visitor"].owner
+    write_model(public["models"], "mine", owner)
+    at.run()
+    at.selectbox(key="registry_model").set_value("bobs-shared").run()
+    assert not [box for box in at.text_input if box.key.startswith("rename_to_")]  # Bob's: no rename
+    at.selectbox(key="registry_model").set_value("mine").run()
+    at.text_input(key="rename_to_mine").set_value("bobs-shared").run()
+    at.button(key="rename_model").click().run()  # a taken name: refused, both kept
+    assert any("already a saved model named 'bobs-shared'" in warning.value for warning in at.warning)
+    assert (public["models"] / "mine").is_dir()
+    at.text_input(key="rename_to_mine").set_value("My Best").run()
+    at.button(key="rename_model").click().run()
+    assert not (public["models"] / "mine").exists() and (public["models"] / "my-best").is_dir()
+    assert at.selectbox(key="registry_model").value == "my-best"  # the page follows the model to its new name
+
+
 def test_anothers_run_report_is_private_and_has_no_stop_button(public):
     config = TrainConfig(filters=[4])
     other = runs.create_run(config.to_dict(), {"data": None, "model_name": "x"}, state="finished", owner="anon-bob",
