@@ -111,6 +111,8 @@ def live_view(run_id: str, place: str) -> None:
         st.rerun()  # show the final report (and stop polling)
     numbers = figures.progress_numbers(status, events)
     phase_status(events)
+    if (overrun := figures.over_budget(events)) is not None:
+        st.warning(t("training.live.over_budget", expected=overrun[0], budget=overrun[1]))
     label = t("training.live.progress", model=status.get("model_name"), epoch=numbers["epoch"],
               last=numbers["last_epoch"])
     st.progress(numbers["fraction"], label)

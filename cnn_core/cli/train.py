@@ -17,7 +17,7 @@ from typing import Any
 
 from cnn_core.datasets.base import DataError
 from cnn_core.i18n import TranslatableError
-from cnn_core.training import launch, runs
+from cnn_core.training import figures, launch, runs
 from cnn_core.training.config import PRESETS, ConfigError, TrainConfig, preset
 from cnn_core.training.resume import resume_config
 
@@ -85,6 +85,10 @@ class Progress:
         kind = event["type"]
         if kind == "start":
             self.last_epoch, self.planned = event["initial_epoch"] + event["epochs"], event["epochs"]
+            if (overrun := figures.over_budget([event])) is not None:
+                clear = "\r\033[K" if self.terminal else ""
+                print(f"{clear}warning: one epoch does not fit the {overrun[1]:g} s budget on this machine; the run will"
+                      f" take about {overrun[0]:.0f} s", file=sys.stderr, flush=True)
         elif kind == "replan":
             self.last_epoch += event["epochs"] - self.planned
             self.planned = event["epochs"]

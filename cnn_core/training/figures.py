@@ -207,12 +207,25 @@ _PHASE_OF_EVENT = {"loading": "loading", "calibrating": "calibrating", "start": 
                    "saving": "saving"}
 
 
+OVER_BUDGET_SHARE = 1.1  # expected/budget past which a run warns that it will overrun
+
+
 def run_phase(events: list[dict[str, Any]]) -> str:
     """Which of PHASES a run is in, from its newest event that says ("loading" before any)."""
     for event in reversed(events):
         if event.get("type") in _PHASE_OF_EVENT:
             return _PHASE_OF_EVENT[event["type"]]
     return "loading"
+
+
+def over_budget(events: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """(expected seconds, budget) when a time-budgeted run's calibration expects clearly more than its budget
+    (not even one epoch fits on this machine); None otherwise."""
+    start = next((event for event in events if event.get("type") == "start"), None)
+    if not start or not start.get("time_budget_seconds") or not start.get("expected_seconds"):
+        return None
+    expected, budget = float(start["expected_seconds"]), float(start["time_budget_seconds"])
+    return (expected, budget) if expected > OVER_BUDGET_SHARE * budget else None
 
 
 def progress_numbers(status: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from cnn_core.training.pacing import (
     Calibration,
     calibrate,
     calibration_seconds_for,
+    epoch_seconds,
     epochs_for_budget,
     estimate_step_seconds,
     finish_seconds_estimate,
@@ -132,6 +133,7 @@ class Plan:
     calibration: Calibration | None = None
     schedule_start_epoch: int = 0  # where the learning-rate schedule starts (earlier than now when resuming a run)
     schedule_steps: int | None = None  # the schedule's length; None: this run's own steps
+    expected_seconds: float | None = None  # with a time budget: the whole run, as calibrated (over it: a warning)
 
 
 def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: float) -> dict[str, Any]:
@@ -218,9 +220,13 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
     # The end: the final model is scored on the validation and the test split once each.
     plan.finish_seconds = finish_seconds_estimate(seconds_per_image * (len(dataset.y_val) + len(dataset.y_test)),
                                                   config.test_time_flip)
-    plan.epochs = epochs_for_budget(budget, time.monotonic() - job.started, plan.calibration, plan.steps_per_epoch,
+    elapsed = time.monotonic() - job.started
+    plan.epochs = epochs_for_budget(budget, elapsed, plan.calibration, plan.steps_per_epoch,
                                     finish_seconds=plan.finish_seconds)
     plan.deadline = job.started + budget - plan.finish_seconds  # when training should end (BudgetKeeper plans for it)
+    # Over the budget only when not even one epoch fits (a slow machine, a tiny budget): the start event says so.
+    plan.expected_seconds = (elapsed + plan.epochs * epoch_seconds(plan.calibration, plan.steps_per_epoch)
+                             + plan.finish_seconds)
 
 
 def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> dict[str, Any]:
@@ -232,6 +238,7 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
         "test_images": len(dataset.y_test), "class_names": dataset.class_names, "data_source": dataset.source,
         "time_budget_seconds": job.config.time_budget_seconds, "resumed_from": job.request.get("resume_from"),
         "calibration": None if plan.calibration is None else vars(plan.calibration),
+        "expected_seconds": plan.expected_seconds,
         "devices": describe_devices(),
         "elapsed": time.monotonic() - job.started,
     }

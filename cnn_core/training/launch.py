@@ -12,7 +12,8 @@ Events, one JSON object per line of events.jsonl:
   {"type": "calibrating"}                  a time-budgeted run times a few real steps
   {"type": "start", "epochs", "initial_epoch", "steps_per_epoch", "steps_per_execution", "batch_size",
    "train_images", "validation_images", "test_images", "class_names", "data_source", "time_budget_seconds", "resumed_from",
-   "calibration" (measured step/trace/validation seconds, budgeted runs only), "elapsed"}
+   "calibration" (measured step/trace/validation seconds, budgeted runs only), "expected_seconds" (budgeted runs:
+   the whole run as calibrated; more than the budget when not even one epoch fits), "elapsed"}
   {"type": "batch", "epoch", "step", "loss", "accuracy", "images_per_second", "elapsed"}   ≤ ~3/s, smoothed
   {"type": "epoch", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
    "images_per_second", "elapsed", "eta"}          whole epochs only; val = the validation split (from training data)

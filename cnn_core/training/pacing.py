@@ -132,9 +132,13 @@ def epochs_for_budget(
 ) -> int:
     """The most whole epochs that fit what is left of the budget after `elapsed_seconds` (setup and calibration,
     which traced the steps) and `finish_seconds` (the final evaluation and the save); at least 1."""
-    per_epoch = steps_per_epoch * calibration.step_seconds + calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
     left = budget_seconds - elapsed_seconds - finish_seconds
-    return int(max(1, min(max_epochs, math.floor(left / max(per_epoch, 1e-9)))))
+    return int(max(1, min(max_epochs, math.floor(left / max(epoch_seconds(calibration, steps_per_epoch), 1e-9)))))
+
+
+def epoch_seconds(calibration: Calibration, steps_per_epoch: int) -> float:
+    """Expected seconds of one epoch: its steps, the validation pass and the epoch-end bookkeeping."""
+    return steps_per_epoch * calibration.step_seconds + calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
 
 
 def calibration_seconds_for(budget_seconds: float) -> float:

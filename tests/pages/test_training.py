@@ -402,6 +402,7 @@ def test_live_view_in_chinese_follows_a_replanned_run_and_stops(app_dirs):
     with (app_dirs["runs"] / "20260101-120000-dddddd" / "events.jsonl").open("a") as events:
         events.write(json.dumps({"type": "replan", "epochs": 6, "elapsed": 40.5}) + "\n")
     at = run_page(language="zh")
+    assert not at.warning  # a run without a time budget never warns about one
     assert "第 4 轮，共 6 轮" in at.get("progress")[0].proto.text
     assert at.get("progress")[0].proto.value == int(100 * 4 / 6)
     assert [metric.value for metric in at.metric][-3:] == ["900", "40 秒", "0 秒"]
@@ -409,6 +410,19 @@ def test_live_view_in_chinese_follows_a_replanned_run_and_stops(app_dirs):
     assert (app_dirs["runs"] / "20260101-120000-dddddd" / "STOP").exists()
     assert at.button(key="stop_current").disabled is True
     assert any(info.value.startswith("将在当前批次结束后停止") for info in at.info)
+
+
+def test_a_budgeted_run_that_cannot_fit_one_epoch_says_so_in_the_live_view(app_dirs):
+    write_run(app_dirs["runs"], "20260101-120000-dddddd", "running", epochs=1)
+    events_file = app_dirs["runs"] / "20260101-120000-dddddd" / "events.jsonl"
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    events[0].update(time_budget_seconds=20.0, expected_seconds=34.4)
+    events_file.write_text("".join(json.dumps(event) + "\n" for event in events))
+    assert [warning.value for warning in run_page(language="zh").warning] == [
+        "在这台机器上，20 秒的时间预算连一轮都放不下：这次训练大约需要 34 秒。换更小的网络、更少的图像或更大的预算即可放下。"]
+    events[0].update(expected_seconds=20.9)  # within 10 %: no warning
+    events_file.write_text("".join(json.dumps(event) + "\n" for event in events))
+    assert not run_page().warning
 
 
 def test_an_interrupted_run_continues_from_its_checkpoint(app_dirs, cifar_subset, monkeypatch):

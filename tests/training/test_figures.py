@@ -162,6 +162,15 @@ def test_schedule_figure_labels():
     assert (figure.layout.title.text, figure.layout.yaxis.title.text) == ("整个训练过程中的学习率", "学习率")
 
 
+def test_over_budget_needs_a_budget_and_an_estimate_past_it_by_a_tenth():
+    start = {"type": "start", "epochs": 1, "time_budget_seconds": 30.0, "expected_seconds": 33.5}
+    assert figures.over_budget([{"type": "loading"}, start]) == (33.5, 30.0)
+    assert figures.over_budget([{**start, "expected_seconds": 32.9}]) is None  # within 10 %
+    assert figures.over_budget([{**start, "time_budget_seconds": 0}]) is None  # no budget: epochs decide
+    assert figures.over_budget([{**start, "expected_seconds": None}]) is None  # resumed runs are not re-planned
+    assert figures.over_budget([{"type": "loading"}]) is None
+
+
 def test_run_phase_follows_the_newest_event_that_names_one():
     assert figures.run_phase([]) == "loading"
     events = [{"type": "loading"}, {"type": "loading", "images_done": 5, "images_total": 9}]

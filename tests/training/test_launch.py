@@ -25,7 +25,7 @@ from cnn_core.datasets.base import DataError, stratified_holdout
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import registry
 from cnn_core.models.transfer import METADATA_KEYS
-from cnn_core.training import launch, resume, runs
+from cnn_core.training import figures, launch, resume, runs
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.live_metrics import BATCH_EVENT_SECONDS, LiveMetrics
 from cnn_core.training.model import build_model, compile_model, learning_rate_at, resize_schedule
@@ -344,6 +344,19 @@ def test_budget_keeper_grows_a_plan_that_has_room_but_only_so_often():
     keeper._last_end -= 40.0
     keeper.on_epoch_end(3)
     assert len(replans) == 2 and keeper.last_epoch < 10  # shrunk rather than cut off by the safety net
+
+
+def test_a_budget_too_short_for_one_epoch_is_said_and_its_estimate_is_honest(app_dirs, cifar_subset):
+    # Half a second cannot hold even calibration: the run trains its one epoch, and its start event says, before
+    # training, about how long the whole run will take (checked against the real duration).
+    config = TrainConfig(filters=[8], batch_size=64, time_budget_seconds=0.5)
+    run_id = new_run(config, str(cifar_subset), name="too-short", max_images=1024)
+    started = time.monotonic()
+    summary = launch.run_training(run_id, started=started)
+    wall = time.monotonic() - started
+    expected, budget = figures.over_budget(runs.read_events(run_id))
+    assert budget == 0.5 and summary["epochs_completed"] == 1
+    assert 0.6 * wall <= expected <= 1.5 * wall, (expected, wall)
 
 
 @pytest.mark.slow
