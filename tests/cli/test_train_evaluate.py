@@ -129,6 +129,7 @@ def test_the_parser_has_exactly_one_subcommand_per_module_of_the_cli_package():
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_time_budget_covers_the_whole_command(app_dirs, cifar_subset):
     # The quick preset's recipe on 1,000 images, fitted to 40 s: the command (TensorFlow's import, data loading,
     # calibration, training, test evaluation and the registry save) ends within 10 % of the budget and uses most

@@ -346,6 +346,7 @@ def test_budget_keeper_grows_a_plan_that_has_room_but_only_so_often():
     assert len(replans) == 2 and keeper.last_epoch < 10  # shrunk rather than cut off by the safety net
 
 
+@pytest.mark.timing
 def test_a_budget_too_short_for_one_epoch_is_said_and_its_estimate_is_honest(app_dirs, cifar_subset):
     # Half a second cannot hold even calibration: the run trains its one epoch, and its start event says, before
     # training, about how long the whole run will take (checked against the real duration).
@@ -360,6 +361,7 @@ def test_a_budget_too_short_for_one_epoch_is_said_and_its_estimate_is_honest(app
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_time_budget_is_respected_and_the_schedule_spans_it(app_dirs, cifar_subset):
     budget = 25.0
     config = TrainConfig(filters=[8, 16], batch_size=64, schedule="linear", time_budget_seconds=budget)
