@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from helpers.paths import CHROMIUM, CHROMIUM_ARGS, CIFAR_SUBSET, PROJECT_ROOT
+from helpers.server import free_port, start_server, stop_server
 
 
 @pytest.fixture(scope="session")
@@ -58,53 +59,18 @@ def shipped_models_copy(tmp_path, monkeypatch) -> Path:
 # --- Browser tests: a real `streamlit run app.py` on loopback, driven by Debian chromium. ---
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture()
 def streamlit_server(app_dirs, chromium_path):
-    """Start the app on a free loopback port with temporary folders; yield its URL."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    port = _free_port()
-    env = dict(os.environ)
-    env.pop("CNN_STUDIO_DISPATCHER", None)  # a real server dispatches its own queue
-    env.setdefault("CNN_STUDIO_MAX_RUNS", "1")  # browser tests are written for one training slot, whatever the cores
+    """Start the app on a free loopback port with temporary folders (app_dirs); yield its URL."""
     # The shipped model must be visible to the app, but tests write into a copy.
     shutil.copytree(PROJECT_ROOT / "models", app_dirs["models"], dirs_exist_ok=True)
-    log = open(app_dirs["runs"].parent / "streamlit.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start: " + (app_dirs["runs"].parent / "streamlit.log").read_text())
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    env = {"CNN_STUDIO_DISPATCHER": "on",  # a real server dispatches its own queue (app_dirs turned it off)
+           # browser tests are written for one training slot, whatever the cores
+           "CNN_STUDIO_MAX_RUNS": os.environ.get("CNN_STUDIO_MAX_RUNS", "1")}
+    port = free_port()
+    process = start_server(port, env, app_dirs["runs"].parent / "streamlit.log")
+    yield f"http://127.0.0.1:{port}"
+    stop_server(process)
 
 
 @pytest.fixture()

@@ -11,7 +11,7 @@ from cnn_core.classify import adversarial
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.evaluation import evaluate_model
 
-from helpers.colour_task import CLASSES, colour_images, train_colour_model
+from helpers.colour_task import CLASSES, colour_images, train_colour_model, untrained_colour_model
 
 
 @pytest.fixture(scope="module")
@@ -22,10 +22,7 @@ def model():
 @pytest.fixture(scope="module")
 def unsure_model():
     """Untrained: its softmax is far from saturated, so every pixel's gradient is large enough to have a clear sign."""
-    from cnn_core.training.model import build_model
-
-    keras.utils.set_random_seed(4)
-    return build_model(TrainConfig(filters=[4, 8], batch_norm=False, flip=False), num_classes=3)
+    return untrained_colour_model(seed=4)
 
 
 @pytest.fixture(scope="module")

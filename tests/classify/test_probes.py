@@ -8,16 +8,13 @@ import pytest
 from PIL import Image, ImageFilter
 
 from cnn_core.classify import probes
-from cnn_core.training.config import TrainConfig
-from cnn_core.training.model import build_model
 
-from helpers.colour_task import colour_images
+from helpers.colour_task import colour_images, untrained_colour_model
 
 
 @pytest.fixture(scope="module")
 def tiny_model():
-    keras.utils.set_random_seed(3)
-    return build_model(TrainConfig(filters=[4, 8], batch_norm=False, flip=False), num_classes=3)
+    return untrained_colour_model(seed=3)
 
 
 @pytest.fixture(scope="module")

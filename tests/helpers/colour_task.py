@@ -44,3 +44,13 @@ def save_colour_model(model, config: TrainConfig, name: str, class_names=CLASSES
         "created": "2025-01-01T00:00:00+00:00", "keras_version": keras.__version__, **extra,
     })
     return name
+
+
+def untrained_colour_model(seed: int, filters: tuple[int, ...] = (4, 8)):
+    """A small network for the three colour classes, as initialised by `seed` (its softmax far from saturated)."""
+    import keras
+
+    from cnn_core.training.model import build_model
+
+    keras.utils.set_random_seed(seed)
+    return build_model(TrainConfig(filters=list(filters), batch_norm=False, flip=False), num_classes=3)

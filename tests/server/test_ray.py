@@ -20,8 +20,9 @@ from cnn_core.training.config import TrainConfig
 from cnn_core.training.resume import read_checkpoint
 
 from helpers.paths import PROJECT_ROOT
-from helpers.ray_cluster import free_port, kill, short_temp_folder, start_node
+from helpers.ray_cluster import kill, short_temp_folder, start_node
 from helpers.runs import TINY, wait_until
+from helpers.server import free_port
 
 CONFIG = TrainConfig(**TINY, epochs=500)  # ended by the test (Stop, a killed node), never by its epochs
 
