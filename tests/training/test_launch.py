@@ -29,7 +29,14 @@ from cnn_core.training import figures, launch, resume, runs
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.live_metrics import BATCH_EVENT_SECONDS, LiveMetrics
 from cnn_core.training.model import build_model, compile_model, learning_rate_at, resize_schedule
-from cnn_core.training.pacing import BudgetKeeper, Calibration, epochs_for_budget, steps_per_execution_for
+from cnn_core.training.pacing import (
+    SAVE_SECONDS,
+    TRACE_SECONDS,
+    BudgetKeeper,
+    Calibration,
+    epochs_for_budget,
+    steps_per_execution_for,
+)
 
 from helpers.runs import TINY, first_epoch_seen, new_run, wait_until
 
@@ -349,15 +356,16 @@ def test_budget_keeper_grows_a_plan_that_has_room_but_only_so_often():
 @pytest.mark.timing
 def test_a_budget_too_short_for_one_epoch_is_said_and_its_estimate_is_honest(app_dirs, cifar_subset):
     # Half a second cannot hold even calibration: the run trains its one epoch, and its start event says, before
-    # training, about how long the whole run will take (checked against the real duration).
-    config = TrainConfig(filters=[8], batch_size=64, time_budget_seconds=0.5)
-    run_id = new_run(config, str(cifar_subset), name="too-short", max_images=1024)
+    # training, about how long the whole run will take (checked against the real duration). The estimate keeps
+    # the end's cautious constants (trace and save, 1.5 s, measured at 0.3-0.5 s warm), so it may run long by them.
+    config = TrainConfig(filters=[32, 64], batch_size=64, time_budget_seconds=0.5)
+    run_id = new_run(config, str(cifar_subset), name="too-short", max_images=3072)
     started = time.monotonic()
     summary = launch.run_training(run_id, started=started)
     wall = time.monotonic() - started
     expected, budget = figures.over_budget(runs.read_events(run_id))
     assert budget == 0.5 and summary["epochs_completed"] == 1
-    assert 0.6 * wall <= expected <= 1.5 * wall, (expected, wall)
+    assert 0.8 * wall <= expected <= 1.25 * wall + TRACE_SECONDS + SAVE_SECONDS, (expected, wall)
 
 
 @pytest.mark.slow
