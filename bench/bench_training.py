@@ -13,7 +13,9 @@ The first epoch traces the graph, so throughput is measured over epochs 2..E ("s
 figure (tracing included) is printed too. The three alternate for several rounds; the best round of
 each (least disturbed by other processes on shared cores), the medians, and images per CPU-second
 (process time, far less sensitive to other processes than wall time) are compared.
-Goal: job / plain ≥ 0.97 (and job / plain-k close to 1).
+Goal: job / plain ≥ 0.97 (and job / plain-k close to 1). Each kind's best round is also given as achieved
+GFLOP/s (a training step counted as 3x the forward FLOPs) and as a share of this CPU's peak (bench/machine.py);
+bench/bench_profile.py takes a step apart to show where the rest goes.
 
     python bench/bench_training.py [--presets seed quick] [--epochs 4] [--rounds 3]
 """
@@ -33,9 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import keras  # noqa: E402
 
+from bench.machine import peak_gflops  # noqa: E402
 from cnn_core.datasets.base import hold_out_validation  # noqa: E402
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training.config import preset  # noqa: E402
+from cnn_core.training.limits import flops_per_image  # noqa: E402
 from cnn_core.training.model import build_model, compile_model, make_datasets  # noqa: E402
 
 SUBSET = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
@@ -99,7 +103,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     dataset = hold_out_validation(load_dataset(args.data), preset("seed").validation_fraction, preset("seed").seed)
-    print(f"data: {dataset.source}; {args.epochs} epochs, {args.rounds} alternating rounds, medians")
+    peak, machine = peak_gflops()
+    print(f"data: {dataset.source}; {args.epochs} epochs, {args.rounds} alternating rounds, medians\n{machine}")
     with tempfile.TemporaryDirectory() as folder:
         for name in args.presets:
             results: dict[str, list[tuple[float, float, float]]] = {"job": [], "plain": [], "plain-k": []}
@@ -113,10 +118,13 @@ def main() -> None:
             whole = {kind: statistics.median(r[1] for r in runs) for kind, runs in results.items()}
             per_cpu = {kind: statistics.median(r[2] for r in runs) for kind, runs in results.items()}
             print(f"{name} (steps_per_execution {steps_per_execution}), steady images/s over epochs 2..{args.epochs}:")
+            work = 3 * flops_per_image(preset(name)) / 1e9  # GFLOPs of training on one image
             for kind in results:
                 rounds = ", ".join(f"{r[0]:.0f}" for r in results[kind])
+                share = f" = {100 * best[kind] * work / peak:.0f} % of peak" if peak else ""
                 print(f"  {kind:8s} best {best[kind]:7.0f}, median {steady[kind]:7.0f} img/s, "
-                      f"median {per_cpu[kind]:6.0f} img per CPU-s  (rounds: {rounds})")
+                      f"median {per_cpu[kind]:6.0f} img per CPU-s  (rounds: {rounds}); "
+                      f"best {best[kind] * work:.1f} GFLOP/s{share}")
             for reference in ("plain", "plain-k"):
                 print(f"  job / {reference:8s} best {best['job'] / best[reference]:.3f}, "
                       f"median {steady['job'] / steady[reference]:.3f}, "

@@ -114,7 +114,7 @@ def test_pool_after_first_conv_order_and_shapes():
         TrainConfig(pool_position="middle").validate()
 
 
-@pytest.mark.parametrize("name", ["seed", "quick", "default"])
+@pytest.mark.parametrize("name", ["seed", "quick", "default", "best"])
 def test_presets_build_train_a_step_and_round_trip(name):
     config = preset(name)
     config.validate()
@@ -127,17 +127,19 @@ def test_presets_build_train_a_step_and_round_trip(name):
     assert model.output.shape[-1] == 10
 
 
-def test_quick_and_default_are_the_tuned_recipes():
-    # The recipe issue's goals, stated as each preset's time budget (bench/bench_recipe.py measures them).
-    quick, default = preset("quick"), preset("default")
+def test_quick_default_and_best_are_the_tuned_recipes():
+    # The recipe issues' goals, stated as each preset's time budget (bench/bench_recipe.py measures them).
+    quick, default, best = preset("quick"), preset("default"), preset("best")
     assert 0 < quick.time_budget_seconds <= 30 and 0 < default.time_budget_seconds <= 180
-    for config in (quick, default):
+    assert 0 < best.time_budget_seconds <= 900
+    for config in (quick, default, best):
         assert config.batch_norm and config.flip and config.test_time_flip
         assert config.pool_position == "after_first_conv" and config.head == "global_avg"
         assert config.schedule == "one_cycle" and config.label_smoothing > 0
-    # default is the bigger network: more parameters and more work per image than quick.
-    assert build_model(default).count_params() > build_model(quick).count_params()
-    assert sum(row["flops"] for row in layer_table(default)) > sum(row["flops"] for row in layer_table(quick))
+    # Each longer preset is the bigger network: more parameters and more work per image.
+    for smaller, bigger in ((quick, default), (default, best)):
+        assert build_model(bigger).count_params() > build_model(smaller).count_params()
+        assert sum(row["flops"] for row in layer_table(bigger)) > sum(row["flops"] for row in layer_table(smaller))
 
 
 # --- Summary table. ---
@@ -151,7 +153,7 @@ def test_layer_table_params_and_flops():
     assert by_name["block2_conv1"]["flops"] == 13 * 13 * 64 * 3 * 3 * 32 * 2
     assert by_name["predictions"]["flops"] == 2304 * 10 * 2
     assert by_name["block2_pool"]["output_shape"] == (6, 6, 64)
-    for name in ("default", "quick"):
+    for name in ("default", "quick", "best"):
         config = preset(name)
         table = layer_table(config)
         assert sum(row["params"] for row in table) == build_model(config).count_params()
