@@ -15,7 +15,7 @@ peak resident memory of the training process (Streamlit Community Cloud gives 69
 uncertain by about +-2 points.
 
     python bench/bench_recipe.py [--presets seed quick default best] [--seeds 0 1] [--data PATH]
-                                 [--time-budget SECONDS] [--epochs N]
+                                 [--time-budget SECONDS] [--epochs N] [--set '{"convs_per_block": 1}']
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # helpers.memory: the same sampler as the load test
 
 from bench.machine import peak_gflops  # noqa: E402
-from cnn_core.training.config import preset  # noqa: E402
+from cnn_core.training.config import TrainConfig  # noqa: E402
 from cnn_core.training.limits import flops_per_image  # noqa: E402
 
 from helpers.memory import PeakMemory  # noqa: E402
@@ -51,10 +51,11 @@ def children_cpu_seconds() -> float:
     return times.children_user + times.children_system
 
 
-def train_command(name: str, seed: int, data: str, folder: Path, time_budget: float | None, epochs: int | None) -> list[str]:
-    """The `python -m cnn_core train` command line for one preset and seed (the seed through a --config file)."""
-    overrides = folder / "seed.json"
-    overrides.write_text(json.dumps({"seed": seed}))
+def train_command(name: str, seed: int, data: str, folder: Path, args: argparse.Namespace) -> list[str]:
+    """The `python -m cnn_core train` command line for one preset and seed (settings through a --config file)."""
+    overrides = folder / "settings.json"
+    overrides.write_text(json.dumps({**(json.loads(args.set) if args.set and name != "seed" else {}), "seed": seed}))
+    time_budget, epochs = args.time_budget, args.epochs
     command = [sys.executable, "-m", "cnn_core", "train", "--data", data, "--preset", name,
                "--config", str(overrides), "--name", "bench"]
     if epochs is not None:
@@ -64,12 +65,12 @@ def train_command(name: str, seed: int, data: str, folder: Path, time_budget: fl
     return command
 
 
-def train_preset(name: str, seed: int, data: str, folder: Path, time_budget: float | None, epochs: int | None) -> dict:
+def train_preset(name: str, seed: int, data: str, folder: Path, args: argparse.Namespace) -> dict:
     """Run one training command, timed whole, its peak memory sampled; the figures from its saved metadata."""
     folder.mkdir(parents=True)
     env = {**os.environ, "CNN_STUDIO_RUNS_DIR": str(folder / "runs"), "CNN_STUDIO_MODELS_DIR": str(folder / "models"),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = train_command(name, seed, data, folder, time_budget, epochs)
+    command = train_command(name, seed, data, folder, args)
     cpu_before, started = children_cpu_seconds(), time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     memory = PeakMemory(process.pid, interval=0.1)
@@ -84,7 +85,7 @@ def train_preset(name: str, seed: int, data: str, folder: Path, time_budget: flo
         "preset": name, "seed": seed, "epochs": metadata["epochs_trained"],
         "budget": metadata["config"]["time_budget_seconds"], "seconds": seconds,
         "cpu_seconds": children_cpu_seconds() - cpu_before, "images_per_second": metadata["images_per_second"],
-        "gflops": metadata["images_per_second"] * 3 * flops_per_image(preset(name)) / 1e9,
+        "gflops": metadata["images_per_second"] * 3 * flops_per_image(TrainConfig.from_dict(metadata["config"])) / 1e9,
         "peak_bytes": memory.peak, "accuracy": metadata["test_accuracy"],
         "validation_accuracy": metadata.get("validation_accuracy"),
     }
@@ -134,16 +135,18 @@ def main() -> None:
     parser.add_argument("--data", default=str(SUBSET), help="cifar-10-batches-py folder (default: the shared subset)")
     parser.add_argument("--time-budget", type=float, help="override every non-seed preset's time budget (seconds)")
     parser.add_argument("--epochs", type=int, help="train this many epochs instead (turns time budgets off)")
+    parser.add_argument("--set", metavar="JSON", help='settings to change in every non-seed preset, to try a lever: '
+                        '\'{"convs_per_block": 1}\'')
     args = parser.parse_args()
     if not (Path(args.data) / "batches.meta").exists():
         sys.exit(f"CIFAR-10 batches not found at {args.data}; pass --data PATH/cifar-10-batches-py")
     peak, machine = peak_gflops()
-    print(machine)
+    print(machine + (f"; every non-seed preset with {args.set}" if args.set else ""))
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-recipe-") as tmp:
         for name in args.presets:
             for seed in args.seeds:
-                result = train_preset(name, seed, args.data, Path(tmp) / f"{name}-{seed}", args.time_budget, args.epochs)
+                result = train_preset(name, seed, args.data, Path(tmp) / f"{name}-{seed}", args)
                 print(f"{name}, seed {seed}: {result['accuracy']:.1%} in {result['seconds']:.1f} s "
                       f"({result['epochs']} epochs, {result['images_per_second']:.0f} img/s, "
                       f"{result['peak_bytes'] / 2**20:.0f} MB peak)", flush=True)
