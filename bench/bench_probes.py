@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 GOAL_OCCLUSION_S = 0.5
-MODEL = Path(__file__).resolve().parent.parent / "models" / "cifar10-subset-default" / "model.keras"
+MODEL = Path(__file__).resolve().parent.parent / "models" / "cifar10-subset-best" / "model.keras"
 
 
 def timed(function, repeats: int) -> float:

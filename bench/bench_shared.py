@@ -77,7 +77,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-shared-"))
     for name in ("runs", "data"):
         os.environ[f"CNN_STUDIO_{name.upper()}_DIR"] = str(work / name)
-    shutil.copytree(ROOT / "models" / "cifar10-subset-default", work / "models" / "cifar10-subset-default")
+    shutil.copytree(ROOT / "models" / "cifar10-subset-best", work / "models" / "cifar10-subset-best")
     os.environ.update(CNN_STUDIO_MODELS_DIR=str(work / "models"), CNN_STUDIO_DISPATCHER="off", CNN_STUDIO_MAX_RUNS="1")
     from streamlit.testing.v1 import AppTest
 
@@ -87,7 +87,7 @@ def main() -> None:
     page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     page.run()
     page.switch_page("app_pages/convolution.py").run()
-    model = registry.load_model("cifar10-subset-default")
+    model = registry.load_model("cifar10-subset-best")
     image = np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3)).astype(np.float32)
     idle = measure(page, model, image, args.repeats)
     run_id = start_training(args.data)

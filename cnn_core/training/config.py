@@ -336,7 +336,7 @@ PRESETS: dict[str, TrainConfig] = {
         filters=[64, 128, 256], convs_per_block=2, padding="same", pool_position="after_first_conv",
         batch_norm=True, head="global_avg",
         flip=True, shift_fraction=0.1, test_time_flip=True,
-        optimizer="adamw", learning_rate=3e-3, weight_decay=5e-4, schedule="one_cycle",
+        optimizer="adamw", learning_rate=3e-3, weight_decay=5e-2, schedule="one_cycle",
         warmup_fraction=0.2, label_smoothing=0.1, batch_size=32, epochs=16, time_budget_seconds=880.0,
     ),
 }

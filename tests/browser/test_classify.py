@@ -92,7 +92,7 @@ def test_a_model_travels_as_settings_and_weights_from_the_models_page_to_an_impo
             page.get_by_text(label).click()
         files.append(tmp_path / download.value.suggested_filename)
         download.value.save_as(files[-1])
-    assert [file.name for file in files] == ["cifar10-subset-default.json", "cifar10-subset-default.weights.h5"]
+    assert [file.name for file in files] == ["cifar10-subset-best.json", "cifar10-subset-best.weights.h5"]
 
     page.goto(f"{streamlit_server}/classify")
     page.get_by_text("Import a model trained elsewhere").click()
@@ -104,7 +104,7 @@ def test_a_model_travels_as_settings_and_weights_from_the_models_page_to_an_impo
     page.get_by_role("button", name="Import").click()
     page.get_by_text("Imported as shared-copy").wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
-    imported, original = registry.load_metadata("shared-copy"), registry.load_metadata("cifar10-subset-default")
+    imported, original = registry.load_metadata("shared-copy"), registry.load_metadata("cifar10-subset-best")
     assert imported["imported"] and imported["class_names"] == original["class_names"]
     # The same settings (the shipped model predates `validation_fraction`: an import fills in its default).
     assert imported["config"] == TrainConfig.from_dict(original["config"]).to_dict()

@@ -23,7 +23,7 @@ def test_the_script_and_the_tflite_file_download_from_the_models_page(streamlit_
         files.append(tmp_path / download.value.suggested_filename)
         download.value.save_as(files[-1])
     script, tflite = files
-    assert (script.name, tflite.name) == ("train_cifar10_subset_default.py", "cifar10-subset-default.tflite")
-    assert script.read_text() == keras_code(registry.load_metadata("cifar10-subset-default"))
+    assert (script.name, tflite.name) == ("train_cifar10_subset_best.py", "cifar10-subset-best.tflite")
+    assert script.read_text() == keras_code(registry.load_metadata("cifar10-subset-best"))
     assert tflite.read_bytes()[4:8] == b"TFL3" and tflite.stat().st_size > 4 * 600_000  # float32 weights inside
     assert page.locator('[data-testid="stException"]').count() == 0

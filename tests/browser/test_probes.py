@@ -30,7 +30,7 @@ def fooled_at_two(cifar_subset):
     from cnn_core.classify.inference import prepare_image
 
     dataset = load_dataset(cifar_subset)
-    model = keras.saving.load_model(PROJECT_ROOT / "models" / "cifar10-subset-default" / "model.keras",
+    model = keras.saving.load_model(PROJECT_ROOT / "models" / "cifar10-subset-best" / "model.keras",
                                     safe_mode=True, compile=False)
     for image, label in zip(dataset.x_test[:40], dataset.y_test[:40]):
         shown = prepare_image(Image.fromarray(image).resize((128, 128), Image.Resampling.LANCZOS))

@@ -12,7 +12,7 @@ from cnn_core.classify import probes
 from cnn_core.cli import main as cli
 from cnn_core.datasets.loading import load_dataset
 
-MODEL = "cifar10-subset-default"
+MODEL = "cifar10-subset-best"
 COUNT = 96  # test images scored: enough for the accuracy to move, quick on 2 cores
 
 

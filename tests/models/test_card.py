@@ -12,12 +12,12 @@ from cnn_core.training.config import TrainConfig
 from helpers.paths import PROJECT_ROOT
 from helpers.text import CJK, english_leftovers
 
-SHIPPED = json.loads((PROJECT_ROOT / "models" / "cifar10-subset-default" / "metadata.json").read_text())
+SHIPPED = json.loads((PROJECT_ROOT / "models" / "cifar10-subset-best" / "metadata.json").read_text())
 
 
 def test_the_shipped_models_card_has_its_data_recipe_results_and_limits():
     card = model_card(SHIPPED, "en")
-    assert card.startswith("# Model card: cifar10-subset-default\n")
+    assert card.startswith("# Model card: cifar10-subset-best\n")
     assert "Training images: 5,085" in card and "Test images (never seen in training): 509" in card
     assert "48 → 96 → 192 filters" in card and "AdamW" in card and "one-cycle" in card and "20 epochs" in card
     accuracy = SHIPPED["test_accuracy"]
@@ -33,7 +33,7 @@ def test_the_shipped_models_card_has_its_data_recipe_results_and_limits():
 
 def test_the_chinese_card_is_chinese():
     card = model_card(SHIPPED, "zh")
-    assert card.startswith("# 模型卡：cifar10-subset-default")
+    assert card.startswith("# 模型卡：cifar10-subset-best")
     assert "飞机、汽车、鸟" in card and "| 猫 |" in card and "10 个类别的 32x32 图片" in card
     assert english_leftovers(card) == [] and CJK.search(card)
 

@@ -35,7 +35,7 @@ from cnn_core.training.model import (
 )
 from helpers.class_folders import class_files, write_tree
 
-SHIPPED = "cifar10-subset-default"
+SHIPPED = "cifar10-subset-best"
 DENSE = TrainConfig(filters=[8, 16], pooling="avg", head="flatten", dense_units=[32, 16], dropout_rate=0.3,
                     rotation_degrees=10.0, optimizer="sgd", weight_decay=1e-3, schedule="cosine",
                     warmup_fraction=0.1, label_smoothing=0.05, batch_size=16, seed=7)

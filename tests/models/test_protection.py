@@ -16,7 +16,7 @@ from cnn_core.training.config import TrainConfig
 from cnn_core.training.model import build_model
 from helpers.paths import PROJECT_ROOT
 
-SHIPPED = "cifar10-subset-default"
+SHIPPED = "cifar10-subset-best"
 
 
 def fingerprint(folder) -> dict[str, str]:

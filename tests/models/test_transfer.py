@@ -249,7 +249,7 @@ def test_another_cnn_studios_metadata_and_weights_import_as_they_are(app_dirs, t
     """The shipped model's own metadata.json (what a training job writes) plus its weights: a round trip."""
     from cnn_core.models import registry
 
-    shipped = PROJECT_ROOT / "models" / "cifar10-subset-default"
+    shipped = PROJECT_ROOT / "models" / "cifar10-subset-best"
     original = keras.saving.load_model(shipped / "model.keras", safe_mode=True)
     metadata = (shipped / "metadata.json").read_bytes()
     saved = transfer.import_model("from-elsewhere", metadata, weights_of(original, tmp_path))

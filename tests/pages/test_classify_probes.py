@@ -145,7 +145,7 @@ def test_accuracy_against_epsilon_for_the_shipped_model_matches_the_library(ship
     assert not at.exception, at.exception
     table = next(frame.value for frame in at.dataframe if "Epsilon (/255)" in frame.value.columns)
     dataset = load_dataset(cifar_subset)
-    model = keras.saving.load_model(shipped_models_copy / "cifar10-subset-default" / "model.keras", safe_mode=True,
+    model = keras.saving.load_model(shipped_models_copy / "cifar10-subset-best" / "model.keras", safe_mode=True,
                                     compile=False)
     expected = accuracy_curve(model, dataset.x_test[:CURVE_IMAGES], dataset.y_test[:CURVE_IMAGES], EPSILONS, "fgsm")
     assert list(table["Epsilon (/255)"]) == list(EPSILONS)

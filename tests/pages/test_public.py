@@ -15,7 +15,7 @@ from cnn_core.training.config import TrainConfig
 
 from helpers.paths import APP, PROJECT_ROOT
 
-SHIPPED = "cifar10-subset-default"
+SHIPPED = "cifar10-subset-best"
 
 
 def write_model(models_dir: Path, name: str, owner: str | None, shared: bool = False) -> None:

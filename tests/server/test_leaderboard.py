@@ -42,11 +42,11 @@ def test_public_mode_permissions(monkeypatch):
     alice, bob, teacher = owners.Visitor("alice"), owners.Visitor("bob"), owners.Visitor("t", admin=True)
     run, shared, private = {"owner": "alice"}, {"name": "x", "owner": "alice", "shared": True}, {"name": "y",
                                                                                                 "owner": "alice"}
-    shipped = {"name": "cifar10-subset-default"}
+    shipped = {"name": "cifar10-subset-best"}
     assert owners.may_manage(run, bob)  # a desktop: everyone may do everything
     monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
     assert owners.may_manage(run, alice) and owners.may_manage(run, teacher) and not owners.may_manage(run, bob)
     assert not owners.may_manage({"owner": None}, bob)  # ownerless records are the teacher's
     assert not owners.may_see_report(run, bob)
-    assert [m["name"] for m in owners.visible_models([shared, private, shipped], bob)] == ["x", "cifar10-subset-default"]
+    assert [m["name"] for m in owners.visible_models([shared, private, shipped], bob)] == ["x", "cifar10-subset-best"]
     assert len(owners.visible_models([shared, private, shipped], alice)) == 3
