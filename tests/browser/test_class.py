@@ -180,8 +180,8 @@ def restart_mid_queue(server, port, env, log, cifar_subset, browser) -> None:
 
 
 @pytest.mark.skipif(not os.environ.get("CNN_STUDIO_CLASS_TEST"),
-                    reason="opt-in (CNN_STUDIO_CLASS_TEST=1): ten Chromium sessions need minutes on 2 cores, and this "
-                           "test has not yet passed end to end (see the closing note of issue 13)")
+                    reason="opt-in (CNN_STUDIO_CLASS_TEST=1): ten Chromium sessions need about 10 minutes on 2 cores, "
+                           "more than the CI suite can hold beside the rest")
 def test_a_class_of_ten_on_one_public_server(app_dirs, chromium_path, cifar_subset, tmp_path):
     import shutil
 

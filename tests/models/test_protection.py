@@ -42,7 +42,7 @@ def test_the_shipped_model_cannot_be_deleted_or_overwritten(shipped_models_copy)
     with pytest.raises(protection.ProtectedError, match="cannot be deleted"):
         registry.delete_model(SHIPPED)
     with pytest.raises(protection.ProtectedError, match="cannot be overwritten"):
-        registry.save_model(build_model(TrainConfig(filters=[4])), "Cifar10 Subset Default", tiny_metadata())
+        registry.save_model(build_model(TrainConfig(filters=[4])), "Cifar10 Subset Best", tiny_metadata())
     with pytest.raises(protection.ProtectedError, match="always stays protected"):
         protection.set_protected(SHIPPED, False)
     assert fingerprint(shipped_models_copy / SHIPPED) == before
