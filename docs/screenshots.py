@@ -32,7 +32,7 @@ def classify_chinese(page, url: str, target: Path) -> None:
     page.get_by_text(re.compile(r"示例：猫（Chelsea）：")).wait_for()
     page.get_by_text("从得分到概率").first.wait_for()
     page.wait_for_timeout(2000)  # the bar chart and the formulas finish drawing
-    page.screenshot(path=str(target), full_page=True)
+    page.locator('[data-testid="stMain"]').screenshot(path=str(target))  # the page itself, not the sidebar
 
 
 def main() -> None:
@@ -44,7 +44,7 @@ def main() -> None:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1100, "height": 1400})
+                page = browser.new_page(viewport={"width": 1400, "height": 2100})
                 page.set_default_timeout(TIMEOUT_MS)
                 classify_chinese(page, f"http://127.0.0.1:{port}", ROOT / "docs" / "classify-zh.png")
                 browser.close()
