@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -250,10 +251,11 @@ def _finish(run_id: str, actor, remote: dict[str, Any]) -> None:
         except Exception as error:  # protected or someone else's name, a full disk: the run says why
             extra = {"state": "failed", "model_saved": False, "error": f"{type(error).__name__}: {error}"}
     _mirror_status(run_id, remote, **extra)
-    try:
+    try:  # best effort: the run has ended and its results are home; a failed clean-up must not mark it interrupted
         ray.get(actor.cleanup.remote(), timeout=POLL_TIMEOUT_SECONDS)  # the node's temporary folder
-    finally:
         ray.kill(actor, no_restart=True)
+    except Exception as error:  # the cluster went away meanwhile (RayActorError, ActorHandleNotFoundError...)
+        logging.getLogger(__name__).warning("run %s: Ray clean-up failed: %s", run_id, error)
 
 
 def _save_model(content: bytes, metadata: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -45,6 +46,9 @@ def ray_cluster(monkeypatch):
         if os.environ.get("CI") and not reason:
             pytest.fail("CI installs requirements-ray.txt (.ci/run)")
         pytest.skip(f"Ray cannot be used here: {reason or 'not installed (pip install -r requirements-ray.txt)'}")
+    # Token authentication off for this throw-away loopback cluster, whatever another Ray left in ~/.ray: with a
+    # stale ~/.ray/auth_token there, the head demanded a token the worker node did not send.
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     port, temp = free_port(), short_temp_folder()
     head, worker = set(), set()
     try:
@@ -56,6 +60,11 @@ def ray_cluster(monkeypatch):
         monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "2")
         yield worker
     finally:
+        # The server's relay threads finish a run's clean-up after its status says it ended: let them end before
+        # Ray goes (a relay still calling into a shut-down Ray once crashed a later test's worker process).
+        for thread in threading.enumerate():
+            if thread.name.startswith("ray-relay-"):
+                thread.join(timeout=60)
         ray.shutdown()
         kill(worker | head)
         shutil.rmtree(temp, ignore_errors=True)
