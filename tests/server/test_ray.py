@@ -37,6 +37,38 @@ def test_nothing_imports_ray_unless_it_is_configured():
     assert result.stdout.strip() == "False", result.stderr
 
 
+class _Method:
+    """An actor method whose `.remote()` returns its value as the "object ref" (ray.get is patched to pass it on)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def remote(self, *args):
+        return self.value
+
+
+def test_a_run_that_ended_stays_ended_when_the_ray_clean_up_fails(app_dirs, monkeypatch):
+    # The relay copies results home and marks the run ended, then cleans up on the node; if the cluster went away
+    # meanwhile, that clean-up fails, and the run must not be marked interrupted (it once was).
+    ray = pytest.importorskip("ray")
+    from cnn_core.server import ray_backend
+
+    run_id = runs.create_run(CONFIG.to_dict(), launch.make_request(CONFIG, None, "tidy"))
+    actor = type("FakeActor", (), {
+        "poll": _Method({"lines": [], "checkpoint": None, "status": {**runs.read_status(run_id), "state": "finished"}}),
+        "checkpoint": _Method(None), "files": _Method({}), "model": _Method(None), "cleanup": _Method(None),
+        "stop": _Method(None)})()
+
+    def actor_gone(*args, **kwargs):
+        raise RuntimeError("the cluster is gone")
+
+    monkeypatch.setattr(ray, "get", lambda ref, timeout=None: ref)
+    monkeypatch.setattr(ray, "kill", actor_gone)
+    ray_backend._relay(run_id, actor)
+    assert runs.read_status(run_id)["state"] == "finished"
+    assert all(event["type"] != "interrupted" for event in runs.read_events(run_id))
+
+
 @pytest.fixture()
 def ray_cluster(monkeypatch):
     try:
