@@ -63,14 +63,24 @@ def test_the_cli_worker_dispatches_without_a_web_server_and_its_end_interrupts_i
     long = TrainConfig(**TINY, epochs=500)
     run_id = queue.submit(long, launch.make_request(long, str(cifar_subset), "by-worker", max_images=64), owner="eve")
     waiting = queue.submit(long, launch.make_request(long, str(cifar_subset), "next", max_images=64), owner="fay")
+    # stderr to a file (an unread pipe blocks its writer once full), shown if the worker does not end: once in CI it
+    # was still alive 60 s after Ctrl-C (cause not found; it passed in every other run).
+    log_path = app_dirs["runs"].parent / "worker.log"
+    log = open(log_path, "w")
     worker = subprocess.Popen([sys.executable, "-m", "cnn_core", "worker", "--poll", "0.2"], cwd=PROJECT_ROOT,
-                              env={**os.environ, "CNN_STUDIO_MAX_RUNS": "1"}, stderr=subprocess.PIPE, text=True)
+                              env={**os.environ, "CNN_STUDIO_MAX_RUNS": "1"}, stderr=log, text=True)
     try:
         wait_until(lambda: runs.read_status(run_id)["state"] == "running", timeout=300)
         assert runs.read_status(waiting)["state"] == "queued"  # one slot
     finally:
         worker.send_signal(signal.SIGINT)  # Ctrl-C: the keeper stops the worker
-        worker.wait(timeout=60)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            raise AssertionError("the worker was alive 60 s after Ctrl-C; its stderr:\n" + log_path.read_text()[-3000:])
+        finally:
+            log.close()
     wait_until(lambda: runs.read_status(run_id)["state"] == "interrupted", timeout=60)
     assert runs.read_status(waiting)["state"] == "queued"  # the queue is kept for the next dispatcher
     assert queue.positions()[waiting]["position"] == 1
