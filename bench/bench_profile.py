@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.bench_training import EpochClock  # noqa: E402
 from bench.machine import cpu_flags_and_clock, peak_gflops  # noqa: E402
 from cnn_core.datasets.base import hold_out_validation  # noqa: E402
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
@@ -36,13 +37,6 @@ from cnn_core.training.model import build_model, compile_model, make_datasets, t
 from cnn_core.training.pacing import estimate_step_seconds, steps_per_execution_for  # noqa: E402
 
 SUBSET = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Epoch ends only (no batch hook, so Keras keeps dispatching asynchronously)."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.ends = [*getattr(self, "ends", []), time.perf_counter()]
 
 
 def fit_images_per_second(dataset, config, epochs: int, steps_per_execution: int | None = None,
@@ -62,7 +56,7 @@ def fit_images_per_second(dataset, config, epochs: int, steps_per_execution: int
         model.fit(train, epochs=epochs, verbose=0, callbacks=[clock])
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    return len(dataset.y_train) * (epochs - 1) / (clock.ends[-1] - clock.ends[0]), steps_per_execution
+    return len(dataset.y_train) * (epochs - 1) / (clock.epoch_ends[-1] - clock.epoch_ends[0]), steps_per_execution
 
 
 def forward_images_per_second(dataset, config, repeats: int) -> float:
