@@ -21,6 +21,7 @@ from cnn_core.training import view
 from cnn_core.training.config import (
     ACTIVATIONS,
     HEADS,
+    MAX_WHITENING_PATCH,
     OPTIMIZERS,
     POOL_POSITIONS,
     POOLINGS,
@@ -270,6 +271,8 @@ def architecture_widgets() -> None:
     b.checkbox(label("batch_norm"), key="cfg_batch_norm", help=t("training.help.batch_norm"), **KEEP)
     a.selectbox(label("head"), HEADS, format_func=options("head"), key="cfg_head", help=t("training.help.head"),
                 **KEEP)
+    b.selectbox(label("whitening_patch"), range(MAX_WHITENING_PATCH + 1), format_func=options("whitening_patch"),
+                key="cfg_whitening_patch", help=t("training.help.whitening_patch"), **KEEP)
     st.text_input(label("dense_units"), key="cfg_dense_units", help=t("training.help.dense_units"), **KEEP)
     st.slider(label("dropout_rate"), 0.0, 0.9, step=0.05, key="cfg_dropout_rate", help=t("training.help.dropout_rate"),
               **KEEP)

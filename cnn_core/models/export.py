@@ -55,6 +55,7 @@ class ExportError(TranslatableError, ValueError):
 
 # (constant in the script, comment) for each TrainConfig setting, in the order a reader meets them.
 SETTING_COMMENTS = {
+    "whitening_patch": ("WHITENING_PATCH", "k > 0: a fixed first layer whitening k x k patches (0: none)"),
     "filters": ("FILTERS", "output channels of each convolution block"),
     "convs_per_block": ("CONVS_PER_BLOCK", "convolutions per block"),
     "kernel_size": ("KERNEL_SIZE", "square kernels"),
@@ -98,7 +99,7 @@ def _line(constant: str, value: Any, comment: str) -> str:
 
 def _settings_block(metadata: dict[str, Any], config: TrainConfig) -> str:
     """Section 1 of the script: every setting as a commented constant."""
-    from cnn_core.training.model import BATCH_NORM_MOMENTUM, NO_DECAY_NAMES
+    from cnn_core.training.model import BATCH_NORM_MOMENTUM, NO_DECAY_NAMES, WHITENING_EPSILON, WHITENING_MAX_IMAGES
     from cnn_core.training.schedules import ONE_CYCLE_DEFAULT_WARMUP, ONE_CYCLE_START_DIVISOR
 
     values = config.to_dict()
@@ -111,6 +112,8 @@ def _settings_block(metadata: dict[str, Any], config: TrainConfig) -> str:
     lines += ["", "# Fixed by CNN Studio (cnn_core/training/model.py and schedules.py):",
               _line("BATCH_NORM_MOMENTUM", BATCH_NORM_MOMENTUM, "statistics settle within ~10 steps"),
               _line("NO_DECAY_NAMES", list(NO_DECAY_NAMES), "weights that weight decay leaves alone"),
+              _line("WHITENING_EPSILON", WHITENING_EPSILON, "added to each patch direction's variance"),
+              _line("WHITENING_MAX_IMAGES", WHITENING_MAX_IMAGES, "training images the whitening is computed from"),
               _line("ONE_CYCLE_DEFAULT_WARMUP", ONE_CYCLE_DEFAULT_WARMUP, "one_cycle without a warm-up share"),
               _line("ONE_CYCLE_START_DIVISOR", ONE_CYCLE_START_DIVISOR, "one_cycle starts at the peak / this")]
     return "\n".join(lines)

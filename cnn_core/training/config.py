@@ -36,13 +36,18 @@ MAX_PARAMETERS = 16 * 2**20
 MAX_BATCH_ACTIVATION_BYTES = 4 * 2**30
 MAX_DENSE_LAYERS = 8
 MAX_SEED = 2**31 - 1
+MAX_WHITENING_PATCH = 4  # 4 x 4 patches already give 96 whitened channels at full resolution
 
 
 @dataclass
 class TrainConfig:
     """One training run: architecture, augmentation, optimizer and schedule."""
 
-    # --- Architecture: conv blocks, each = `convs_per_block` convolutions then one pooling. ---
+    # --- Architecture: an optional whitening layer, then conv blocks of `convs_per_block` convolutions and a pooling. ---
+    # > 0: a fixed first convolution (k x k, "block0_conv1") computed from the training images, not learned: it
+    # decorrelates each k x k patch's pixels (PCA whitening, as airbench does) so training starts on features of
+    # equal scale. 2 gives 24 channels (12 directions and their negatives); 0 = off, as in the seed tutorial.
+    whitening_patch: int = 0
     filters: list[int] = field(default_factory=lambda: [32, 64])  # output channels, one per block
     convs_per_block: int = 1  # convolutions (each + optional batch norm + activation) per block
     kernel_size: int = 3  # square kernels, "same" padding inside blocks after the first conv
@@ -162,6 +167,7 @@ class TrainConfig:
             if not 1 <= count <= 2048:
                 raise ConfigError("width_out_of_range", low=1, high=2048, value=_short(count))
         _check_range("convs_per_block", self.convs_per_block, 1, 6)
+        _check_range("whitening_patch", self.whitening_patch, 0, MAX_WHITENING_PATCH)
         _check_range("kernel_size", self.kernel_size, 1, 11)
         _check_range("pool_size", self.pool_size, 2, 4)
         _check_range("dropout_rate", self.dropout_rate, 0.0, 0.9)
@@ -207,6 +213,9 @@ class TrainConfig:
 def parameter_count(config: TrainConfig, num_classes: int = 10, image_size: int = 32) -> int:
     """Weights of build_model(config, num_classes) (batch-norm statistics included), without building it."""
     total, channels, size = 0, 3, image_size
+    if config.whitening_patch:
+        channels = whitening_channels(config.whitening_patch)
+        total += config.whitening_patch**2 * 3 * channels + channels  # fixed kernel and bias, counted by Keras too
     for filters in config.filters:
         for conv in range(config.convs_per_block):
             total += config.kernel_size**2 * channels * filters
@@ -227,6 +236,8 @@ def activation_count(config: TrainConfig, image_size: int = 32) -> int:
     """Values in all layer outputs for one image (an upper estimate: what one training example holds)."""
     augmentations = bool(config.flip) + (config.rotation_degrees > 0) + (config.shift_fraction > 0)
     total = image_size**2 * 3 * (2 + augmentations)  # input, rescaled, one copy per augmentation
+    if config.whitening_patch:
+        total += 2 * image_size**2 * whitening_channels(config.whitening_patch)  # whitened, then activated
     per_conv = 3 if config.batch_norm else 1  # conv, batch norm, activation outputs
     size = image_size
     for filters in config.filters:
@@ -241,6 +252,11 @@ def activation_count(config: TrainConfig, image_size: int = 32) -> int:
             size = max(size // config.pool_size, 1)
             total += size * size * filters
     return total + sum(config.dense_units) * 2
+
+
+def whitening_channels(patch: int) -> int:
+    """Output channels of the whitening layer for k x k patches: one per direction of a patch's 3k² pixels, and its negative."""
+    return 2 * 3 * patch**2
 
 
 def _clip(text: str, limit: int = 200) -> str:

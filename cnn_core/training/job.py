@@ -30,6 +30,7 @@ from cnn_core.training.devices import describe_devices, training_strategy
 from cnn_core.training.evaluation import evaluate_model, stored_confusion
 from cnn_core.training.live_metrics import LiveMetrics
 from cnn_core.training.model import (
+    adapt_whitening,
     build_model,
     compile_model,
     make_datasets,
@@ -170,6 +171,7 @@ def prepare(job: Job) -> tuple[Dataset, keras.Model, int, Checkpoint | None]:
     model = build_model(job.config, num_classes=dataset.num_classes)
     source = job.request.get("resume_from")
     if not source:
+        adapt_whitening(model, dataset.x_train, job.config)  # a resumed run copies its whitening with the weights
         return dataset, model, 0, None
     if RUN_ID_PATTERN.match(source):
         check_resume_source(source)

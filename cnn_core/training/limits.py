@@ -14,7 +14,7 @@ import dataclasses
 
 from cnn_core.i18n import TranslatableError
 from cnn_core.server import settings
-from cnn_core.training.config import TrainConfig, parameter_count
+from cnn_core.training.config import TrainConfig, parameter_count, whitening_channels
 
 # The "default" preset needs 77 MFLOPs and 0.65 M weights per image: these leave room for experiments at
 # ~2.5x that, while one batch of 256 stays a few seconds of work on a small cloud CPU.
@@ -31,6 +31,9 @@ class CostError(TranslatableError, ValueError):
 def flops_per_image(config: TrainConfig, num_classes: int = 10, image_size: int = 32) -> int:
     """2 x multiply-adds of every convolution and dense layer for one image (as the layer table counts)."""
     total, channels, size = 0, 3, image_size
+    if config.whitening_patch:
+        channels = whitening_channels(config.whitening_patch)
+        total += 2 * size * size * channels * config.whitening_patch**2 * 3
     for filters in config.filters:
         for conv in range(config.convs_per_block):
             if conv == 0 and config.padding == "valid":

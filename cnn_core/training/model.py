@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cnn_core.training.config import TrainConfig
+from cnn_core.training.config import TrainConfig, whitening_channels
 from cnn_core.training.schedules import WarmupDecaySchedule, learning_rate_value, warmup_steps_for
 
 keras.config.set_image_data_format("channels_last")
@@ -21,6 +21,10 @@ keras.config.set_image_data_format("channels_last")
 # Batch-norm statistics must settle within a few hundred steps on short CPU runs; Keras' default
 # momentum of 0.99 averages over ~100 steps of stale statistics, 0.9 over ~10.
 BATCH_NORM_MOMENTUM = 0.9
+# Whitening: ε added to each patch direction's variance (pixels in 0..1; airbench's value), and the training images
+# its statistics come from at most (10,000 images give ~10 M patches: plenty for a 12 x 12 to 48 x 48 covariance).
+WHITENING_EPSILON = 5e-4
+WHITENING_MAX_IMAGES = 10_000
 # Names of weights that AdamW/SGD weight decay leaves alone (biases and batch-norm scale/offset).
 NO_DECAY_NAMES = ["bias", "gamma", "beta"]
 
@@ -53,7 +57,7 @@ def build_model(config: TrainConfig, num_classes: int = 10, input_shape=(32, 32,
 
     Without batch norm the activation is part of each Conv2D/Dense layer, exactly as in the seed
     tutorial; with batch norm each convolution is `block{b}_conv{c}` (no bias) -> `block{b}_bn{c}`
-    -> `block{b}_act{c}`.
+    -> `block{b}_act{c}`. A whitening layer is block 0: `block0_conv1` (fixed) -> `block0_act1`.
     """
     config.validate(image_size=min(input_shape[0], input_shape[1]))
     seeds = iter(range(config.seed * 1000, config.seed * 1000 + 1000))  # one seed per initializer, in layer order
@@ -61,10 +65,50 @@ def build_model(config: TrainConfig, num_classes: int = 10, input_shape=(32, 32,
     x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
     for layer in augmentation_layers(config):
         x = layer(x)
+    if config.whitening_patch:
+        x = whitening_layer(x, config)
     for block, filters in enumerate(config.filters, start=1):
         x = conv_block(x, config, block, filters, seeds)
     outputs = classifier_head(x, config, num_classes, seeds)
     return keras.Model(inputs, outputs, name="cnn_studio")
+
+
+def whitening_layer(x, config: TrainConfig) -> keras.KerasTensor:
+    """Block 0: the fixed whitening convolution (zeros until `adapt_whitening` fills it from data) and its activation."""
+    patch = config.whitening_patch
+    x = keras.layers.Conv2D(whitening_channels(patch), patch, padding="same", trainable=False,
+                            kernel_initializer="zeros", name="block0_conv1")(x)
+    return keras.layers.Activation(config.activation, name="block0_act1")(x)
+
+
+def whitening_weights(images: np.ndarray, patch: int, epsilon: float = WHITENING_EPSILON) -> list[np.ndarray]:
+    """[kernel (k, k, 3, 6k²), bias] of a convolution that whitens the k x k patches of `images` (uint8 or 0..255).
+
+    The patches' covariance (pixels scaled to 0..1, as the model's Rescaling does) has eigenvectors v_i and
+    eigenvalues λ_i; filter i is v_i / sqrt(λ_i + ε) and its bias centres it, so over the training images the
+    filters' outputs are uncorrelated with unit variance (ε keeps near-constant directions from amplifying noise).
+    Each filter comes with its negative, so a ReLU after it keeps both signs (airbench's first layer).
+    """
+    images = np.asarray(images[:WHITENING_MAX_IMAGES])
+    size = patch * patch * 3
+    total, outer, count = np.zeros(size), np.zeros((size, size)), 0
+    for start in range(0, len(images), 500):  # ~1 M patches at a time: bounded memory for any dataset size
+        chunk = images[start : start + 500].astype(np.float64) / 255.0
+        windows = np.lib.stride_tricks.sliding_window_view(chunk, (patch, patch), axis=(1, 2))
+        patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size)  # (row, column, channel), a kernel's order
+        total, outer, count = total + patches.sum(0), outer + patches.T @ patches, count + len(patches)
+    mean = total / max(count, 1)
+    values, vectors = np.linalg.eigh(outer / max(count, 1) - np.outer(mean, mean))
+    filters = (vectors / np.sqrt(np.maximum(values, 0.0) + epsilon)).T  # (directions, size)
+    filters = np.concatenate([filters, -filters])
+    kernel = filters.reshape(-1, patch, patch, 3).transpose(1, 2, 3, 0)
+    return [kernel.astype(np.float32), (-filters @ mean).astype(np.float32)]
+
+
+def adapt_whitening(model: keras.Model, images: np.ndarray, config: TrainConfig) -> None:
+    """Fill the whitening layer (if the config has one) from the training images; before training, not when resuming."""
+    if config.whitening_patch:
+        model.get_layer("block0_conv1").set_weights(whitening_weights(images, config.whitening_patch))
 
 
 def conv_block(x, config: TrainConfig, block: int, filters: int, seeds) -> keras.KerasTensor:

@@ -32,6 +32,7 @@ from cnn_core.training.model import (
     learning_rate_schedule,
     make_optimizer,
     predict_probabilities,
+    whitening_weights,
 )
 from helpers.class_folders import class_files, write_tree
 
@@ -178,8 +179,16 @@ def test_script_refuses_a_pickle_that_would_run_code(script_for, tmp_path):
         script_for(PRESETS["seed"]).read_batch(path)
 
 
+def test_script_whitens_as_the_app_does(script_for, cifar_subset):
+    images = load_dataset(cifar_subset).x_train[:300]
+    for patch in (1, 2):
+        script = script_for(TrainConfig(filters=[8], whitening_patch=patch))
+        for ours, theirs in zip(script.whitening_weights(images), whitening_weights(images, patch), strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+
+
 def test_script_trains_one_epoch_in_a_fresh_process(tmp_path, cifar_subset):
-    config = PRESETS["seed"]
+    config = TrainConfig(whitening_patch=2)  # the seed tutorial's model behind a whitening layer
     path = tmp_path / "train_seed.py"
     path.write_text(keras_code(metadata_for(config)), encoding="utf-8")
     done = subprocess.run([sys.executable, str(path), "--data", str(cifar_subset), "--epochs", "1"],

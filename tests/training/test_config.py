@@ -182,6 +182,7 @@ SMALL_CONFIGS = st.builds(
     TrainConfig,
     filters=st.lists(st.integers(1, 6), min_size=1, max_size=5),
     convs_per_block=st.integers(1, 3),
+    whitening_patch=st.integers(0, 3),
     kernel_size=st.integers(1, 7),
     padding=st.sampled_from(["valid", "same"]),
     pooling=st.sampled_from(POOLINGS),

@@ -28,7 +28,7 @@ from cnn_core.models.transfer import METADATA_KEYS
 from cnn_core.training import figures, launch, resume, runs
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.live_metrics import BATCH_EVENT_SECONDS, LiveMetrics
-from cnn_core.training.model import build_model, compile_model, learning_rate_at, resize_schedule
+from cnn_core.training.model import build_model, compile_model, learning_rate_at, resize_schedule, whitening_weights
 from cnn_core.training.pacing import (
     SAVE_SECONDS,
     TRACE_SECONDS,
@@ -250,6 +250,20 @@ def test_read_events_leaves_a_half_written_line_for_the_next_poll(app_dirs):
     with open(app_dirs["runs"] / run_id / "events.jsonl", "a") as handle:
         handle.write('tch"}\n')
     assert runs.read_events(run_id, since=1) == [{"type": "batch"}]
+
+
+def test_a_run_whitens_from_its_own_training_images_and_a_resumed_run_keeps_that_whitening(app_dirs, cifar_subset):
+    config = TrainConfig(**{**TINY, "whitening_patch": 2}, epochs=1)
+    launch.run_training(new_run(config, str(cifar_subset), "whitened", max_images=300))
+    data = load_dataset(cifar_subset)
+    held_out = stratified_holdout(data.y_train[:300], config.validation_fraction, config.seed)
+    train_images = data.x_train[:300][~held_out]
+    saved = registry.load_model("whitened").get_layer("block0_conv1").get_weights()
+    for weight, expected in zip(saved, whitening_weights(train_images, 2), strict=True):  # not the validation images
+        np.testing.assert_allclose(weight, expected, rtol=1e-6, atol=1e-6)
+    launch.run_training(new_run(config, str(cifar_subset), "whitened", max_images=100, resume_from="whitened"))
+    for weight, expected in zip(registry.load_model("whitened").get_layer("block0_conv1").get_weights(), saved):
+        np.testing.assert_array_equal(weight, expected)  # from the model it continued, not from the 100 new images
 
 
 def test_resume_from_a_saved_model_numbers_epochs_on(app_dirs, cifar_subset):

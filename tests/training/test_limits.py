@@ -12,7 +12,8 @@ CONFIGS = [*PRESETS.values(),
            TrainConfig(filters=[8, 16], convs_per_block=2, padding="valid", pooling="max", dense_units=[32]),
            TrainConfig(filters=[8, 16], padding="same", pooling="none", head="flatten"),
            TrainConfig(filters=[8, 16], convs_per_block=2, pooling="avg", pool_position="after_first_conv",
-                       head="global_avg", kernel_size=5)]
+                       head="global_avg", kernel_size=5),
+           TrainConfig(filters=[8], whitening_patch=3, padding="valid", dense_units=[16])]
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -12,6 +12,7 @@ from cnn_core.datasets.base import Dataset
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.training.config import ConfigError, TrainConfig, preset
 from cnn_core.training.model import (
+    adapt_whitening,
     augment_preview,
     build_model,
     compile_model,
@@ -20,6 +21,7 @@ from cnn_core.training.model import (
     make_datasets,
     model_size_bytes,
     predict_probabilities,
+    whitening_weights,
 )
 
 RNG = np.random.default_rng(0)
@@ -112,6 +114,37 @@ def test_pool_after_first_conv_order_and_shapes():
     assert flops["block1_conv2"] * 4 == flops_end["block1_conv2"]
     with pytest.raises(ConfigError):
         TrainConfig(pool_position="middle").validate()
+
+
+@pytest.mark.parametrize("patch", [2, 3])
+def test_whitening_makes_the_patches_of_real_images_uncorrelated_with_unit_variance(cifar_subset, patch):
+    images = load_dataset(cifar_subset).x_train[:400]
+    kernel, bias = whitening_weights(images, patch, epsilon=1e-12)
+    assert kernel.shape == (patch, patch, 3, 6 * patch**2) and bias.shape == (6 * patch**2,)
+    # TensorFlow's own convolution over every valid patch (not the NumPy patches the weights came from): if the
+    # kernel's (row, column, channel) order did not match, the outputs would stay correlated.
+    outputs = keras.ops.convert_to_numpy(keras.ops.conv(images.astype(np.float32) / 255, kernel)) + bias
+    first_half = outputs[..., : 3 * patch**2].reshape(-1, 3 * patch**2).astype(np.float64)
+    assert np.abs(first_half.mean(0)).max() < 1e-3
+    np.testing.assert_allclose(np.cov(first_half, rowvar=False), np.eye(3 * patch**2), atol=2e-3)
+    np.testing.assert_allclose(outputs[..., 3 * patch**2 :], -outputs[..., : 3 * patch**2], atol=1e-4)
+
+
+def test_the_whitening_layer_is_block_zero_filled_from_data_and_never_trained(cifar_subset):
+    images = load_dataset(cifar_subset).x_train[:300]
+    config = TrainConfig(filters=[8], whitening_patch=2, batch_norm=True, head="global_avg", padding="same")
+    model = build_model(config)
+    assert [layer.name for layer in model.layers][2:5] == ["block0_conv1", "block0_act1", "block1_conv1"]
+    assert tuple(model.get_layer("block1_conv1").kernel.shape) == (3, 3, 24, 8)
+    assert not np.any(model.get_layer("block0_conv1").get_weights()[0])  # zeros until adapted
+    adapt_whitening(model, images, config)
+    expected = whitening_weights(images, 2)
+    for weight, wanted in zip(model.get_layer("block0_conv1").get_weights(), expected):
+        np.testing.assert_array_equal(weight, wanted)
+    assert all("block0" not in weight.path for weight in model.trainable_weights)
+    compile_model(model, config, steps_per_epoch=1, epochs=1)
+    model.train_on_batch(images[:32], keras.utils.to_categorical(np.arange(32) % 10, 10))
+    np.testing.assert_array_equal(model.get_layer("block0_conv1").get_weights()[0], expected[0])
 
 
 @pytest.mark.parametrize("name", ["seed", "quick", "default", "best"])
