@@ -270,9 +270,12 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
         live.stop_reason = "user"  # stopped while loading or calibrating: nothing to train
     else:
         try:
+            # One endless pass cut into epochs: with a fresh pass per epoch, each epoch's first execution after the
+            # validation pass took ~2.5 s instead of ~0.35 s here (TensorFlow 2.21, Keras 3.15).
             model.fit(
-                train, validation_data=validation, epochs=fit_last_epoch, initial_epoch=initial_epoch,
-                callbacks=callbacks, verbose=0, shuffle=False,  # make_datasets shuffles
+                train.repeat(), steps_per_epoch=plan.steps_per_epoch, validation_data=validation,
+                epochs=fit_last_epoch, initial_epoch=initial_epoch, callbacks=callbacks, verbose=0,
+                shuffle=False,  # make_datasets shuffles (anew each pass)
             )
         except BaseException:
             # Interrupted or failed: the best epoch so far may still be held back by the checkpoint
