@@ -168,7 +168,7 @@ def test_quick_default_and_best_are_the_tuned_recipes():
     for config in (quick, default, best):
         assert config.batch_norm and config.flip and config.test_time_flip
         assert config.pool_position == "after_first_conv" and config.head == "global_avg"
-        assert config.schedule == "one_cycle" and config.label_smoothing > 0
+        assert config.schedule == "one_cycle" and config.label_smoothing > 0 and config.whitening_patch == 2
     # Each longer preset is the bigger network: more parameters and more work per image.
     for smaller, bigger in ((quick, default), (default, best)):
         assert build_model(bigger).count_params() > build_model(smaller).count_params()
