@@ -87,6 +87,7 @@ def _recipe_section(metadata: dict, language: str) -> list[str]:
     if _number(config.get("shift_fraction")):
         augment.append(_t(language, "shift", share=f"{config['shift_fraction']:.0%}"))
     values = {
+        "whitening": _option(language, "whitening_patch", config.get("whitening_patch", 0)),
         "filters": " → ".join(str(count) for count in config.get("filters") or []) or "?",
         "convs": config.get("convs_per_block", "?"), "kernel": config.get("kernel_size", "?"),
         "batch_norm": _t(language, "yes" if config.get("batch_norm") else "no"), "head": _option(language, "head", config.get("head", "?")),

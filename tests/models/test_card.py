@@ -20,7 +20,8 @@ def test_the_shipped_models_card_has_its_data_recipe_results_and_limits():
     assert card.startswith("# Model card: cifar10-subset-best\n")
     assert "Training images: 4,576" in card and "Test images (never seen in training): 509" in card
     assert "Validation images (held out from the training data): 509" in card
-    assert "64 → 128 → 256 filters" in card and "AdamW" in card and "one-cycle" in card and "24 epochs" in card
+    assert "64 → 128 → 256 filters" in card and "AdamW" in card and "one-cycle" in card
+    assert f"{SHIPPED['epochs_trained']} epochs" in card and "Whitening layer: 2×2 patches" in card
     accuracy = SHIPPED["test_accuracy"]
     margin = 1.96 * math.sqrt(accuracy * (1 - accuracy) / 509)
     assert f"Test accuracy: {accuracy:.1%} (± {margin:.1%}" in card
