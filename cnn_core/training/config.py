@@ -327,10 +327,11 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
 # same budget trains more epochs, on slower hardware or the full 50,000-image CIFAR-10 fewer, and a run
 # never takes much longer than promised. `epochs` is what fits the budget on a quiet 2-core machine with
 # the 5,085-image subset; it applies when the budget is set to 0. What pays most on a CPU (measured):
-# a 2x2 whitening layer (validation +4 to +8 points after 2 epochs, +5.5 after 5), pooling right after each block's first convolution (same accuracy as VGG order at ~half the compute),
-# batch norm, a global-average-pooling head, batch size 32 (more updates per image on a small dataset),
-# a one-cycle schedule, label smoothing, flip augmentation with test-time flip averaging, and shifts
-# only when a run is long enough to profit from them. "best" is the widest network, long enough to overfit
+# a 2x2 whitening layer (validation +4 to +8 points after 2 epochs, +5.5 after 5), pooling right after each
+# block's first convolution (same accuracy as VGG order at ~half the compute), batch norm, a global-average-
+# pooling head, batch size 32 (more updates per image on a small dataset), a one-cycle schedule, label
+# smoothing, flip augmentation with test-time flip averaging, and shifts only when a run is long enough to
+# profit from them. "best" is the widest network, long enough to overfit
 # the subset's 4,576 training images, so its AdamW weight decay is real (0.05; 5e-4 times the learning rate
 # decayed almost nothing).
 

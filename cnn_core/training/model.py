@@ -92,8 +92,8 @@ def whitening_weights(images: np.ndarray, patch: int, epsilon: float = WHITENING
     images = np.asarray(images[:WHITENING_MAX_IMAGES])
     size = patch * patch * 3
     total, outer, count = np.zeros(size), np.zeros((size, size)), 0
-    for start in range(0, len(images), 500):  # ~1 M patches at a time: bounded memory for any dataset size
-        chunk = images[start : start + 500].astype(np.float64) / 255.0
+    for start in range(0, len(images), 200):  # 200 images at a time: <= 65 MB of patches even for 4 x 4 ones
+        chunk = images[start : start + 200].astype(np.float64) / 255.0
         windows = np.lib.stride_tricks.sliding_window_view(chunk, (patch, patch), axis=(1, 2))
         patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size)  # (row, column, channel), a kernel's order
         total, outer, count = total + patches.sum(0), outer + patches.T @ patches, count + len(patches)
