@@ -97,8 +97,8 @@ def whitening_weights(images: np.ndarray, patch: int, epsilon: float = WHITENING
         windows = np.lib.stride_tricks.sliding_window_view(chunk, (patch, patch), axis=(1, 2))
         patches = windows.transpose(0, 1, 2, 4, 5, 3).reshape(-1, size)  # (row, column, channel), a kernel's order
         total, outer, count = total + patches.sum(0), outer + patches.T @ patches, count + len(patches)
-    mean = total / max(count, 1)
-    values, vectors = np.linalg.eigh(outer / max(count, 1) - np.outer(mean, mean))
+    mean = total / count
+    values, vectors = np.linalg.eigh(outer / count - np.outer(mean, mean))
     filters = (vectors / np.sqrt(np.maximum(values, 0.0) + epsilon)).T  # (directions, size)
     filters = np.concatenate([filters, -filters])
     kernel = filters.reshape(-1, patch, patch, 3).transpose(1, 2, 3, 0)
