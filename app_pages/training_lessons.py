@@ -56,13 +56,14 @@ def architecture(config: TrainConfig, rows: list[dict]) -> None:
     shapes = " → ".join("×".join(map(str, shape)) for _, shape in view.spatial_sizes(rows))
     st.caption(t("training_lessons.arch.shapes", shapes=shapes))
     params = number(next(row["params"] for row in rows if row["layer"] == "block1_conv1"))
+    inputs = view.first_conv_inputs(config)  # 3 colours, or the whitening layer's channels
     if config.batch_norm:  # batch norm's offset β replaces the bias
         st.caption(t("training_lessons.arch.conv_params_bn"))
-        formula(r"& k \cdot k \cdot C_{in} \cdot C_{out}", rf"&= {k} \cdot {k} \cdot 3 \cdot {filters} = {params}")
+        formula(r"& k \cdot k \cdot C_{in} \cdot C_{out}", rf"&= {k} \cdot {k} \cdot {inputs} \cdot {filters} = {params}")
     else:
         st.caption(t("training_lessons.arch.conv_params"))
         formula(r"& k \cdot k \cdot C_{in} \cdot C_{out} + C_{out}",
-                rf"&= {k} \cdot {k} \cdot 3 \cdot {filters} + {filters} = {params}")
+                rf"&= {k} \cdot {k} \cdot {inputs} \cdot {filters} + {filters} = {params}")
     dense = view.dense_layers(rows)
     for layer in dense:
         # The output layer's scores z go to softmax (see "Batches, epochs & loss"); hidden layers activate.

@@ -18,7 +18,7 @@ from typing import Any
 
 from cnn_core import i18n
 from cnn_core.convolution import ops
-from cnn_core.training.config import ConfigError, TrainConfig
+from cnn_core.training.config import ConfigError, TrainConfig, whitening_channels
 
 # The tutorial's augmentation, offered when a switch is turned on.
 SEED_ROTATION_DEGREES = 15.0
@@ -101,6 +101,11 @@ def dense_layers(rows: list[dict[str, Any]]) -> list[dict[str, int | str]]:
                            "params": row["params"]})
         previous = row["output_shape"]
     return layers
+
+
+def first_conv_inputs(config: TrainConfig) -> int:
+    """Input channels of the first learned convolution (block1_conv1): the image's 3, or the whitening layer's."""
+    return whitening_channels(config.whitening_patch) if config.whitening_patch else 3
 
 
 def conv_output_size(size: int, kernel_size: int, padding: str, stride: int = 1) -> tuple[float, int]:

@@ -314,6 +314,10 @@ def test_lessons_follow_the_settings(app_dirs, cifar_subset):
     assert r"w = 80,\quad T = 800" in formulas
     captions = " ".join(caption.value for caption in at.caption)
     assert "ln K = 2.303" in captions and "cannot go below 0.867" in captions
+    # The first convolution's weights: 3 colour channels in, or the 24 channels of a 2x2 whitening layer.
+    assert r"3 \cdot 3 \cdot 3 \cdot 32 + 32 = 896" in formulas
+    at.selectbox(key="cfg_whitening_patch").set_value(2).run()
+    assert r"3 \cdot 3 \cdot 24 \cdot 32 + 32 = 6{,}944" in latex(at)
 
 
 def test_augmentation_lesson_shows_the_transforms_and_the_preview(app_dirs, cifar_subset):
