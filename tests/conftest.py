@@ -83,3 +83,20 @@ def browser_page(chromium_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         yield page
         browser.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """When a browser test fails, report what the page showed and the server's log: CI keeps nothing else."""
+    outcome = yield
+    report = outcome.get_result()
+    page = getattr(item, "funcargs", {}).get("browser_page")
+    if report.when != "call" or not report.failed or page is None:
+        return
+    try:
+        report.sections.append(("page text", f"{page.url}\n{page.inner_text('body', timeout=5000)[-4000:]}"))
+    except Exception as error:  # the page may be the thing that broke
+        report.sections.append(("page text", f"unreadable: {error!r}"))
+    log = item.funcargs.get("tmp_path", Path("/nonexistent")) / "streamlit.log"
+    if log.exists():
+        report.sections.append(("streamlit log", log.read_text(errors="replace")[-4000:]))

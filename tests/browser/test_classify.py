@@ -9,6 +9,7 @@ from PIL import Image
 
 from cnn_core.training.config import TrainConfig
 
+from helpers.browser import pick_option
 from helpers.colour_task import CLASSES, save_colour_model, train_colour_model
 
 pytestmark = pytest.mark.browser
@@ -23,8 +24,7 @@ def train_and_save_colour_model(name: str, class_names: list[str]) -> None:
 
 def pick_model(page, label: str, name: str) -> None:
     """Choose the test's model in the picker (the app's shipped model, copied in, is the default)."""
-    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
-    page.get_by_role("option", name=re.compile(rf"^{re.escape(name)} · ")).click()
+    pick_option(page, label, f"{name} · ")
 
 
 def test_upload_two_photos_and_see_both_results(streamlit_server, browser_page, app_dirs, tmp_path):

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from helpers.browser import settle
 from helpers.paths import PROJECT_ROOT as ROOT
 from helpers.text import CJK, english_leftovers
 
@@ -59,11 +60,7 @@ FORMULAS_ON_ARRIVAL = {"home", "convolution"}
 def _settle(browser_page, timeout: float = 60.0) -> None:
     """Wait until the page has a heading and Streamlit has stopped running the script."""
     browser_page.locator("h1").first.wait_for(timeout=timeout * 1000)
-    deadline, quiet = time.monotonic() + timeout, 0
-    while time.monotonic() < deadline and quiet < 3:
-        running = browser_page.locator("[data-testid='stStatusWidget']").count()
-        quiet = quiet + 1 if running == 0 else 0
-        time.sleep(0.3)
+    settle(browser_page, timeout)
 
 
 def _open_expanders(browser_page) -> None:

@@ -1,0 +1,31 @@
+"""Helpers for tests that drive the app in Debian chromium through Playwright."""
+
+from __future__ import annotations
+
+import re
+import time
+
+STATUS_WIDGET = "[data-testid='stStatusWidget']"  # shown while Streamlit runs the page script
+
+
+def settle(page, timeout: float = 60.0) -> None:
+    """Wait (bounded) until Streamlit has stopped running the script: three quiet looks in a row."""
+    deadline, quiet = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline and quiet < 3:
+        quiet = quiet + 1 if page.locator(STATUS_WIDGET).count() == 0 else 0
+        time.sleep(0.3)
+
+
+def pick_option(page, label: str, option: str) -> None:
+    """Choose the option starting with `option` in the selectbox labelled `label`; wait until it is shown.
+
+    A choice made while the script still runs (a first visit imports TensorFlow) is checked, not assumed:
+    once the page is quiet the selectbox must show it.
+    """
+    settle(page)
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    box.click()
+    page.get_by_role("option", name=re.compile(f"^{re.escape(option)}")).click()
+    settle(page)
+    shown = box.locator('input[role="combobox"]').input_value()  # the chosen option's text is the input's value
+    assert shown.startswith(option), f"the {label!r} selectbox shows {shown!r}, not {option!r}"
