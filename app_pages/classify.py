@@ -302,7 +302,8 @@ def look_inside(model, item: dict, activation: str) -> None:
             st.caption(t("classify.inside.other_activation", activation=activation))
         filters = explain.first_layer_filters(model)
         size, _, _, count = filters.shape
-        st.image(explain.filter_grid(filters, columns=16), caption=t("classify.inside.filters", count=count, size=size))
+        kind = "filters_fixed" if explain.first_layer_is_fixed(model) else "filters"
+        st.image(explain.filter_grid(filters, columns=16), caption=t(f"classify.inside.{kind}", count=count, size=size))
         st.markdown(t("classify.inside.filters_formula"))
         st.latex(explain_figures.CONVOLUTION)
         number = st.number_input(t("classify.inside.filter"), min_value=1, max_value=count, value=1, step=1,

@@ -32,7 +32,7 @@ def scrubber_section(run_id: str, place: str, events: list[dict]) -> None:
         epoch = st.select_slider(t("scrubber.epoch"), epochs, value=epochs[-1], key=f"scrub_{place}_{run_id}")
         index = epochs.index(epoch)
         fixed_images(saved, index, class_names)
-        show_filters(saved, index)
+        show_filters(saved, index, fixed=bool(runs.read_config(run_id).get("whitening_patch")))
         matrix = saved["confusion"][index]
         st.plotly_chart(figures.confusion_figure(matrix.tolist(), class_names, language=current_language()),
                         key=f"scrub_confusion_{place}_{run_id}")
@@ -55,9 +55,10 @@ def fixed_images(saved: dict, index: int, class_names: list[str]) -> None:
     st.image(explain.legend_strip(), caption=t("probes.legend.heat"))
 
 
-def show_filters(saved: dict, index: int) -> None:
-    """The first layer's filters at this epoch."""
+def show_filters(saved: dict, index: int, fixed: bool) -> None:
+    """The first layer's filters at this epoch (a whitening layer's stay as computed before training)."""
     from cnn_core.classify import explain
 
     filters = saved["filters"][index].astype(np.float32)
-    st.image(explain.filter_grid(filters, columns=16), caption=t("scrubber.filters", count=filters.shape[-1]))
+    caption = t("scrubber.filters_fixed" if fixed else "scrubber.filters", count=filters.shape[-1])
+    st.image(explain.filter_grid(filters, columns=16), caption=caption)

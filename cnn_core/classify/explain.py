@@ -244,12 +244,22 @@ def layer_activations(model: keras.Model, image: np.ndarray) -> dict[str, np.nda
     return {name: keras.ops.convert_to_numpy(output)[0] for name, output in zip(names, outputs)}
 
 
-def first_layer_filters(model: keras.Model) -> np.ndarray:
-    """The first convolution's kernel, (k, k, input channels, filters), as learned (float32)."""
+def first_conv_layer(model: keras.Model) -> keras.layers.Layer:
+    """The first convolution (`block{b}_conv{c}`): a whitening layer where the model has one."""
     names = [layer.name for layer in model.layers if _CONV.match(layer.name)]
     if not names:
         raise ExplainError("no_conv_layer", pattern="block{b}_conv{c}")
-    return keras.ops.convert_to_numpy(model.get_layer(names[0]).kernel).astype(np.float32)
+    return model.get_layer(names[0])
+
+
+def first_layer_filters(model: keras.Model) -> np.ndarray:
+    """The first convolution's kernel, (k, k, input channels, filters), as it is now (float32)."""
+    return keras.ops.convert_to_numpy(first_conv_layer(model).kernel).astype(np.float32)
+
+
+def first_layer_is_fixed(model: keras.Model) -> bool:
+    """Whether the first convolution is never trained (a whitening layer, computed from the training images)."""
+    return not first_conv_layer(model).trainable
 
 
 def filter_as_kernel(filters: np.ndarray, index: int, channel: int | None = None) -> list[list[float]]:

@@ -185,6 +185,14 @@ def test_first_layer_filters_and_sending_one_as_a_kernel():
         explain.filter_as_kernel(filters, 0, channel=3)
 
 
+def test_a_whitening_first_layer_is_reported_as_fixed():
+    whitened = build_model(TrainConfig(filters=[6], whitening_patch=2), num_classes=2)
+    assert explain.first_conv_layer(whitened).name == "block0_conv1" and explain.first_layer_is_fixed(whitened)
+    assert explain.first_layer_filters(whitened).shape == (2, 2, 3, 24)
+    plain = build_model(TrainConfig(filters=[6]), num_classes=2)
+    assert explain.first_conv_layer(plain).name == "block1_conv1" and not explain.first_layer_is_fixed(plain)
+
+
 # --- Heatmap over the original photo. ---
 
 

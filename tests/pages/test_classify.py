@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core import i18n
 from cnn_core.training.config import TrainConfig
 
-from helpers.colour_task import CLASSES, save_colour_model, train_colour_model
+from helpers.colour_task import CLASSES, colour_images, save_colour_model, train_colour_model
 from helpers.paths import APP
 from helpers.text import CJK, shown
 
@@ -239,6 +239,20 @@ def test_look_inside_lists_every_layer_and_sends_a_filter_to_the_convolution_pag
     np.testing.assert_allclose(at.session_state["kernel_from_model"], expected, atol=1e-6)
     titles = [title.value for title in at.title]
     assert titles and "Classify images" not in titles  # switched pages, kernel in hand
+
+
+def test_look_inside_says_a_whitening_first_layer_was_computed_not_learned(app_dirs):
+    from cnn_core.training.model import adapt_whitening
+
+    config = TrainConfig(filters=[4], whitening_patch=2)
+    model = train_colour_model(config)
+    adapt_whitening(model, colour_images(60, seed=3)[0], config)
+    save(model, config, "whitened", "2025-01-01T00:00:00+00:00")
+    at = upload(open_page(), ("red.png", png((220, 30, 30))))
+    assert not at.exception
+    captions = [shown(caption) for image in at.image for caption in image.captions]
+    assert any(caption.startswith("The 24 2x2 filters of the first convolution: the whitening layer") for caption in captions)
+    assert not any("learned" in caption and "filters" in caption for caption in captions), captions
 
 
 def test_the_shipped_model_is_the_default_else_the_newest(app_dirs, trained_colour_model):

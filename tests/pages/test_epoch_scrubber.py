@@ -18,11 +18,11 @@ from helpers.text import CJK, english_leftovers
 RUN = "20260101-120000-abcdef"
 
 
-def write_run_with_snapshots(runs_dir) -> list[np.ndarray]:
+def write_run_with_snapshots(runs_dir, config: TrainConfig | None = None) -> list[np.ndarray]:
     """A finished two-epoch run whose snapshots say 30% right after epoch 1 and 70% after epoch 2."""
     folder = runs_dir / RUN
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text(TrainConfig(epochs=2).to_json())
+    (folder / "config.json").write_text((config or TrainConfig(epochs=2)).to_json())
     (folder / "request.json").write_text(json.dumps({"data": None, "model_name": "m", "resume_from": None}))
     created = "2026-01-01T12:00:00"
     (folder / "status.json").write_text(json.dumps({
@@ -69,3 +69,15 @@ def test_the_slider_replays_each_epochs_snapshot(app_dirs, language, words):
     if language == "zh":
         shown = "\n".join(captions + image_captions)
         assert CJK.search(shown) and english_leftovers(shown) == []
+
+
+@pytest.mark.parametrize("whitening_patch, words", [(0, "filters at this epoch"), (2, "the whitening layer, computed")])
+def test_the_filters_caption_says_when_the_first_layer_is_a_fixed_whitening_layer(app_dirs, whitening_patch, words):
+    write_run_with_snapshots(app_dirs["runs"], TrainConfig(epochs=2, whitening_patch=whitening_patch))
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("app_pages/training.py").run()
+    assert not at.exception, [item.value for item in at.exception]
+    image_captions = [text for image in at.image for text in image.captions]
+    assert sum("first layer's 8 filters" in text for text in image_captions) == 1, image_captions
+    assert any(words in text for text in image_captions), image_captions
