@@ -215,6 +215,9 @@ def filter_matches(filters: np.ndarray, chosen: int) -> None:
                      "preset": picture_url(figures.kernel_tile(preset)) if preset is not None else None,
                      "name": (("−" if match.negated else "") + KERNEL_PRESETS[match.name].label(language)) if match else "—",
                      "similarity": round(match.similarity, 3) if match else None})
+    if not any(matches):  # e.g. a 2x2 whitening layer: no preset has that size, a column of dashes says nothing
+        st.caption(t("probes.filters.no_preset", size=filters.shape[0]))
+        return
     st.markdown(t("probes.filters.intro"))
     columns = {key: t(f"probes.filters.{key}") for key in ("filter", "learned", "preset", "name", "similarity")}
     st.dataframe({columns[key]: [row[key] for row in rows] for key in columns}, hide_index=True, column_config={

@@ -253,6 +253,9 @@ def test_look_inside_says_a_whitening_first_layer_was_computed_not_learned(app_d
     captions = [shown(caption) for image in at.image for caption in image.captions]
     assert any(caption.startswith("The 24 2x2 filters of the first convolution: the whitening layer") for caption in captions)
     assert not any("learned" in caption and "filters" in caption for caption in captions), captions
+    # No hand-made kernel is 2x2: a sentence says so instead of a table of dashes.
+    assert any("No hand-made kernel is 2x2" in shown(caption.value) for caption in at.caption)
+    assert not any("Learned filters meet" in shown(block.value) for block in at.markdown)
 
 
 def test_the_shipped_model_is_the_default_else_the_newest(app_dirs, trained_colour_model):
