@@ -9,7 +9,7 @@ from PIL import Image
 
 from cnn_core.training.config import TrainConfig
 
-from helpers.browser import pick_option
+from helpers.browser import pick_option, settle
 from helpers.colour_task import CLASSES, save_colour_model, train_colour_model
 
 pytestmark = pytest.mark.browser
@@ -95,6 +95,8 @@ def test_a_model_travels_as_settings_and_weights_from_the_models_page_to_an_impo
     assert [file.name for file in files] == ["cifar10-subset-best.json", "cifar10-subset-best.weights.h5"]
 
     page.goto(f"{streamlit_server}/classify")
+    page.get_by_text("Import a model trained elsewhere").wait_for()
+    settle(page)  # files dropped while the first visit still runs (importing TensorFlow) can be lost
     page.get_by_text("Import a model trained elsewhere").click()
     for label, file in zip(("Configuration (JSON)", "Weights (.weights.h5)"), files):
         uploader = page.locator('[data-testid="stFileUploader"]').filter(has_text=label)
