@@ -1,0 +1,114 @@
+"""Levers that are not settings (yet), tried on a preset in one process: does it pay on validation?
+
+A lever earns a setting only after it pays here. Each run builds the preset's model the app's way (whitening
+included), trains it for a fixed number of epochs on the preset's training split (the subset's 5,085 images
+less 10 % held out), and prints validation accuracy with the preset's test-time flip. The test split is
+never read: levers are chosen on validation, the test split is scored once per shipped run.
+
+    none      the preset as it is (the reference: run it in the same session)
+    erasing   Keras' RandomErasing after the preset's augmentations (about half the images lose 2-33 % of
+              their area to grey)
+    cutmix    CutMix on each batch: a box from another image of the batch, labels mixed by its area,
+              Beta(1, 1)
+    ema       the optimizer keeps an exponential moving average of the weights (momentum 0.999), which
+              replaces them at the end
+
+    python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--data PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from cnn_core.datasets.base import hold_out_validation  # noqa: E402
+from cnn_core.datasets.loading import load_dataset  # noqa: E402
+from cnn_core.training import model as training_model  # noqa: E402
+from cnn_core.training.config import TrainConfig, preset  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
+LEVERS = ("none", "erasing", "cutmix", "ema")
+IMAGE_SIDE = 32
+
+
+def with_erasing() -> None:
+    """Make build_model add RandomErasing after the configured augmentations (images are in [0, 1] there).
+
+    A bench-only patch of the module function build_model calls: a setting would add the layer there.
+    """
+    configured = training_model.augmentation_layers
+
+    def layers(config: TrainConfig, seed: int | None = None) -> list[keras.layers.Layer]:
+        erase = keras.layers.RandomErasing(factor=1.0, fill_value=0.5, value_range=(0, 1), seed=config.seed + 7)
+        return configured(config, seed) + [erase]
+
+    training_model.augmentation_layers = layers
+
+
+def cutmix(images: tf.Tensor, labels: tf.Tensor, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """One batch: a random box of each image replaced by the same box of another; labels mixed by area."""
+    images = tf.cast(images, tf.float32)
+    other = tf.random.shuffle(tf.range(tf.shape(images)[0]), seed=seed)
+    a, b = tf.random.gamma([], 1.0, seed=seed), tf.random.gamma([], 1.0, seed=seed + 1)
+    share = a / (a + b)  # Beta(1, 1): the share of the image kept
+    half = tf.cast(tf.round(IMAGE_SIDE * tf.sqrt(1.0 - share)), tf.int32) // 2
+    centre = tf.random.uniform([2], 0, IMAGE_SIDE, tf.int32, seed=seed + 2)
+    line = tf.range(IMAGE_SIDE)
+    rows = (line >= centre[0] - half) & (line < centre[0] + half)
+    columns = (line >= centre[1] - half) & (line < centre[1] + half)
+    box = tf.cast(rows[:, None] & columns[None, :], tf.float32)[None, :, :, None]
+    area = tf.reduce_mean(box)
+    mixed = images * (1.0 - box) + tf.gather(images, other) * box
+    return mixed, (1.0 - area) * labels + area * tf.gather(labels, other)
+
+
+def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
+    """Train `config` with `lever` for config.epochs; validation accuracy and seconds."""
+    dataset = hold_out_validation(load_dataset(str(data)), config.validation_fraction, config.seed)
+    keras.utils.set_random_seed(config.seed)
+    if lever == "erasing":
+        with_erasing()
+    model = training_model.build_model(config, 10)
+    training_model.adapt_whitening(model, dataset.x_train, config)
+    train, _ = training_model.make_datasets(dataset, config, 10)
+    if lever == "cutmix":
+        train = train.map(lambda images, labels: cutmix(images, labels, config.seed))
+    steps = -(-len(dataset.y_train) // config.batch_size)
+    training_model.compile_model(model, config, steps, config.epochs, steps_per_execution=8)
+    if lever == "ema":  # before the first step builds the optimizer's variables
+        model.optimizer.use_ema, model.optimizer.ema_momentum = True, 0.999
+    start = time.perf_counter()
+    history = model.fit(train.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0)
+    seconds = time.perf_counter() - start
+    predicted = training_model.predict_probabilities(model, dataset.x_val, config.test_time_flip).argmax(axis=1)
+    return {"fit_seconds": round(seconds, 1), "train_accuracy": round(history.history["accuracy"][-1], 4),
+            "validation_accuracy": round(float(np.mean(predicted == dataset.y_val)), 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="best")
+    parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lever", choices=LEVERS, default="none")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = parser.parse_args()
+    config = TrainConfig.from_dict({**preset(args.preset).to_dict(), "epochs": args.epochs,
+                                    "time_budget_seconds": 0.0, "seed": args.seed})
+    result = train_once(config, args.lever, args.data)
+    print(json.dumps({"preset": args.preset, "epochs": args.epochs, "seed": args.seed, "lever": args.lever,
+                      **result}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
