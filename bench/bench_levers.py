@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # helpers.paths: where the shared subset is (CIFAR10_SUBSET overrides)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -36,7 +37,8 @@ from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training import model as training_model  # noqa: E402
 from cnn_core.training.config import TrainConfig, preset  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
+from helpers.paths import CIFAR_SUBSET  # noqa: E402
+
 LEVERS = ("none", "erasing", "cutmix", "ema")
 IMAGE_SIDE = 32
 
@@ -101,7 +103,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lever", choices=LEVERS, default="none")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=CIFAR_SUBSET)
     args = parser.parse_args()
     config = TrainConfig.from_dict({**preset(args.preset).to_dict(), "epochs": args.epochs,
                                     "time_budget_seconds": 0.0, "seed": args.seed})

@@ -97,6 +97,7 @@ def pytest_runtest_makereport(item, call):
         report.sections.append(("page text", f"{page.url}\n{page.inner_text('body', timeout=5000)[-4000:]}"))
     except Exception as error:  # the page may be the thing that broke
         report.sections.append(("page text", f"unreadable: {error!r}"))
-    log = item.funcargs.get("tmp_path", Path("/nonexistent")) / "streamlit.log"
-    if log.exists():
+    app_dirs = item.funcargs.get("app_dirs")
+    log = app_dirs["runs"].parent / "streamlit.log" if app_dirs else None  # where streamlit_server writes it
+    if log is not None and log.exists():
         report.sections.append(("streamlit log", log.read_text(errors="replace")[-4000:]))

@@ -307,7 +307,7 @@ def _batched(images: np.ndarray, labels: np.ndarray, batch_size: int, num_classe
         deterministic=True,
     )
     # No autotuner thread: with it, `fit` took ~10 s to let go of its endless training pass in 4 of 7 budgeted
-    # runs here (TensorFlow 2.21), after the last epoch; without it 0 of 4, at the same 530 images/s.
+    # runs here (TensorFlow 2.21), after the last epoch; without it 0 of 7, at the same ~530 images/s.
     options = tf.data.Options()
     options.autotune.enabled = False
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)
