@@ -310,6 +310,8 @@ def fit_widgets() -> None:
     a.number_input(label("seed"), 0, 2**31 - 1, key="cfg_seed", help=t("training.help.seed"), **KEEP)
     b.slider(label("validation_fraction"), 0.0, 0.5, step=0.05, key="cfg_validation_fraction",
              help=t("training.help.validation_fraction"), **KEEP)
+    a.checkbox(label("progressive_resizing"), key="cfg_progressive_resizing",
+               help=t("training.help.progressive_resizing"), **KEEP)
 
 
 # --- 3 · Before training. ---

@@ -12,6 +12,14 @@ never read: levers are chosen on validation, the test split is scored once per s
               Beta(1, 1)
     ema       the optimizer keeps an exponential moving average of the weights (momentum 0.999), which
               replaces them at the end
+    mixup     mixup on each batch: each image blended with another of the batch, labels mixed alike,
+              Beta(0.2, 0.2)
+    residual  each block's second convolution (after its activation) is added to the block's first one (a skip
+              connection, as in ResNet/airbench96; no extra FLOPs)
+    progressive
+              progressive resizing: the first third of the epochs on images shrunk to 16 x 16, the second third
+              at 24 x 24, the last at 32 x 32 (the same network: whitening, convolutions and the global-average
+              head take any size); --epochs counts all three
 
     python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--data PATH]
 """
@@ -39,7 +47,7 @@ from cnn_core.training.config import TrainConfig, preset  # noqa: E402
 
 from helpers.paths import CIFAR_SUBSET  # noqa: E402
 
-LEVERS = ("none", "erasing", "cutmix", "ema")
+LEVERS = ("none", "erasing", "cutmix", "ema", "mixup", "residual", "progressive")
 IMAGE_SIDE = 32
 
 
@@ -74,23 +82,86 @@ def cutmix(images: tf.Tensor, labels: tf.Tensor, seed: int) -> tuple[tf.Tensor, 
     return mixed, (1.0 - area) * labels + area * tf.gather(labels, other)
 
 
+def mixup(images: tf.Tensor, labels: tf.Tensor, seed: int, alpha: float = 0.2) -> tuple[tf.Tensor, tf.Tensor]:
+    """One batch: each image blended with another of the batch by a Beta(alpha, alpha) share, labels alike."""
+    images = tf.cast(images, tf.float32)
+    other = tf.random.shuffle(tf.range(tf.shape(images)[0]), seed=seed)
+    a, b = tf.random.gamma([], alpha, seed=seed), tf.random.gamma([], alpha, seed=seed + 1)
+    share = a / (a + b)
+    return share * images + (1.0 - share) * tf.gather(images, other), share * labels + (1.0 - share) * tf.gather(labels, other)
+
+
+def with_residual() -> None:
+    """Make build_model's blocks residual: the later convolutions' output is added to the first convolution's.
+
+    A bench-only patch of the module function build_model calls (it needs batch norm and pooling after the first
+    convolution, as the presets have); a setting would add the skip in conv_block itself.
+    """
+    configured = training_model.conv_block
+
+    def block(x, config: TrainConfig, index: int, filters: int, seeds) -> keras.KerasTensor:
+        first = configured(x, TrainConfig.from_dict({**config.to_dict(), "convs_per_block": 1}), index, filters, seeds)
+        x = first
+        for conv in range(2, config.convs_per_block + 1):
+            x = keras.layers.Conv2D(filters, config.kernel_size, padding="same", use_bias=False,
+                                    kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
+                                    name=f"block{index}_conv{conv}")(x)
+            x = keras.layers.BatchNormalization(momentum=training_model.BATCH_NORM_MOMENTUM,
+                                                name=f"block{index}_bn{conv}")(x)
+            x = keras.layers.Activation(config.activation, name=f"block{index}_act{conv}")(x)
+        return keras.layers.Add(name=f"block{index}_add")([first, x])
+
+    training_model.conv_block = block
+
+
+def any_size_model(config: TrainConfig) -> keras.Model:
+    """build_model's network with an input of any height and width (bench-only: build_model fixes 32 x 32)."""
+    fixed = keras.Input
+    keras.Input = lambda shape, name=None: fixed(shape=(None, None, shape[-1]), name=name)
+    try:
+        return training_model.build_model(config, 10)
+    finally:
+        keras.Input = fixed
+
+
+def fit_progressively(model: keras.Model, train: tf.data.Dataset, steps: int, epochs: int) -> keras.callbacks.History:
+    """A third of the epochs at 16 x 16, a third at 24 x 24, the rest at 32 x 32; one schedule over all of them."""
+    phases = [(16, epochs // 3), (24, epochs // 3), (IMAGE_SIDE, epochs - 2 * (epochs // 3))]
+    done, history = 0, None
+    for side, count in phases:
+        data = train
+        if side != IMAGE_SIDE:
+            data = train.map(lambda images, labels, side=side: (
+                tf.image.resize(tf.cast(images, tf.float32), (side, side), antialias=True), labels))
+        history = model.fit(data.repeat(), steps_per_epoch=steps, initial_epoch=done, epochs=done + count, verbose=0)
+        done += count
+    return history
+
+
 def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
     """Train `config` with `lever` for config.epochs; validation accuracy and seconds."""
     dataset = hold_out_validation(load_dataset(str(data)), config.validation_fraction, config.seed)
     keras.utils.set_random_seed(config.seed)
     if lever == "erasing":
         with_erasing()
-    model = training_model.build_model(config, 10)
+    if lever == "residual":
+        with_residual()
+    model = any_size_model(config) if lever == "progressive" else training_model.build_model(config, 10)
     training_model.adapt_whitening(model, dataset.x_train, config)
     train, _ = training_model.make_datasets(dataset, config, 10)
     if lever == "cutmix":
         train = train.map(lambda images, labels: cutmix(images, labels, config.seed))
+    if lever == "mixup":
+        train = train.map(lambda images, labels: mixup(images, labels, config.seed))
     steps = -(-len(dataset.y_train) // config.batch_size)
     training_model.compile_model(model, config, steps, config.epochs, steps_per_execution=8)
     if lever == "ema":  # before the first step builds the optimizer's variables
         model.optimizer.use_ema, model.optimizer.ema_momentum = True, 0.999
     start = time.perf_counter()
-    history = model.fit(train.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0)
+    if lever == "progressive":
+        history = fit_progressively(model, train, steps, config.epochs)
+    else:
+        history = model.fit(train.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0)
     seconds = time.perf_counter() - start
     predicted = training_model.predict_probabilities(model, dataset.x_val, config.test_time_flip).argmax(axis=1)
     return {"fit_seconds": round(seconds, 1), "train_accuracy": round(history.history["accuracy"][-1], 4),

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # helpers.memory: the same sampler as t
 from bench.machine import peak_gflops  # noqa: E402
 from cnn_core.training.config import TrainConfig  # noqa: E402
 from cnn_core.training.limits import flops_per_image  # noqa: E402
+from cnn_core.training.progressive import epoch_side  # noqa: E402
 
 from helpers.memory import PeakMemory  # noqa: E402
 
@@ -85,10 +86,21 @@ def train_preset(name: str, seed: int, data: str, folder: Path, args: argparse.N
         "preset": name, "seed": seed, "epochs": metadata["epochs_trained"],
         "budget": metadata["config"]["time_budget_seconds"], "seconds": seconds,
         "cpu_seconds": children_cpu_seconds() - cpu_before, "images_per_second": metadata["images_per_second"],
-        "gflops": metadata["images_per_second"] * 3 * flops_per_image(TrainConfig.from_dict(metadata["config"])) / 1e9,
+        "gflops": metadata["images_per_second"] * 3 * trained_flops_per_image(metadata) / 1e9,
         "peak_bytes": memory.peak, "accuracy": metadata["test_accuracy"],
         "validation_accuracy": metadata.get("validation_accuracy"),
     }
+
+
+def trained_flops_per_image(metadata: dict) -> float:
+    """Forward FLOPs of one training image, on average over the run's epochs (progressive resizing's shrunk
+    epochs cost their share of the pixels; the phases as planned for the epochs trained)."""
+    config = TrainConfig.from_dict(metadata["config"])
+    if not config.progressive_resizing:
+        return flops_per_image(config)
+    epochs = metadata["epochs_trained"]
+    shares = [(epoch_side(epoch, epochs, 32) / 32) ** 2 for epoch in range(epochs)]
+    return flops_per_image(config) * sum(shares) / len(shares)
 
 
 def print_runs(results: list[dict], peak: float | None) -> None:

@@ -80,6 +80,7 @@ SETTING_COMMENTS = {
     "warmup_fraction": ("WARMUP_FRACTION", "share of all steps spent warming up"),
     "label_smoothing": ("LABEL_SMOOTHING", ""),
     "batch_size": ("BATCH_SIZE", ""),
+    "progressive_resizing": ("PROGRESSIVE_RESIZING", "first epochs on shrunk images: see phase_sides"),
 }
 
 

@@ -79,6 +79,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     batch_size: int = 64
     epochs: int = 10
+    # True: the first third of the epochs trains on images shrunk to half their side, the second third to three
+    # quarters, the rest (and always the last epoch) at full size; a time budget then holds more epochs (see
+    # cnn_core.training.progressive). Needs the "global_avg" head, which takes any image size.
+    progressive_resizing: bool = False
     time_budget_seconds: float = 0.0  # > 0: pick the epoch count so training fits this budget
     seed: int = 0
     # Share of the *training* images held out (per class, seeded) to validate on: the live curves, time-budget
@@ -184,6 +188,15 @@ class TrainConfig:
         _check_range("time_budget_seconds", self.time_budget_seconds, 0.0, 7 * 24 * 3600)
         if not 0 <= self.seed <= MAX_SEED:  # NumPy and TensorFlow seeds are 32-bit
             raise ConfigError("bad_seed", name="seed", high=MAX_SEED, value=_short(self.seed))
+        if self.progressive_resizing and self.head != "global_avg":
+            raise ConfigError("progressive_needs_global_avg")
+        self._check_sizes(image_size)
+        if self.progressive_resizing:
+            self._check_sizes(image_size // 2)  # the first phase's images: blocks must still fit them
+        self._check_size_limits(image_size, num_classes)
+
+    def _check_sizes(self, image_size: int) -> None:
+        """ConfigError if a block's kernel or pooling does not fit what is left of an image of `image_size`."""
         size = image_size
         for block, _ in enumerate(self.filters, start=1):
             # Only the first conv of a block uses `padding`; later ones use "same" (see model.py).
@@ -195,7 +208,6 @@ class TrainConfig:
                 if size < self.pool_size:
                     raise ConfigError("pool_does_not_fit", block=block, size=size, pool=self.pool_size)
                 size //= self.pool_size
-        self._check_size_limits(image_size, num_classes)
 
     def _check_size_limits(self, image_size: int, num_classes: int) -> None:
         parameters = parameter_count(self, num_classes, image_size)

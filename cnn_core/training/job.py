@@ -39,16 +39,18 @@ from cnn_core.training.model import (
     traced_forward,
 )
 from cnn_core.training.pacing import (
+    EPOCH_OVERHEAD_SECONDS,
     BudgetKeeper,
     Calibration,
     calibrate,
     calibration_seconds_for,
-    epoch_seconds,
     epochs_for_budget,
     estimate_step_seconds,
     finish_seconds_estimate,
     steps_per_execution_for,
+    training_seconds,
 )
+from cnn_core.training.progressive import ProgressiveResizing, epoch_cost
 from cnn_core.training.resume import (
     Checkpoint,
     check_resume_source,
@@ -168,7 +170,7 @@ def prepare(job: Job) -> tuple[Dataset, keras.Model, int, Checkpoint | None]:
     dataset = load_request_data(job.request, job.config, job.emit)
     update_status(job.run_id, data_source=dataset.source)
     keras.utils.set_random_seed(job.config.seed)
-    model = build_model(job.config, num_classes=dataset.num_classes)
+    model = build_model(job.config, num_classes=dataset.num_classes, for_training=True)
     source = job.request.get("resume_from")
     if not source:
         adapt_whitening(model, dataset.x_train, job.config)  # a resumed run copies its whitening with the weights
@@ -223,12 +225,18 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
     plan.finish_seconds = finish_seconds_estimate(seconds_per_image * (len(dataset.y_val) + len(dataset.y_test)),
                                                   config.test_time_flip)
     elapsed = time.monotonic() - job.started
+    cost = epoch_costs(config)
     plan.epochs = epochs_for_budget(budget, elapsed, plan.calibration, plan.steps_per_epoch,
-                                    finish_seconds=plan.finish_seconds)
+                                    finish_seconds=plan.finish_seconds, epoch_cost=cost)
     plan.deadline = job.started + budget - plan.finish_seconds  # when training should end (BudgetKeeper plans for it)
     # Over the budget only when not even one epoch fits (a slow machine, a tiny budget): the start event says so.
-    plan.expected_seconds = (elapsed + plan.epochs * epoch_seconds(plan.calibration, plan.steps_per_epoch)
+    plan.expected_seconds = (elapsed + training_seconds(plan.calibration, plan.steps_per_epoch, plan.epochs, cost)
                              + plan.finish_seconds)
+
+
+def epoch_costs(config: TrainConfig):
+    """The planner's cost of each epoch: progressive resizing's shrunk epochs cost less; None: all the same."""
+    return epoch_cost if config.progressive_resizing else None
 
 
 def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> dict[str, Any]:
@@ -250,6 +258,8 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
         schedule: WarmupDecaySchedule) -> None:
     """4. `model.fit` with the live metrics (and, with a time budget, the BudgetKeeper that re-plans)."""
     callbacks: list[keras.callbacks.Callback] = [live]
+    if job.config.progressive_resizing:  # live.last_epoch follows the plan when a time budget re-plans it
+        callbacks.append(ProgressiveResizing(model.input_shape[1], plan.schedule_start_epoch, lambda: live.last_epoch))
     if validation is not None:  # the epoch scrubber's records: on validation images (test is scored once, at the end)
         callbacks.append(snapshot_callback(job.folder, validation))
     fit_last_epoch = initial_epoch + plan.epochs
@@ -263,7 +273,8 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
         callbacks.append(BudgetKeeper(
             resize=lambda total_steps: resize_schedule(schedule, job.config, total_steps), deadline=plan.deadline,
             steps_per_epoch=plan.steps_per_epoch, initial_epoch=initial_epoch, last_epoch=initial_epoch + plan.epochs,
-            max_last_epoch=fit_last_epoch, on_replan=replan,
+            max_last_epoch=fit_last_epoch, on_replan=replan, epoch_cost=epoch_costs(job.config),
+            fixed_seconds=plan.calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS,
         ))
     callbacks.append(TensorBoardLogs(job.folder / "tensorboard"))
     if stop_file(job.run_id).exists():
@@ -307,6 +318,7 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
     # scored once, on that one model.
     if live.stop_reason is not None:
         model.set_weights(live.best_weights)
+    model = saved_form(model, job.config)
     job.emit({"type": "evaluating"})
     flip, forward = job.config.test_time_flip, traced_forward(model)  # one trace for both splits
     validation_accuracy = (evaluate_model(model, dataset.x_val, dataset.y_val, dataset.class_names, flip, forward)
@@ -334,6 +346,15 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
     update_status(job.run_id, state=summary["state"], ended=now_iso(), test_accuracy=scores["accuracy"],
                   model_saved=True, epochs_completed=live.epochs_completed)
     return summary
+
+
+def saved_form(model: keras.Model, config: TrainConfig) -> keras.Model:
+    """The model to score and save: with progressive resizing, the same weights without the training-only layer."""
+    if not config.progressive_resizing:
+        return model
+    plain = build_model(config, num_classes=model.output_shape[-1], input_shape=model.input_shape[1:])
+    copy_weights(model, plain)
+    return plain
 
 
 def model_metadata(job: Job, dataset: Dataset, scores: dict[str, Any], summary: dict[str, Any], initial_epoch: int,

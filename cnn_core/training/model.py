@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from cnn_core.training.config import TrainConfig, whitening_channels
+from cnn_core.training.progressive import RESIZE_LAYER_NAME, TrainingResize
 from cnn_core.training.schedules import WarmupDecaySchedule, learning_rate_value, warmup_steps_for
 
 keras.config.set_image_data_format("channels_last")
@@ -52,8 +53,12 @@ def augmentation_layers(config: TrainConfig, seed: int | None = None) -> list[ke
     return layers
 
 
-def build_model(config: TrainConfig, num_classes: int = 10, input_shape=(32, 32, 3)) -> keras.Model:
+def build_model(config: TrainConfig, num_classes: int = 10, input_shape=(32, 32, 3),
+                for_training: bool = False) -> keras.Model:
     """The Keras model for `config` (not compiled); raises ConfigError for impossible settings.
+
+    `for_training` with progressive resizing adds the training-only `training_resize` layer after the rescaling
+    (no weights: the trained weights fit the model built without it, which is the one saved).
 
     Without batch norm the activation is part of each Conv2D/Dense layer, exactly as in the seed
     tutorial; with batch norm each convolution is `block{b}_conv{c}` (no bias) -> `block{b}_bn{c}`
@@ -63,6 +68,8 @@ def build_model(config: TrainConfig, num_classes: int = 10, input_shape=(32, 32,
     seeds = iter(range(config.seed * 1000, config.seed * 1000 + 1000))  # one seed per initializer, in layer order
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
+    if for_training and config.progressive_resizing:
+        x = TrainingResize(input_shape[0], name=RESIZE_LAYER_NAME)(x)
     for layer in augmentation_layers(config):
         x = layer(x)
     if config.whitening_patch:

@@ -37,6 +37,8 @@ EPOCH_OVERHEAD_SECONDS = 0.3  # epoch-end bookkeeping: events, best weights, che
 SAVE_SECONDS = 1.0  # registry save: copy, write, reload, compare, rename (0.2-1.0 s measured on shared cores)
 TRACE_SECONDS = 0.5  # tracing the final evaluation's graph (0.2-0.6 s measured)
 
+EpochCost = Callable[[int, int], float]  # (epoch, epochs of the run) -> its training time as a share of a full epoch
+
 
 def estimate_step_seconds(model: keras.Model, batch_size: int) -> float:
     """Rough seconds per training step from timed eager forward passes (after one warm-up call)."""
@@ -129,11 +131,31 @@ def epochs_for_budget(
     steps_per_epoch: int,
     finish_seconds: float,
     max_epochs: int = 1000,
+    epoch_cost: EpochCost | None = None,
 ) -> int:
     """The most whole epochs that fit what is left of the budget after `elapsed_seconds` (setup and calibration,
-    which traced the steps) and `finish_seconds` (the final evaluation and the save); at least 1."""
+    which traced the steps) and `finish_seconds` (the final evaluation and the save); at least 1.
+
+    `epoch_cost(epoch, epochs)` is an epoch's training time as a share of a calibrated one (progressive resizing's
+    small early epochs); the validation pass and the epoch-end work cost the same in every epoch.
+    """
     left = budget_seconds - elapsed_seconds - finish_seconds
-    return int(max(1, min(max_epochs, math.floor(left / max(epoch_seconds(calibration, steps_per_epoch), 1e-9)))))
+    if epoch_cost is None:
+        return int(max(1, min(max_epochs, math.floor(left / max(epoch_seconds(calibration, steps_per_epoch), 1e-9)))))
+    epochs = 1
+    while epochs < max_epochs and training_seconds(calibration, steps_per_epoch, epochs + 1, epoch_cost) <= left:
+        epochs += 1
+    return epochs
+
+
+def training_seconds(calibration: Calibration, steps_per_epoch: int, epochs: int,
+                     epoch_cost: EpochCost | None = None) -> float:
+    """Expected seconds of `epochs` epochs (each shrunk epoch's steps at their `epoch_cost` share)."""
+    if epoch_cost is None:
+        return epochs * epoch_seconds(calibration, steps_per_epoch)
+    steps = steps_per_epoch * calibration.step_seconds
+    fixed = calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
+    return sum(epoch_cost(epoch, epochs) * steps + fixed for epoch in range(epochs))
 
 
 def epoch_seconds(calibration: Calibration, steps_per_epoch: int) -> float:
@@ -155,9 +177,13 @@ class BudgetKeeper(keras.callbacks.Callback):
 
     def __init__(
         self, *, resize: Callable[[int], None], deadline: float, steps_per_epoch: int, initial_epoch: int,
-        last_epoch: int, max_last_epoch: int, on_replan: Callable[[int], None],
+        last_epoch: int, max_last_epoch: int, on_replan: Callable[[int], None], epoch_cost: EpochCost | None = None,
+        fixed_seconds: float = 0.0,
     ):
         super().__init__()
+        # Progressive resizing: an epoch's steps cost their share of a full epoch's, its `fixed_seconds` (validation,
+        # epoch-end work) do not. None: every epoch costs the same.
+        self.epoch_cost, self.fixed_seconds = epoch_cost, fixed_seconds
         self.resize, self.deadline, self.steps_per_epoch = resize, deadline, steps_per_epoch  # resize(total_steps)
         self.initial_epoch, self.last_epoch, self.max_last_epoch = initial_epoch, last_epoch, max_last_epoch
         self.on_replan = on_replan
@@ -169,7 +195,7 @@ class BudgetKeeper(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         now = time.monotonic()
-        self.durations.append(now - self._last_end)
+        self.durations.append(self._full_cost(now - self._last_end, epoch))
         self._last_end = now
         done = epoch + 1
         if self.model.stop_training or done >= self.last_epoch:
@@ -179,7 +205,7 @@ class BudgetKeeper(keras.callbacks.Callback):
         # The mean of recent epochs predicts the sum of the next ones; on shared cores single epochs varied 24-44 s
         # (median of the last 3 re-planned a 900 s run ten times), one disturbed epoch moves 8 by an eighth.
         per_epoch = statistics.fmean(self.durations[-REPLAN_WINDOW:])
-        fits = min(math.floor((self.deadline - now) / max(per_epoch, 1e-9)), self.max_last_epoch - done)
+        fits = self._epochs_that_fit(done, per_epoch, self.deadline - now)
         slower = fits < remaining
         faster = fits >= remaining + max(2, math.ceil(0.1 * remaining))
         # Shrinking is always allowed (otherwise the safety net would cut the schedule off); growing only
@@ -189,6 +215,27 @@ class BudgetKeeper(keras.callbacks.Callback):
                 self.model.stop_training = True  # not even one more epoch fits: end with the best so far
                 return
             self._resize_schedule(done + fits)
+
+    def _cost(self, epoch: int, last_epoch: int) -> float:
+        return self.epoch_cost(epoch - self.initial_epoch, last_epoch - self.initial_epoch)
+
+    def _full_cost(self, seconds: float, epoch: int) -> float:
+        """What `epoch`, which took `seconds`, would have taken at full cost."""
+        if self.epoch_cost is None:
+            return seconds
+        return (seconds - self.fixed_seconds) / self._cost(epoch, self.last_epoch) + self.fixed_seconds
+
+    def _epochs_that_fit(self, done: int, per_epoch: float, seconds_left: float) -> int:
+        """How many more epochs fit `seconds_left` (0 if none), `per_epoch` being a full-cost epoch's seconds."""
+        if self.epoch_cost is None:
+            return max(min(math.floor(seconds_left / max(per_epoch, 1e-9)), self.max_last_epoch - done), 0)
+        steps, fits = per_epoch - self.fixed_seconds, 0
+        while done + fits < self.max_last_epoch:
+            last = done + fits + 1
+            if sum(self._cost(epoch, last) * steps + self.fixed_seconds for epoch in range(done, last)) > seconds_left:
+                break
+            fits += 1
+        return fits
 
     def _resize_schedule(self, last_epoch: int) -> None:
         self.resize((last_epoch - self.initial_epoch) * self.steps_per_epoch)
