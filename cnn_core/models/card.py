@@ -86,6 +86,8 @@ def _recipe_section(metadata: dict, language: str) -> list[str]:
         augment.append(_t(language, "rotation", degrees=f"{config['rotation_degrees']:g}"))
     if _number(config.get("shift_fraction")):
         augment.append(_t(language, "shift", share=f"{config['shift_fraction']:.0%}"))
+    if config.get("progressive_resizing"):
+        augment.append(_t(language, "progressive"))
     values = {
         "whitening": _option(language, "whitening_patch", config.get("whitening_patch", 0)),
         "filters": " → ".join(str(count) for count in config.get("filters") or []) or "?",

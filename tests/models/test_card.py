@@ -57,3 +57,11 @@ def test_per_class_accuracy_reads_a_dict_or_a_list_in_class_order():
     assert per_class_accuracy({"class_names": ["x"], "per_class_accuracy": [0.1, 0.2]}) == {}
     card = model_card({"name": "m", "class_names": ["x"], "config": TrainConfig().to_dict(), "test_accuracy": 0.5})
     assert "Augmentation:" in card
+
+
+def test_a_progressive_run_says_so_in_both_languages():
+    config = {**SHIPPED["config"], "progressive_resizing": True}
+    assert "early epochs on shrunk images" in model_card({**SHIPPED, "config": config}, "en")
+    assert "early epochs" not in model_card(SHIPPED, "en")
+    chinese = model_card({**SHIPPED, "config": config}, "zh")
+    assert "渐进式缩放" in chinese and english_leftovers(chinese) == []

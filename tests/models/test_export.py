@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from cnn_core.datasets.base import stratified_holdout
 from cnn_core.datasets.cifar import CIFAR10_CLASSES
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import export, registry
 from cnn_core.models.export import SETTING_COMMENTS, ExportError, export_model, keras_code
-from cnn_core.datasets.base import stratified_holdout
 from cnn_core.training.config import PRESETS, TrainConfig
 from cnn_core.training.model import (
     build_model,
@@ -34,6 +34,8 @@ from cnn_core.training.model import (
     predict_probabilities,
     whitening_weights,
 )
+from cnn_core.training.progressive import epoch_side
+
 from helpers.class_folders import class_files, write_tree
 
 SHIPPED = "cifar10-subset-best"
@@ -187,13 +189,24 @@ def test_script_whitens_as_the_app_does(script_for, cifar_subset):
             np.testing.assert_array_equal(ours, theirs)
 
 
-def test_script_trains_one_epoch_in_a_fresh_process(tmp_path, cifar_subset):
-    config = TrainConfig(whitening_patch=2)  # the seed tutorial's model behind a whitening layer
+@pytest.mark.parametrize("epochs", [1, 2, 3, 12])
+def test_script_shrinks_the_same_epochs_as_the_app(script_for, epochs):
+    script = script_for(TrainConfig(filters=[8], head="global_avg", progressive_resizing=True))
+    assert script.phase_sides(epochs) == [epoch_side(epoch, epochs, 32) for epoch in range(epochs)]
+
+
+@pytest.mark.parametrize(("config", "epochs"), [
+    (TrainConfig(whitening_patch=2), 1),  # the seed tutorial's model behind a whitening layer
+    (TrainConfig(filters=[8, 16], padding="same", head="global_avg", progressive_resizing=True), 3),  # 16, 24, 32
+])
+def test_script_trains_in_a_fresh_process(tmp_path, cifar_subset, config, epochs):
     path = tmp_path / "train_seed.py"
     path.write_text(keras_code(metadata_for(config)), encoding="utf-8")
-    done = subprocess.run([sys.executable, str(path), "--data", str(cifar_subset), "--epochs", "1"],
+    done = subprocess.run([sys.executable, str(path), "--data", str(cifar_subset), "--epochs", str(epochs)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    if config.progressive_resizing:  # one fit per image size: epoch 1 (16 x 16), "Epoch 2/2" (24 x 24), "Epoch 3/3"
+        assert all(f"Epoch {epoch}/{epoch}" in done.stdout for epoch in range(2, epochs + 1)), done.stdout[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert 0 < result["test_accuracy"] <= 1
     assert result["parameters"] == build_model(config, num_classes=10).count_params()
