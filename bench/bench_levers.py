@@ -17,9 +17,8 @@ never read: levers are chosen on validation, the test split is scored once per s
     residual  each block's second convolution (after its activation) is added to the block's first one (a skip
               connection, as in ResNet/airbench96; no extra FLOPs)
     progressive
-              progressive resizing: the first third of the epochs on images shrunk to 16 x 16, the second third
-              at 24 x 24, the last at 32 x 32 (the same network: whitening, convolutions and the global-average
-              head take any size); --epochs counts all three
+              the preset with progressive resizing, now the setting `progressive_resizing` (a third of the epochs
+              at 16 x 16, a third at 24 x 24, the rest at 32 x 32); --epochs counts all three
 
     python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--data PATH]
 """
@@ -44,6 +43,7 @@ from cnn_core.datasets.base import hold_out_validation  # noqa: E402
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training import model as training_model  # noqa: E402
 from cnn_core.training.config import TrainConfig, preset  # noqa: E402
+from cnn_core.training.progressive import ProgressiveResizing  # noqa: E402
 
 from helpers.paths import CIFAR_SUBSET  # noqa: E402
 
@@ -114,30 +114,6 @@ def with_residual() -> None:
     training_model.conv_block = block
 
 
-def any_size_model(config: TrainConfig) -> keras.Model:
-    """build_model's network with an input of any height and width (bench-only: build_model fixes 32 x 32)."""
-    fixed = keras.Input
-    keras.Input = lambda shape, name=None: fixed(shape=(None, None, shape[-1]), name=name)
-    try:
-        return training_model.build_model(config, 10)
-    finally:
-        keras.Input = fixed
-
-
-def fit_progressively(model: keras.Model, train: tf.data.Dataset, steps: int, epochs: int) -> keras.callbacks.History:
-    """A third of the epochs at 16 x 16, a third at 24 x 24, the rest at 32 x 32; one schedule over all of them."""
-    phases = [(16, epochs // 3), (24, epochs // 3), (IMAGE_SIDE, epochs - 2 * (epochs // 3))]
-    done, history = 0, None
-    for side, count in phases:
-        data = train
-        if side != IMAGE_SIDE:
-            data = train.map(lambda images, labels, side=side: (
-                tf.image.resize(tf.cast(images, tf.float32), (side, side), antialias=True), labels))
-        history = model.fit(data.repeat(), steps_per_epoch=steps, initial_epoch=done, epochs=done + count, verbose=0)
-        done += count
-    return history
-
-
 def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
     """Train `config` with `lever` for config.epochs; validation accuracy and seconds."""
     dataset = hold_out_validation(load_dataset(str(data)), config.validation_fraction, config.seed)
@@ -146,7 +122,9 @@ def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
         with_erasing()
     if lever == "residual":
         with_residual()
-    model = any_size_model(config) if lever == "progressive" else training_model.build_model(config, 10)
+    if lever == "progressive":
+        config = TrainConfig.from_dict({**config.to_dict(), "progressive_resizing": True})
+    model = training_model.build_model(config, 10, for_training=True)
     training_model.adapt_whitening(model, dataset.x_train, config)
     train, _ = training_model.make_datasets(dataset, config, 10)
     if lever == "cutmix":
@@ -158,10 +136,8 @@ def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
     if lever == "ema":  # before the first step builds the optimizer's variables
         model.optimizer.use_ema, model.optimizer.ema_momentum = True, 0.999
     start = time.perf_counter()
-    if lever == "progressive":
-        history = fit_progressively(model, train, steps, config.epochs)
-    else:
-        history = model.fit(train.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0)
+    callbacks = [ProgressiveResizing(IMAGE_SIDE, 0, lambda: config.epochs)] if config.progressive_resizing else []
+    history = model.fit(train.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
     predicted = training_model.predict_probabilities(model, dataset.x_val, config.test_time_flip).argmax(axis=1)
     return {"fit_seconds": round(seconds, 1), "train_accuracy": round(history.history["accuracy"][-1], 4),

@@ -211,12 +211,16 @@ class BudgetKeeper(keras.callbacks.Callback):
         # Shrinking is always allowed (otherwise the safety net would cut the schedule off); growing only
         # MAX_REPLANS times, so a machine whose speed swings does not keep bending the schedule.
         if slower or (faster and self.replans < MAX_REPLANS):
+            if fits <= 0 and self._cost(epoch, self.last_epoch) < 1.0:
+                fits = 1  # never end on shrunk images: one last epoch at full size, even if it runs late
             if fits <= 0:
                 self.model.stop_training = True  # not even one more epoch fits: end with the best so far
                 return
             self._resize_schedule(done + fits)
 
     def _cost(self, epoch: int, last_epoch: int) -> float:
+        if self.epoch_cost is None:
+            return 1.0
         return self.epoch_cost(epoch - self.initial_epoch, last_epoch - self.initial_epoch)
 
     def _full_cost(self, seconds: float, epoch: int) -> float:

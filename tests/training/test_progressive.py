@@ -117,3 +117,22 @@ def test_a_progressive_run_trains_shrunk_then_full_size_and_saves_a_plain_model(
     saved = registry.load_model("shrunk")
     assert RESIZE_LAYER_NAME not in [layer.name for layer in saved.layers] and saved.input_shape == (None, 32, 32, 3)
     assert registry.load_metadata("shrunk")["config"]["progressive_resizing"] is True
+
+
+def test_a_run_never_ends_on_shrunk_images_even_when_its_budget_is_spent():
+    config = TrainConfig(filters=[4], schedule="linear")
+    model = build_model(config)
+    compile_model(model, config, steps_per_epoch=10, epochs=2)
+    replans = []
+    keeper = BudgetKeeper(resize=lambda steps: None, deadline=time.monotonic() + 5, steps_per_epoch=10,
+                          initial_epoch=0, last_epoch=2, max_last_epoch=6, on_replan=replans.append,
+                          epoch_cost=epoch_cost, fixed_seconds=1.0)
+    keeper.set_model(model)
+    keeper.on_train_begin()
+    keeper._last_end -= 10.0  # the 16-pixel epoch took 10 s: no time is left for the full-size one...
+    keeper.on_epoch_end(0)
+    # ...which still trains: epoch 2 of 2, at full size (without this, the run would end on 16-pixel images)
+    assert not keeper.model.stop_training and keeper.last_epoch == 2 and epoch_side(1, 2, 32) == 32
+    keeper._last_end -= 10.0
+    keeper.on_epoch_end(1)  # a full-size epoch over its time: the run ends there
+    assert keeper.model.stop_training
