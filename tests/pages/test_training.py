@@ -180,6 +180,16 @@ def test_runs_list_shows_finished_and_interrupted_runs_with_charts(app_dirs):
     assert [error.value for error in at.error] == ["Training failed: Out of memory"]
 
 
+def test_a_progressive_runs_charts_say_why_validation_lags(app_dirs):
+    write_run(app_dirs["runs"], "20260101-110000-bbbbbb", "finished", epochs=3)
+    at = run_page()
+    assert not any("Progressive resizing" in caption.value for caption in at.caption)
+    progressive = TrainConfig(head="global_avg", progressive_resizing=True, epochs=3)
+    (app_dirs["runs"] / "20260101-110000-bbbbbb" / "config.json").write_text(progressive.to_json())
+    at = run_page()
+    assert any(caption.value.startswith("Progressive resizing: the first third") for caption in at.caption)
+
+
 def test_confusion_cell_shows_exactly_the_images_behind_it(app_dirs, cifar_subset):
     from cnn_core.datasets.loading import load_dataset
 
