@@ -50,7 +50,7 @@ from cnn_core.training.pacing import (
     steps_per_execution_for,
     training_seconds,
 )
-from cnn_core.training.progressive import ProgressiveResizing, cost_model, set_half_size
+from cnn_core.training.progressive import ProgressiveResizing, epoch_cost
 from cnn_core.training.resume import (
     Checkpoint,
     check_resume_source,
@@ -218,16 +218,14 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
     if validation is None:
         timed = ordered_batches(dataset.x_test, dataset.y_test, config.batch_size, dataset.num_classes)
         timed_images = len(dataset.y_test)
-    half_size = (lambda half: set_half_size(model, half)) if config.progressive_resizing else None
-    plan.calibration = calibrate(model, train, timed, plan.steps_per_execution, calibration_seconds_for(budget),
-                                 half_size)
+    plan.calibration = calibrate(model, train, timed, plan.steps_per_execution, calibration_seconds_for(budget))
     seconds_per_image = plan.calibration.evaluation_seconds / max(timed_images, 1)
     plan.calibration.evaluation_seconds = seconds_per_image * len(dataset.y_val)  # one validation pass per epoch
     # The end: the final model is scored on the validation and the test split once each.
     plan.finish_seconds = finish_seconds_estimate(seconds_per_image * (len(dataset.y_val) + len(dataset.y_test)),
                                                   config.test_time_flip)
     elapsed = time.monotonic() - job.started
-    cost = epoch_costs(plan.calibration)
+    cost = epoch_costs(config)
     plan.epochs = epochs_for_budget(budget, elapsed, plan.calibration, plan.steps_per_epoch,
                                     finish_seconds=plan.finish_seconds, epoch_cost=cost)
     plan.deadline = job.started + budget - plan.finish_seconds  # when training should end (BudgetKeeper plans for it)
@@ -236,9 +234,9 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
                              + plan.finish_seconds)
 
 
-def epoch_costs(calibration: Calibration):
+def epoch_costs(config: TrainConfig):
     """The planner's cost of each epoch: progressive resizing's shrunk epochs cost less; None: all the same."""
-    return None if calibration.half_size_share is None else cost_model(calibration.half_size_share)
+    return epoch_cost if config.progressive_resizing else None
 
 
 def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> dict[str, Any]:
@@ -275,7 +273,7 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
         callbacks.append(BudgetKeeper(
             resize=lambda total_steps: resize_schedule(schedule, job.config, total_steps), deadline=plan.deadline,
             steps_per_epoch=plan.steps_per_epoch, initial_epoch=initial_epoch, last_epoch=initial_epoch + plan.epochs,
-            max_last_epoch=fit_last_epoch, on_replan=replan, epoch_cost=epoch_costs(plan.calibration),
+            max_last_epoch=fit_last_epoch, on_replan=replan, epoch_cost=epoch_costs(job.config),
             fixed_seconds=plan.calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS,
         ))
     callbacks.append(TensorBoardLogs(job.folder / "tensorboard"))

@@ -22,7 +22,6 @@ plan is off by a clear margin: each re-size bends the learning-rate curve).
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -68,7 +67,6 @@ class Calibration:
     evaluation_seconds: float  # one validation pass, steady state
     evaluation_trace_seconds: float  # extra cost of the first validation pass, also paid while calibrating
     seconds: float  # what calibrating itself took
-    half_size_share: float | None = None  # progressive resizing: a step on half-size images / a full-size step
 
 
 class _ExecutionTimer(keras.callbacks.Callback):
@@ -89,23 +87,19 @@ class _ExecutionTimer(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def calibrate(model: keras.Model, train, test, steps_per_execution: int, min_seconds: float,
-              half_size: Callable[[bool], None] | None = None) -> Calibration:
+def calibrate(model: keras.Model, train, test, steps_per_execution: int, min_seconds: float) -> Calibration:
     """Time real training steps and validation passes on the compiled `model`.
 
-    With `half_size` (which switches progressive resizing's half-size images on and off), steps on half-size
-    images are timed too: how much cheaper they are depends on the network (0.33 of a full step for the default
-    preset's, 0.43 for best's, measured here). The weights are restored and the optimizer's state (step count,
-    moments) zeroed afterwards, so the run starts as if uncalibrated, with its steps already traced.
+    The weights are restored and the optimizer's state (step count, moments) zeroed afterwards, so the run
+    starts as if uncalibrated, with its training and validation steps already traced.
     """
     start = time.perf_counter()
     weights = model.get_weights()
-    step_seconds, first_call = _time_steps(model, train, steps_per_execution, min_seconds)
-    half_size_share = None
-    if half_size is not None:
-        half_size(True)
-        half_size_share = _time_steps(model, train, steps_per_execution, min_seconds / 2)[0] / step_seconds
-        half_size(False)
+    timer = _ExecutionTimer(min_seconds)
+    model.fit(train.repeat(), epochs=1, steps_per_epoch=10**6, verbose=0, callbacks=[timer], shuffle=False)
+    executions = len(timer.times) - 1
+    step_seconds = (timer.times[-1] - timer.times[0]) / max(executions * steps_per_execution, 1)
+    first_call = timer.times[0] - timer.begin
     evaluation_times = []
     for _ in range(3):  # the first pass traces the test function; the faster later one is steady
         begin = time.perf_counter()
@@ -121,16 +115,7 @@ def calibrate(model: keras.Model, train, test, steps_per_execution: int, min_sec
         evaluation_seconds=steady_evaluation,
         evaluation_trace_seconds=max(evaluation_times[0] - steady_evaluation, 0.0),
         seconds=time.perf_counter() - start,
-        half_size_share=half_size_share,
     )
-
-
-def _time_steps(model: keras.Model, train, steps_per_execution: int, min_seconds: float) -> tuple[float, float]:
-    """(seconds per steady training step, seconds of the first execution, tracing included)."""
-    timer = _ExecutionTimer(min_seconds)
-    model.fit(train.repeat(), epochs=1, steps_per_epoch=10**6, verbose=0, callbacks=[timer], shuffle=False)
-    executions = len(timer.times) - 1
-    return (timer.times[-1] - timer.times[0]) / max(executions * steps_per_execution, 1), timer.times[0] - timer.begin
 
 
 def finish_seconds_estimate(evaluation_seconds: float, test_time_flip: bool) -> float:
@@ -202,6 +187,7 @@ class BudgetKeeper(keras.callbacks.Callback):
         self.initial_epoch, self.last_epoch, self.max_last_epoch = initial_epoch, last_epoch, max_last_epoch
         self.on_replan = on_replan
         self.durations: list[float] = []
+        self.costs: list[float] = []  # each finished epoch's share of a full-size epoch's steps
         self.replans = 0
 
     def on_train_begin(self, logs=None) -> None:
@@ -209,7 +195,8 @@ class BudgetKeeper(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
         now = time.monotonic()
-        self.durations.append(self._full_cost(now - self._last_end, epoch))
+        self.durations.append(now - self._last_end)
+        self.costs.append(self._cost(epoch, self.last_epoch))
         self._last_end = now
         done = epoch + 1
         if self.model.stop_training or done >= self.last_epoch:
@@ -218,8 +205,7 @@ class BudgetKeeper(keras.callbacks.Callback):
         remaining = self.last_epoch - done
         # The mean of recent epochs predicts the sum of the next ones; on shared cores single epochs varied 24-44 s
         # (median of the last 3 re-planned a 900 s run ten times), one disturbed epoch moves 8 by an eighth.
-        per_epoch = statistics.fmean(self.durations[-REPLAN_WINDOW:])
-        fits = self._epochs_that_fit(done, per_epoch, self.deadline - now)
+        fits = self._epochs_that_fit(done, self._full_epoch_seconds(), self.deadline - now)
         slower = fits < remaining
         faster = fits >= remaining + max(2, math.ceil(0.1 * remaining))
         # Shrinking is always allowed (otherwise the safety net would cut the schedule off); growing only
@@ -237,11 +223,15 @@ class BudgetKeeper(keras.callbacks.Callback):
             return 1.0
         return self.epoch_cost(epoch - self.initial_epoch, last_epoch - self.initial_epoch)
 
-    def _full_cost(self, seconds: float, epoch: int) -> float:
-        """What `epoch`, which took `seconds`, would have taken at full cost."""
-        if self.epoch_cost is None:
-            return seconds
-        return (seconds - self.fixed_seconds) / self._cost(epoch, self.last_epoch) + self.fixed_seconds
+    def _full_epoch_seconds(self) -> float:
+        """A full-size epoch's expected seconds from the last REPLAN_WINDOW epochs: their mean when all were full size.
+
+        Shrunk epochs count by their share of the time: the recent steps' seconds over their summed shares, plus
+        the fixed part, so one slow 16-pixel epoch does not count 2.5 times over as the mean of scaled epochs would.
+        """
+        durations, costs = self.durations[-REPLAN_WINDOW:], self.costs[-REPLAN_WINDOW:]
+        steps = sum(duration - self.fixed_seconds for duration in durations) / max(sum(costs), 1e-9)
+        return steps + self.fixed_seconds
 
     def _epochs_that_fit(self, done: int, per_epoch: float, seconds_left: float) -> int:
         """How many more epochs fit `seconds_left` (0 if none), `per_epoch` being a full-cost epoch's seconds."""

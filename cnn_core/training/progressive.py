@@ -10,9 +10,9 @@ Measured on the CIFAR-10 subset (default preset, 2 CPU cores, `bench/bench_lever
 took the time of 8 full-size ones and reached 76.6 % / 74.7 % validation accuracy (seeds 0 / 1) against 73.5 % /
 72.5 %.
 
-The pieces: `TrainingResize` (the layer, its side in a variable), `epoch_side` (which size an epoch trains at),
-`cost_model` (what an epoch costs against a full-size one, for planning a time budget, from a timed half-size
-step) and `ProgressiveResizing` (the callback that sets the side as each epoch begins).
+The pieces: `TrainingResize` (the layer, its side in a variable), `epoch_side` / `epoch_cost` (which phase an
+epoch is in, and what it costs against a full-size epoch, for planning a time budget) and `ProgressiveResizing`
+(the callback that sets the side as each epoch begins).
 """
 
 from __future__ import annotations
@@ -22,39 +22,30 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-SIDE_SHARES = (0.5, 0.75, 1.0)  # each phase's side, as a share of the full side
+# (share of the full side, share of a full-size epoch's training time) of each phase. The times are measured in
+# budgeted runs here (2 CPU cores, one traced step for all sizes, the validation pass excluded): half size
+# 0.36-0.41 (default preset's network) and 0.43 (best's), three quarters 0.60-0.73 and 0.72; more than the share of
+# pixels (0.25, 0.56): shrinking itself, batch norm's statistics and the optimizer's update do not shrink. Timing
+# half-size steps while calibrating was tried and planned worse: it gave 0.36 where the run then took 0.41.
+PHASES = ((0.5, 0.4), (0.75, 0.7), (1.0, 1.0))
 RESIZE_LAYER_NAME = "training_resize"
 
 
 def epoch_phase(epoch: int, last_epoch: int) -> int:
     """The phase (0, 1, 2) of `epoch` (0-based, counted from the schedule's start) in a run of `last_epoch` epochs."""
     if epoch >= last_epoch - 1:
-        return len(SIDE_SHARES) - 1  # the last epoch always at full size: the model is scored and used there
-    return min(len(SIDE_SHARES) * epoch // max(last_epoch, 1), len(SIDE_SHARES) - 1)
+        return len(PHASES) - 1  # the last epoch always at full size: the model is scored and used there
+    return min(len(PHASES) * epoch // max(last_epoch, 1), len(PHASES) - 1)
 
 
 def epoch_side(epoch: int, last_epoch: int, full_side: int) -> int:
     """The side training images are shrunk to in `epoch` of `last_epoch` (at least 8 pixels)."""
-    return max(8, round(full_side * SIDE_SHARES[epoch_phase(epoch, last_epoch)]))
+    return max(8, round(full_side * PHASES[epoch_phase(epoch, last_epoch)][0]))
 
 
-def cost_model(half_size_share: float) -> Callable[[int, int], float]:
-    """epoch_cost(epoch, last_epoch): an epoch's training time as a share of a full-size epoch's.
-
-    From one measurement, a half-size step's share of a full-size one's time (`pacing.calibrate`): a step costs a
-    fixed part a plus a part that grows with the pixels, a + (1 - a) x share², so half size costs a + (1 - a) / 4.
-    Measured here, default preset: half size 0.31-0.34, three quarters 0.59-0.64 (this model says 0.60-0.62).
-    """
-    fixed = min(max((half_size_share - 0.25) / 0.75, 0.0), 1.0)
-    costs = [fixed + (1.0 - fixed) * share**2 for share in SIDE_SHARES]
-    return lambda epoch, last_epoch: costs[epoch_phase(epoch, last_epoch)]
-
-
-def set_half_size(model: keras.Model, half: bool) -> None:
-    """Switch a training model's images to half size, or back to full size (for timing steps)."""
-    layer = model.get_layer(RESIZE_LAYER_NAME)
-    full_side = int(model.input_shape[1])
-    layer.side.assign(max(8, round(full_side * SIDE_SHARES[0])) if half else full_side)
+def epoch_cost(epoch: int, last_epoch: int) -> float:
+    """The training time of `epoch` as a share of a full-size epoch's."""
+    return PHASES[epoch_phase(epoch, last_epoch)][1]
 
 
 class TrainingResize(keras.layers.Layer):

@@ -9,20 +9,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_core.datasets.base import hold_out_validation
-from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import registry
 from cnn_core.training import launch, progressive, runs
 from cnn_core.training.config import ConfigError, TrainConfig
 from cnn_core.training.job import saved_form
-from cnn_core.training.model import build_model, compile_model, make_datasets
-from cnn_core.training.pacing import BudgetKeeper, Calibration, calibrate, epochs_for_budget, training_seconds
-from cnn_core.training.progressive import RESIZE_LAYER_NAME, cost_model, epoch_side, set_half_size
+from cnn_core.training.model import build_model, compile_model
+from cnn_core.training.pacing import BudgetKeeper, Calibration, epochs_for_budget, training_seconds
+from cnn_core.training.progressive import PHASES, RESIZE_LAYER_NAME, epoch_cost, epoch_phase, epoch_side
 
 from helpers.runs import TINY, new_run
 
 PROGRESSIVE = TrainConfig(filters=[4, 8], padding="same", head="global_avg", progressive_resizing=True)
-COST = cost_model(0.35)  # a half-size step at 0.35 of a full-size one's time
 
 
 @pytest.mark.parametrize(("epochs", "sides"), [
@@ -71,42 +68,17 @@ def test_progressive_resizing_needs_a_head_that_takes_any_size_and_blocks_that_f
         TrainConfig(**fits_full_size, progressive_resizing=True).validate()
 
 
-def test_the_cost_model_grows_with_the_pixels_above_a_fixed_part_measured_at_half_size():
-    assert [cost_model(0.25)(epoch, 3) for epoch in range(3)] == pytest.approx([0.25, 0.5625, 1.0])  # pixels only
-    assert [cost_model(1.0)(epoch, 3) for epoch in range(3)] == [1.0, 1.0, 1.0]  # shrinking saved nothing
-    # Measured here (default preset): half size 0.31-0.34 of a full step, three quarters 0.59-0.64.
-    assert 0.59 <= cost_model(0.34)(1, 3) <= 0.64
-
-
-def test_calibration_times_half_size_steps_and_leaves_the_model_as_it_was(cifar_subset):
-    dataset = hold_out_validation(load_dataset(cifar_subset), 0.1, 0)
-    dataset.x_train, dataset.y_train = dataset.x_train[:512], dataset.y_train[:512]
-    model = build_model(PROGRESSIVE, for_training=True)
-    compile_model(model, PROGRESSIVE, steps_per_epoch=8, epochs=1)
-    train, validation = make_datasets(dataset, PROGRESSIVE, 10)
-    weights, sides = model.get_weights(), []
-
-    def half_size(half: bool) -> None:
-        set_half_size(model, half)
-        sides.append(int(model.get_layer(RESIZE_LAYER_NAME).side.numpy()))
-
-    calibration = calibrate(model, train, validation, 1, 0.3, half_size)
-    assert sides == [16, 32] and 0 < calibration.half_size_share < 1.5
-    for before, after in zip(weights, model.get_weights(), strict=True):
-        np.testing.assert_array_equal(before, after)
-
-
 def test_a_budget_holds_more_progressive_epochs_and_plans_their_cost():
     calibration = Calibration(step_seconds=0.01, trace_seconds=1.0, evaluation_seconds=0.5,
-                              evaluation_trace_seconds=0.5, seconds=2.0, half_size_share=0.34)
-    cost = cost_model(calibration.half_size_share)
+                              evaluation_trace_seconds=0.5, seconds=2.0)
     # Full-size epochs: 100 x 0.01 + 0.5 + 0.3 = 1.8 s, 89 s left: 49. Progressive ones: 1 s of steps at full size
     # times the epoch's share, + 0.8 s each, counted epoch by epoch (the last epoch always at full size).
     assert epochs_for_budget(101, 10, calibration, 100, finish_seconds=2.0) == 49
-    epochs = epochs_for_budget(101, 10, calibration, 100, finish_seconds=2.0, epoch_cost=cost)
-    by_hand = [n for n in range(1, 200) if sum(cost(e, n) * 1.0 + 0.8 for e in range(n)) <= 89]
+    epochs = epochs_for_budget(101, 10, calibration, 100, finish_seconds=2.0, epoch_cost=epoch_cost)
+    by_hand = [n for n in range(1, 200) if sum(PHASES[epoch_phase(e, n)][1] + 0.8 for e in range(n)) <= 89]
     assert epochs == max(by_hand) and epochs > 49
-    assert training_seconds(calibration, 100, epochs, cost) <= 89 < training_seconds(calibration, 100, epochs + 1, cost)
+    assert training_seconds(calibration, 100, epochs, epoch_cost) <= 89 < training_seconds(
+        calibration, 100, epochs + 1, epoch_cost)
 
 
 def make_progressive_keeper(last_epoch: int, seconds_left: float):
@@ -117,23 +89,25 @@ def make_progressive_keeper(last_epoch: int, seconds_left: float):
     replans = []
     keeper = BudgetKeeper(resize=lambda steps: None, deadline=time.monotonic() + seconds_left, steps_per_epoch=10,
                           initial_epoch=0, last_epoch=last_epoch, max_last_epoch=last_epoch + 2,
-                          on_replan=replans.append, epoch_cost=COST, fixed_seconds=1.0)
+                          on_replan=replans.append, epoch_cost=epoch_cost, fixed_seconds=1.0)
     keeper.set_model(model)
     keeper.on_train_begin()
     return keeper, replans
 
 
 def test_the_budget_keeper_judges_a_shrunk_epoch_by_its_share_of_the_time():
-    planned = sum(COST(epoch, 12) * 90 + 1 for epoch in range(12))  # 12 epochs, 4 of each size
+    half = PHASES[0][1]
+    planned = sum(epoch_cost(epoch, 12) * 90 + 1 for epoch in range(12))  # 12 epochs, 4 of each size
     keeper, replans = make_progressive_keeper(12, planned + 5)
-    first = COST(0, 12) * 90 + 1  # a 16-pixel epoch on plan: as if a full-size epoch took 91 s
-    keeper._last_end -= first
-    keeper.deadline -= first
+    keeper._last_end -= half * 90 + 1  # a 16-pixel epoch on plan: as if a full-size epoch took 91 s
+    keeper.deadline -= half * 90 + 1
     keeper.on_epoch_end(0)
-    assert replans == [] and keeper.durations == [pytest.approx(91.0, abs=0.1)]
-    keeper._last_end -= 91.0  # 91 s for another 16-pixel epoch: almost three times too slow, the plan shrinks
+    assert replans == [] and keeper._full_epoch_seconds() == pytest.approx(91.0, abs=0.1)
+    keeper._last_end -= 91.0  # 91 s for another 16-pixel epoch: far too slow, the plan shrinks
     keeper.deadline -= 91.0
     keeper.on_epoch_end(1)
+    # Both epochs' steps over both epochs' shares, plus the fixed part.
+    assert keeper._full_epoch_seconds() == pytest.approx((half * 90 + 90) / (2 * half) + 1, abs=0.1)
     assert replans and replans[-1] < 12
 
 
