@@ -12,8 +12,6 @@ never read: levers are chosen on validation, the test split is scored once per s
               Beta(1, 1)
     ema       the optimizer keeps an exponential moving average of the weights (momentum 0.999), which
               replaces them at the end
-    mixup     mixup on each batch: each image blended with another of the batch, labels mixed alike,
-              Beta(0.2, 0.2)
     residual  each block's second convolution (after its activation) is added to the block's first one (a skip
               connection, as in ResNet/airbench96; no extra FLOPs)
     progressive
@@ -47,7 +45,7 @@ from cnn_core.training.progressive import ProgressiveResizing  # noqa: E402
 
 from helpers.paths import CIFAR_SUBSET  # noqa: E402
 
-LEVERS = ("none", "erasing", "cutmix", "ema", "mixup", "residual", "progressive")
+LEVERS = ("none", "erasing", "cutmix", "ema", "residual", "progressive")
 IMAGE_SIDE = 32
 
 
@@ -80,15 +78,6 @@ def cutmix(images: tf.Tensor, labels: tf.Tensor, seed: int) -> tuple[tf.Tensor, 
     area = tf.reduce_mean(box)
     mixed = images * (1.0 - box) + tf.gather(images, other) * box
     return mixed, (1.0 - area) * labels + area * tf.gather(labels, other)
-
-
-def mixup(images: tf.Tensor, labels: tf.Tensor, seed: int, alpha: float = 0.2) -> tuple[tf.Tensor, tf.Tensor]:
-    """One batch: each image blended with another of the batch by a Beta(alpha, alpha) share, labels alike."""
-    images = tf.cast(images, tf.float32)
-    other = tf.random.shuffle(tf.range(tf.shape(images)[0]), seed=seed)
-    a, b = tf.random.gamma([], alpha, seed=seed), tf.random.gamma([], alpha, seed=seed + 1)
-    share = a / (a + b)
-    return share * images + (1.0 - share) * tf.gather(images, other), share * labels + (1.0 - share) * tf.gather(labels, other)
 
 
 def with_residual() -> None:
@@ -129,8 +118,6 @@ def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
     train, _ = training_model.make_datasets(dataset, config, 10)
     if lever == "cutmix":
         train = train.map(lambda images, labels: cutmix(images, labels, config.seed))
-    if lever == "mixup":
-        train = train.map(lambda images, labels: mixup(images, labels, config.seed))
     steps = -(-len(dataset.y_train) // config.batch_size)
     training_model.compile_model(model, config, steps, config.epochs, steps_per_execution=8)
     if lever == "ema":  # before the first step builds the optimizer's variables
