@@ -6,9 +6,10 @@ rest, and always the last epoch, at full size. The network is the same in all th
 the global-average head take any size), so the time a phase saves buys more epochs in a time budget. Validation,
 testing and the saved model always see full-size images: the shrinking is a training-only layer.
 
-Measured on the CIFAR-10 subset (default preset, 2 CPU cores, `bench/bench_levers.py`): 12 progressive epochs
-took the time of 8 full-size ones and reached 76.6 % / 74.7 % validation accuracy (seeds 0 / 1) against 73.5 % /
-72.5 %.
+Measured on the CIFAR-10 subset (default preset, 2 CPU cores): 12 progressive epochs took the time of 8 full-size
+ones and reached 76.6 % / 74.7 % validation accuracy (seeds 0 / 1) against 73.5 % / 72.5 % (`bench/bench_levers.py`);
+in default's 170 s budget, 10-11 epochs instead of 6-7 and 72.0 % test accuracy instead of 68.9 %
+(`bench/bench_recipe.py`). In best's 880 s it lost (79.8 % validation against 81.1 %): best stays at full size.
 
 The pieces: `TrainingResize` (the layer, its side in a variable), `epoch_side` / `epoch_cost` (which phase an
 epoch is in, and what it costs against a full-size epoch, for planning a time budget) and `ProgressiveResizing`
