@@ -139,22 +139,39 @@ def epochs_for_budget(
     small early epochs); the validation pass and the epoch-end work cost the same in every epoch.
     """
     left = budget_seconds - elapsed_seconds - finish_seconds
-    if epoch_cost is None:
-        return int(max(1, min(max_epochs, math.floor(left / max(epoch_seconds(calibration, steps_per_epoch), 1e-9)))))
-    epochs = 1
-    while epochs < max_epochs and training_seconds(calibration, steps_per_epoch, epochs + 1, epoch_cost) <= left:
-        epochs += 1
-    return epochs
+    fixed = calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
+    return max(1, epochs_that_fit(left, epoch_seconds(calibration, steps_per_epoch), fixed, 0, max_epochs, epoch_cost))
 
 
 def training_seconds(calibration: Calibration, steps_per_epoch: int, epochs: int,
                      epoch_cost: EpochCost | None = None) -> float:
     """Expected seconds of `epochs` epochs (each shrunk epoch's steps at their `epoch_cost` share)."""
+    steps, fixed = steps_per_epoch * calibration.step_seconds, calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
+    return _seconds(0, epochs, steps, fixed, epoch_cost or _full_cost)
+
+
+def epochs_that_fit(seconds_left: float, full_epoch_seconds: float, fixed_seconds: float, done: int, most: int,
+                    epoch_cost: EpochCost | None = None, start: int = 0) -> int:
+    """How many epochs after the first `done` fit `seconds_left` (0..`most`), a full-size epoch taking
+    `full_epoch_seconds`, `fixed_seconds` of them for validation and epoch-end work; `epoch_cost` shrinks the steps
+    of progressive resizing's early epochs, counted from the schedule's `start`. Without it, one division."""
     if epoch_cost is None:
-        return epochs * epoch_seconds(calibration, steps_per_epoch)
-    steps = steps_per_epoch * calibration.step_seconds
-    fixed = calibration.evaluation_seconds + EPOCH_OVERHEAD_SECONDS
-    return sum(epoch_cost(epoch, epochs) * steps + fixed for epoch in range(epochs))
+        return max(min(math.floor(seconds_left / max(full_epoch_seconds, 1e-9)), most), 0)
+    steps, fits = full_epoch_seconds - fixed_seconds, 0  # each candidate length summed anew: its shares differ
+    while fits < most and _seconds(done - start, done + fits + 1 - start, steps, fixed_seconds,
+                                   epoch_cost) <= seconds_left:
+        fits += 1
+    return fits
+
+
+def _seconds(first: int, last: int, steps_seconds: float, fixed_seconds: float, epoch_cost: EpochCost) -> float:
+    """Seconds of epochs first..last-1 of a run that ends with epoch `last`."""
+    return sum(epoch_cost(epoch, last) * steps_seconds + fixed_seconds for epoch in range(first, last))
+
+
+def _full_cost(epoch: int, last_epoch: int) -> float:
+    """Every epoch at full size (no progressive resizing)."""
+    return 1.0
 
 
 def epoch_seconds(calibration: Calibration, steps_per_epoch: int) -> float:
@@ -205,7 +222,8 @@ class BudgetKeeper(keras.callbacks.Callback):
         remaining = self.last_epoch - done
         # The mean of recent epochs predicts the sum of the next ones; on shared cores single epochs varied 24-44 s
         # (median of the last 3 re-planned a 900 s run ten times), one disturbed epoch moves 8 by an eighth.
-        fits = self._epochs_that_fit(done, self._full_epoch_seconds(), self.deadline - now)
+        fits = epochs_that_fit(self.deadline - now, self._full_epoch_seconds(), self.fixed_seconds, done,
+                               self.max_last_epoch - done, self.epoch_cost, self.initial_epoch)
         slower = fits < remaining
         faster = fits >= remaining + max(2, math.ceil(0.1 * remaining))
         # Shrinking is always allowed (otherwise the safety net would cut the schedule off); growing only
@@ -219,9 +237,7 @@ class BudgetKeeper(keras.callbacks.Callback):
             self._resize_schedule(done + fits)
 
     def _cost(self, epoch: int, last_epoch: int) -> float:
-        if self.epoch_cost is None:
-            return 1.0
-        return self.epoch_cost(epoch - self.initial_epoch, last_epoch - self.initial_epoch)
+        return (self.epoch_cost or _full_cost)(epoch - self.initial_epoch, last_epoch - self.initial_epoch)
 
     def _full_epoch_seconds(self) -> float:
         """A full-size epoch's expected seconds from the last REPLAN_WINDOW epochs: their mean when all were full size.
@@ -232,18 +248,6 @@ class BudgetKeeper(keras.callbacks.Callback):
         durations, costs = self.durations[-REPLAN_WINDOW:], self.costs[-REPLAN_WINDOW:]
         steps = sum(duration - self.fixed_seconds for duration in durations) / max(sum(costs), 1e-9)
         return steps + self.fixed_seconds
-
-    def _epochs_that_fit(self, done: int, per_epoch: float, seconds_left: float) -> int:
-        """How many more epochs fit `seconds_left` (0 if none), `per_epoch` being a full-cost epoch's seconds."""
-        if self.epoch_cost is None:
-            return max(min(math.floor(seconds_left / max(per_epoch, 1e-9)), self.max_last_epoch - done), 0)
-        steps, fits = per_epoch - self.fixed_seconds, 0
-        while done + fits < self.max_last_epoch:
-            last = done + fits + 1
-            if sum(self._cost(epoch, last) * steps + self.fixed_seconds for epoch in range(done, last)) > seconds_left:
-                break
-            fits += 1
-        return fits
 
     def _resize_schedule(self, last_epoch: int) -> None:
         self.resize((last_epoch - self.initial_epoch) * self.steps_per_epoch)
