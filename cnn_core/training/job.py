@@ -42,6 +42,7 @@ from cnn_core.training.pacing import (
     EPOCH_OVERHEAD_SECONDS,
     BudgetKeeper,
     Calibration,
+    EpochCost,
     calibrate,
     calibration_seconds_for,
     epochs_for_budget,
@@ -234,7 +235,7 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
                              + plan.finish_seconds)
 
 
-def epoch_costs(config: TrainConfig):
+def epoch_costs(config: TrainConfig) -> EpochCost | None:
     """The planner's cost of each epoch: progressive resizing's shrunk epochs cost less; None: all the same."""
     return epoch_cost if config.progressive_resizing else None
 
@@ -247,6 +248,7 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
         "train_images": len(dataset.y_train), "validation_images": len(dataset.y_val),
         "test_images": len(dataset.y_test), "class_names": dataset.class_names, "data_source": dataset.source,
         "time_budget_seconds": job.config.time_budget_seconds, "resumed_from": job.request.get("resume_from"),
+        "progressive_resizing": job.config.progressive_resizing,
         "calibration": None if plan.calibration is None else vars(plan.calibration),
         "expected_seconds": plan.expected_seconds,
         "devices": describe_devices(),

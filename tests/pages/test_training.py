@@ -184,8 +184,11 @@ def test_a_progressive_runs_charts_say_why_validation_lags(app_dirs):
     write_run(app_dirs["runs"], "20260101-110000-bbbbbb", "finished", epochs=3)
     at = run_page()
     assert not any("Progressive resizing" in caption.value for caption in at.caption)
-    progressive = TrainConfig(head="global_avg", progressive_resizing=True, epochs=3)
-    (app_dirs["runs"] / "20260101-110000-bbbbbb" / "config.json").write_text(progressive.to_json())
+    events = app_dirs["runs"] / "20260101-110000-bbbbbb" / "events.jsonl"
+    lines = events.read_text().splitlines()
+    start = json.loads(lines[0])
+    assert start["type"] == "start"
+    events.write_text("\n".join([json.dumps({**start, "progressive_resizing": True}), *lines[1:]]) + "\n")
     at = run_page()
     assert any(caption.value.startswith("Progressive resizing: the first third") for caption in at.caption)
 

@@ -119,6 +119,7 @@ def test_a_progressive_run_trains_shrunk_then_full_size_and_saves_a_plain_model(
     launch.run_training(run_id)
     assert sides == [16, 24, 32]
     assert [event["epoch"] for event in runs.history(run_id)] == [1, 2, 3]
+    assert [event["progressive_resizing"] for event in runs.read_events(run_id) if event["type"] == "start"] == [True]
     saved = registry.load_model("shrunk")
     assert RESIZE_LAYER_NAME not in [layer.name for layer in saved.layers] and saved.input_shape == (None, 32, 32, 3)
     assert registry.load_metadata("shrunk")["config"]["progressive_resizing"] is True
