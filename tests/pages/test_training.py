@@ -180,6 +180,15 @@ def test_runs_list_shows_finished_and_interrupted_runs_with_charts(app_dirs):
     assert [error.value for error in at.error] == ["Training failed: Out of memory"]
 
 
+def test_progressive_resizing_on_a_flatten_head_is_explained_and_disables_train(app_dirs):
+    at = run_page()  # the seed's model: a flatten head, which takes one image size only
+    at.checkbox(key="cfg_progressive_resizing").check().run()
+    assert any("head must be global average pooling" in error.value for error in at.error)
+    assert at.button(key="train").disabled is True
+    at.selectbox(key="cfg_head").set_value("global_avg").run()
+    assert not at.error and at.button(key="train").disabled is False
+
+
 def test_a_progressive_runs_charts_say_why_validation_lags(app_dirs):
     write_run(app_dirs["runs"], "20260101-110000-bbbbbb", "finished", epochs=3)
     at = run_page()
