@@ -17,6 +17,15 @@ never read: levers are chosen on validation, the test split is scored once per s
     progressive
               the preset with progressive resizing, now the setting `progressive_resizing` (a third of the epochs
               at 16 x 16, a third at 24 x 24, the rest at 32 x 32); --epochs counts all three
+    mixup     mixup on each batch: every image blended with another of the batch, labels by the same share,
+              Beta(0.2, 0.2) (mostly light blends)
+    fewer_images
+              trains on 8/9 of the training split (per class, seeded): the gap to "none" estimates what refitting
+              on training + validation (9/8 of the images) would add, without scoring a model on images it trained on
+
+Every run also prints validation accuracy with airbench's test-time translations (the flip-averaged
+probabilities, plus those of the image moved one pixel down-right and up-left, each flip-averaged, at half
+weight), the lever that test_time_flip would grow into.
 
     python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--data PATH]
 """
@@ -37,7 +46,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cnn_core.datasets.base import hold_out_validation  # noqa: E402
+from cnn_core.datasets.base import hold_out_validation, stratified_holdout  # noqa: E402
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training import model as training_model  # noqa: E402
 from cnn_core.training.config import TrainConfig, preset  # noqa: E402
@@ -45,7 +54,7 @@ from cnn_core.training.progressive import ProgressiveResizing  # noqa: E402
 
 from helpers.paths import CIFAR_SUBSET  # noqa: E402
 
-LEVERS = ("none", "erasing", "cutmix", "ema", "residual", "progressive")
+LEVERS = ("none", "erasing", "cutmix", "ema", "residual", "progressive", "mixup", "fewer_images")
 IMAGE_SIDE = 32
 
 
@@ -80,6 +89,26 @@ def cutmix(images: tf.Tensor, labels: tf.Tensor, seed: int) -> tuple[tf.Tensor, 
     return mixed, (1.0 - area) * labels + area * tf.gather(labels, other)
 
 
+def mixup(images: tf.Tensor, labels: tf.Tensor, seed: int, alpha: float = 0.2) -> tuple[tf.Tensor, tf.Tensor]:
+    """One batch: each image blended with another of the batch by a Beta(alpha, alpha) share, labels alike."""
+    images = tf.cast(images, tf.float32)
+    other = tf.random.shuffle(tf.range(tf.shape(images)[0]), seed=seed)
+    a = tf.random.gamma([tf.shape(images)[0]], alpha, seed=seed + 1)
+    b = tf.random.gamma([tf.shape(images)[0]], alpha, seed=seed + 2)
+    share = a / (a + b)  # Beta(alpha, alpha), one per image
+    mixed = images * share[:, None, None, None] + tf.gather(images, other) * (1.0 - share[:, None, None, None])
+    return mixed, labels * share[:, None] + tf.gather(labels, other) * (1.0 - share[:, None])
+
+
+def translated_tta_probabilities(model: keras.Model, images: np.ndarray) -> np.ndarray:
+    """airbench's test-time augmentation: flip-averaged probabilities at half weight, the two one-pixel shifts
+    (down-right, up-left; edges reflected), each flip-averaged, a quarter each."""
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    down_right, up_left = padded[:, :-2, :-2], padded[:, 2:, 2:]
+    views = [training_model.predict_probabilities(model, view, True) for view in (images, down_right, up_left)]
+    return 0.5 * views[0] + 0.25 * views[1] + 0.25 * views[2]
+
+
 def with_residual() -> None:
     """Make build_model's blocks residual: the later convolutions' output is added to the first convolution's.
 
@@ -106,6 +135,9 @@ def with_residual() -> None:
 def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
     """Train `config` with `lever` for config.epochs; validation accuracy and seconds."""
     dataset = hold_out_validation(load_dataset(str(data)), config.validation_fraction, config.seed)
+    if lever == "fewer_images":
+        kept = ~stratified_holdout(dataset.y_train, 1 / 9, config.seed + 1)
+        dataset.x_train, dataset.y_train = dataset.x_train[kept], dataset.y_train[kept]
     keras.utils.set_random_seed(config.seed)
     if lever == "erasing":
         with_erasing()
@@ -118,6 +150,8 @@ def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
     train, _ = training_model.make_datasets(dataset, config, 10)
     if lever == "cutmix":
         train = train.map(lambda images, labels: cutmix(images, labels, config.seed))
+    if lever == "mixup":
+        train = train.map(lambda images, labels: mixup(images, labels, config.seed))
     steps = -(-len(dataset.y_train) // config.batch_size)
     training_model.compile_model(model, config, steps, config.epochs, steps_per_execution=8)
     if lever == "ema":  # before the first step builds the optimizer's variables
@@ -127,8 +161,11 @@ def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
     history = model.fit(train.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
     predicted = training_model.predict_probabilities(model, dataset.x_val, config.test_time_flip).argmax(axis=1)
-    return {"fit_seconds": round(seconds, 1), "train_accuracy": round(history.history["accuracy"][-1], 4),
-            "validation_accuracy": round(float(np.mean(predicted == dataset.y_val)), 4)}
+    translated = translated_tta_probabilities(model, dataset.x_val).argmax(axis=1)
+    return {"fit_seconds": round(seconds, 1), "train_images": len(dataset.y_train),
+            "train_accuracy": round(history.history["accuracy"][-1], 4),
+            "validation_accuracy": round(float(np.mean(predicted == dataset.y_val)), 4),
+            "validation_accuracy_translations": round(float(np.mean(translated == dataset.y_val)), 4)}
 
 
 def main() -> None:
