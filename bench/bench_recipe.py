@@ -110,9 +110,10 @@ def print_runs(results: list[dict], peak: float | None) -> None:
     for r in results:
         budget = f"{r['budget']:g}" if r["budget"] else "-"
         share = f" ({100 * r['gflops'] / peak:.0f} %)" if peak else ""
+        validation = "-" if r["validation_accuracy"] is None else f"{r['validation_accuracy']:.1%}"  # none held out
         print(f"{r['preset']:<8} {r['seed']:>4} {r['epochs']:>6} {budget:>6} {r['seconds']:>7.1f} {r['cpu_seconds']:>7.1f} "
               f"{r['images_per_second']:>6.0f} {r['gflops']:>5.1f}{share} {r['peak_bytes'] / 2**20:>6.0f} MB "
-              f"{r['validation_accuracy'] or 0:>8.1%} {r['accuracy']:>8.1%}")
+              f"{validation:>8} {r['accuracy']:>8.1%}")
 
 
 def print_medians(results: list[dict]) -> None:

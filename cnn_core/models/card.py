@@ -69,7 +69,9 @@ def dataset_text(metadata: dict, language: str) -> str:
 def _data_section(metadata: dict, language: str) -> list[str]:
     lines = [f"## {_t(language, 'data')}", "", f"- {_t(language, 'source', source=dataset_text(metadata, language))}"]
     for field in ("train_images", "validation_images", "test_images"):
-        if (count := _count(metadata.get(field))) is not None:
+        if field == "validation_images" and metadata.get(field) == 0:  # trained on every training image
+            lines.append(f"- {_t(language, 'no_validation')}")
+        elif (count := _count(metadata.get(field))) is not None:
             lines.append(f"- {_t(language, field, count=count)}")
     names = [i18n.class_label(language, str(name)) for name in metadata.get("class_names") or []]
     if names:
