@@ -24,8 +24,7 @@ def scrubber_section(run_id: str, place: str, events: list[dict]) -> None:
     if saved is None or not len(saved["epochs"]):
         return
     classes = saved["confusion"].shape[-1]
-    start = next((event for event in events if event.get("type") == "start"), {})
-    class_names = list(start.get("class_names") or [str(index) for index in range(classes)])
+    class_names = list(figures.start_fields(events).get("class_names") or [str(index) for index in range(classes)])
     epochs = [int(epoch) for epoch in saved["epochs"]]
     with st.expander(t("scrubber.title", count=len(epochs))):
         st.caption(t("scrubber.intro"))

@@ -218,10 +218,15 @@ def run_phase(events: list[dict[str, Any]]) -> str:
     return "loading"
 
 
+def start_fields(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's start event (its plan, data and settings as trained); {} until the run has written it."""
+    return next((event for event in events if event.get("type") == "start"), {})
+
+
 def over_budget(events: list[dict[str, Any]]) -> tuple[float, float] | None:
     """(expected seconds, budget) when a time-budgeted run's calibration expects clearly more than its budget
     (not even one epoch fits on this machine); None otherwise."""
-    start = next((event for event in events if event.get("type") == "start"), None)
+    start = start_fields(events)
     if not start or not start.get("time_budget_seconds") or not start.get("expected_seconds"):
         return None
     expected, budget = float(start["expected_seconds"]), float(start["time_budget_seconds"])
@@ -234,7 +239,7 @@ def progress_numbers(status: dict[str, Any], events: list[dict[str, Any]]) -> di
     A resumed run numbers its epochs on from the model it continues (`initial_epoch` in the start event);
     a time-budgeted run may re-plan its epoch count while it trains (`replan` events).
     """
-    start = next((event for event in events if event["type"] == "start"), {})
+    start = start_fields(events)
     first = int(start.get("initial_epoch") or 0)
     epochs = max(planned_epochs(status, events), 1)
     steps_per_epoch = max(int(start.get("steps_per_epoch") or 1), 1)
