@@ -125,6 +125,10 @@ def augmentation(config: TrainConfig, info: dict | None) -> None:
                 rf"\Delta i, \Delta j &\sim U(-{pixels},\ {pixels}),\quad {pixels} = {config.shift_fraction:g} \cdot {IMAGE_SIZE}")
     if augmenting:
         st.caption(t("training_lessons.aug.what"))
+    if config.mixup_alpha:
+        formula(r"\tilde x &= \lambda\, x_a + (1 - \lambda)\, x_b,\qquad \tilde y = \lambda\, y_a + (1 - \lambda)\, y_b",
+                rf"\lambda &\sim \mathrm{{Beta}}({config.mixup_alpha:g},\ {config.mixup_alpha:g})")
+        st.caption(t("training_lessons.aug.mixup"))
     if config.test_time_flip:
         st.latex(r"p(x) = \tfrac12\bigl(f(x) + f(\tilde x)\bigr)")
         st.caption(t("training_lessons.aug.test_time_flip"))

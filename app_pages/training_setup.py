@@ -286,6 +286,8 @@ def augmentation_widgets() -> None:
         a.number_input(label("rotation_degrees"), 0.0, 180.0, step=5.0, key="cfg_rotation_degrees", **KEEP)
     if b.checkbox(label("shift_on"), key="cfg_shift_on", **KEEP):
         b.number_input(label("shift_fraction"), 0.0, 0.5, step=0.05, key="cfg_shift_fraction", **KEEP)
+    a.number_input(label("mixup_alpha"), 0.0, 1.0, step=0.1, key="cfg_mixup_alpha", help=t("training.help.mixup_alpha"),
+                   **KEEP)
 
 
 def optimizer_widgets() -> None:

@@ -88,6 +88,8 @@ def _recipe_section(metadata: dict, language: str) -> list[str]:
         augment.append(_t(language, "rotation", degrees=f"{config['rotation_degrees']:g}"))
     if _number(config.get("shift_fraction")):
         augment.append(_t(language, "shift", share=f"{config['shift_fraction']:.0%}"))
+    if _number(config.get("mixup_alpha")):
+        augment.append(_t(language, "mixup", alpha=f"{config['mixup_alpha']:g}"))
     if config.get("progressive_resizing"):
         augment.append(_t(language, "progressive"))
     values = {

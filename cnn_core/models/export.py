@@ -71,6 +71,7 @@ SETTING_COMMENTS = {
     "flip": ("FLIP", "random horizontal flips while training"),
     "rotation_degrees": ("ROTATION_DEGREES", "random rotations up to this angle (0: none)"),
     "shift_fraction": ("SHIFT_FRACTION", "random shifts up to this share of the width and height"),
+    "mixup_alpha": ("MIXUP_ALPHA", "a > 0: blend training images and labels in pairs, share ~ Beta(a, a)"),
     "test_time_flip": ("TEST_TIME_FLIP", "test: average each prediction with its mirror image's"),
     "optimizer": ("OPTIMIZER", "'adam', 'adamw' or 'sgd'"),
     "learning_rate": ("LEARNING_RATE", "peak learning rate"),

@@ -292,9 +292,27 @@ def make_datasets(dataset, config: TrainConfig, num_classes: int) -> tuple[tf.da
     far less than slicing, shuffling and batching images one by one.
     """
     train = _batched(dataset.x_train, dataset.y_train, config.batch_size, num_classes, shuffle_seed=config.seed)
+    if config.mixup_alpha > 0:
+        train = train.map(lambda images, labels: mixup(images, labels, config.mixup_alpha, config.seed))
     if len(dataset.y_val) == 0:
         return train, None
     return train, ordered_batches(dataset.x_val, dataset.y_val, config.batch_size, num_classes)
+
+
+def mixup(images: tf.Tensor, labels: tf.Tensor, alpha: float, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """One training batch blended in pairs: image i becomes λᵢ·xᵢ + (1 − λᵢ)·x_partner(i), its label alike.
+
+    λᵢ ~ Beta(α, α), drawn as G₁ / (G₁ + G₂) from two Gamma(α) draws; the partners are a shuffle of the batch.
+    Seeded random ops draw afresh on each pass over the data (each epoch), the same sequence for the same seed.
+    The blended batch is float32 pixels (0..255), which the model takes as it takes uint8 ones.
+    """
+    images = tf.cast(images, tf.float32)
+    count = tf.shape(images)[0]
+    partner = tf.random.shuffle(tf.range(count), seed=seed + 3)
+    first, second = (tf.random.gamma([count], alpha, seed=seed + offset) for offset in (4, 5))
+    share = first / (first + second)
+    blended = share[:, None, None, None] * images + (1 - share[:, None, None, None]) * tf.gather(images, partner)
+    return blended, share[:, None] * labels + (1 - share[:, None]) * tf.gather(labels, partner)
 
 
 def ordered_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, num_classes: int) -> tf.data.Dataset:

@@ -71,3 +71,12 @@ def test_a_progressive_run_says_so_in_both_languages():
     assert "early epochs" not in model_card(SHIPPED, "en")
     chinese = model_card({**SHIPPED, "config": config}, "zh")
     assert "渐进式缩放" in chinese and english_leftovers(chinese) == []
+
+
+def test_a_mixup_run_says_so_in_both_languages():
+    without = {**SHIPPED, "config": {**SHIPPED["config"], "mixup_alpha": 0.0}}
+    with_mixup = {**SHIPPED, "config": {**SHIPPED["config"], "mixup_alpha": 0.2}}
+    assert "mixup" not in model_card(without, "en")
+    assert "mixup (images and labels blended in pairs, α 0.2)" in model_card(with_mixup, "en")
+    chinese = model_card(with_mixup, "zh")
+    assert "两两按比例混合，α 0.2" in chinese and english_leftovers(chinese) == []

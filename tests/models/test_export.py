@@ -40,7 +40,7 @@ from helpers.class_folders import class_files, write_tree
 
 SHIPPED = "cifar10-subset-best"
 DENSE = TrainConfig(filters=[8, 16], pooling="avg", head="flatten", dense_units=[32, 16], dropout_rate=0.3,
-                    rotation_degrees=10.0, optimizer="sgd", weight_decay=1e-3, schedule="cosine",
+                    rotation_degrees=10.0, mixup_alpha=0.3, optimizer="sgd", weight_decay=1e-3, schedule="cosine",
                     warmup_fraction=0.1, label_smoothing=0.05, batch_size=16, seed=7)
 CONFIGS = {"seed": PRESETS["seed"], "quick": PRESETS["quick"], "default": PRESETS["default"], "dense": DENSE,
            "bn_end_valid": TrainConfig(filters=[8, 8], convs_per_block=2, batch_norm=True, kernel_size=5,
@@ -156,6 +156,33 @@ def test_script_trains_with_the_runs_loss(script_for):
     assert isinstance(model.loss, keras.losses.CategoricalCrossentropy)
     assert model.loss.label_smoothing == pytest.approx(DENSE.label_smoothing)
     assert int(model.optimizer.iterations) == 1  # 8 images, batch size 16: one step
+
+
+def test_script_mixup_blends_images_and_labels_alike(script_for):
+    from scipy import stats
+
+    module = script_for(DENSE)  # mixup α 0.3, batches of 16
+    images = np.zeros((40, 32 * 32 * 3), dtype=np.uint8)
+    images[np.arange(40), np.arange(40)] = 200  # image k: one pixel at position k, so a blend shows both and s
+    labels = keras.utils.to_categorical(np.arange(40) % 3, 3)
+    batches = module.MixupBatches(images.reshape(40, 32, 32, 3), labels, np.random.default_rng(0))
+    assert len(batches) == 3
+    shares, pairs = [], []
+    for epoch in range(6):
+        epoch_pairs = set()
+        for index in range(len(batches)):
+            blended, soft = batches[index]
+            for image, label in zip(blended.reshape(len(blended), -1), soft):
+                marked = np.flatnonzero(image)
+                expected = sum(image[k] / 200 * labels[k] for k in marked)
+                np.testing.assert_allclose(label, expected, atol=1e-5)  # the label's shares are the pixels'
+                epoch_pairs.add(tuple(marked))
+                if len(marked) == 2:
+                    shares.append(image[marked[0]] / 200)
+        batches.on_epoch_end()
+        pairs.append(epoch_pairs)
+    assert pairs[0] != pairs[1]
+    assert stats.kstest(shares, stats.beta(0.3, 0.3).cdf).pvalue > 1e-3
 
 
 def test_script_reads_class_folders(script_for, tmp_path):

@@ -352,6 +352,15 @@ def test_augmentation_lesson_shows_the_transforms_and_the_preview(app_dirs, cifa
     assert rows[1].value != rows[2].value and rows[0].value != rows[1].value  # two different random draws
 
 
+def test_mixup_setting_and_its_lesson(app_dirs):
+    at = run_page()
+    assert r"\mathrm{Beta}" not in latex(at)
+    at.number_input(key="cfg_mixup_alpha").set_value(0.4).run()
+    assert TrainConfig.from_query_params(at.query_params) == TrainConfig(mixup_alpha=0.4)
+    assert r"\lambda &\sim \mathrm{Beta}(0.4,\ 0.4)" in latex(at)
+    assert any("Mixup: two training images" in caption.value for caption in at.caption)
+
+
 def test_switching_the_language_keeps_the_settings(app_dirs):
     at = run_page({"filters": "[8, 16]"}, language="zh")
     at.number_input(key="cfg_epochs").set_value(3).run()

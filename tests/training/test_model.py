@@ -346,6 +346,60 @@ def test_make_datasets_shuffles_batches_and_one_hots(cifar_subset):
     np.testing.assert_array_equal(test_labels.numpy().argmax(axis=1), data.y_test)
 
 
+def marked_images(count: int) -> np.ndarray:
+    """Image k is black but for one pixel of value 200 at position k: a blend of two shows both, and its share."""
+    images = np.zeros((count, 32 * 32 * 3), dtype=np.uint8)
+    images[np.arange(count), np.arange(count)] = 200
+    return images.reshape(count, 32, 32, 3)
+
+
+def mixup_draws(alpha: float, epochs: int, seed: int = 0) -> tuple[list[list[float]], list[set]]:
+    """Each epoch's shares λ (read back from the blended pixels), checked image against label on the way."""
+    labels = np.arange(96) % 10
+    data = Dataset(marked_images(96), labels, marked_images(1), labels[:1], [str(k) for k in range(10)], "marked")
+    keras.utils.set_random_seed(seed)
+    train, _ = make_datasets(data, TrainConfig(batch_size=32, seed=seed, mixup_alpha=alpha), num_classes=10)
+    shares, pairs = [], []
+    for _ in range(epochs):
+        epoch_shares, epoch_pairs, seen = [], set(), 0
+        for images, soft_labels in train:
+            assert images.dtype == np.float32
+            for image, label in zip(images.numpy().reshape(32, -1), soft_labels.numpy()):
+                marked = np.flatnonzero(image)
+                assert 1 <= len(marked) <= 2 and np.isclose(image[marked].sum(), 200, atol=1e-3)  # λ + (1 − λ) = 1
+                expected = np.zeros(10)
+                for k in marked:  # each image's share of the label equals its share of the pixels
+                    expected[labels[k]] += image[k] / 200
+                np.testing.assert_allclose(label, expected, atol=1e-5)
+                epoch_pairs.add(tuple(marked))
+                if len(marked) == 2:  # not blended with itself: λ is visible
+                    epoch_shares.append(float(image[marked[0]] / 200))
+            seen += len(images)
+        assert seen == 96
+        shares.append(epoch_shares)
+        pairs.append(epoch_pairs)
+    return shares, pairs
+
+
+@pytest.mark.parametrize("alpha", [0.2, 1.0])
+def test_mixup_blends_images_and_labels_by_a_beta_share(alpha):
+    from scipy import stats
+
+    shares, pairs = mixup_draws(alpha, epochs=4)
+    assert pairs[0] != pairs[1]  # new partners each epoch
+    # λ of the lower-numbered image of each pair: Beta(α, α) is symmetric, so this is a Beta(α, α) sample too.
+    pooled = np.concatenate(shares)
+    assert len(pooled) > 300
+    other = 1.0 if alpha == 0.2 else 0.2
+    assert stats.kstest(pooled, stats.beta(alpha, alpha).cdf).pvalue > 1e-3
+    assert stats.kstest(pooled, stats.beta(other, other).cdf).pvalue < 1e-3  # the test tells the two apart
+
+
+def test_mixup_is_reproducible_from_the_seed():
+    assert mixup_draws(0.2, epochs=1, seed=3)[0] == mixup_draws(0.2, epochs=1, seed=3)[0]
+    assert mixup_draws(0.2, epochs=1, seed=3)[0] != mixup_draws(0.2, epochs=1, seed=4)[0]
+
+
 def test_one_epoch_fit_reduces_the_loss(cifar_subset):
     data = small_dataset(cifar_subset, 256, 64)
     config = preset("seed")
