@@ -248,7 +248,7 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
         "train_images": len(dataset.y_train), "validation_images": len(dataset.y_val),
         "test_images": len(dataset.y_test), "class_names": dataset.class_names, "data_source": dataset.source,
         "time_budget_seconds": job.config.time_budget_seconds, "resumed_from": job.request.get("resume_from"),
-        "progressive_resizing": job.config.progressive_resizing,
+        "progressive_resizing": job.config.progressive_resizing, "mixup_alpha": job.config.mixup_alpha,
         "calibration": None if plan.calibration is None else vars(plan.calibration),
         "expected_seconds": plan.expected_seconds,
         "devices": describe_devices(),

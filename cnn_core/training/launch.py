@@ -13,6 +13,7 @@ Events, one JSON object per line of events.jsonl:
   {"type": "start", "epochs", "initial_epoch", "steps_per_epoch", "steps_per_execution", "batch_size",
    "train_images", "validation_images", "test_images", "class_names", "data_source", "time_budget_seconds", "resumed_from",
    "progressive_resizing" (early epochs on shrunk images: validation lags until the last third),
+   "mixup_alpha" (> 0: training loss and accuracy are on blended images),
    "calibration" (measured step/trace/validation seconds, budgeted runs only), "expected_seconds" (budgeted runs:
    the whole run as calibrated; more than the budget when not even one epoch fits), "elapsed"}
   {"type": "batch", "epoch", "step", "loss", "accuracy", "images_per_second", "elapsed"}   ≤ ~3/s, smoothed
