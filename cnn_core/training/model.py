@@ -303,6 +303,7 @@ def mixup(images: tf.Tensor, labels: tf.Tensor, alpha: float, seed: int) -> tupl
     """One training batch blended in pairs: image i becomes λᵢ·xᵢ + (1 − λᵢ)·x_partner(i), its label alike.
 
     λᵢ ~ Beta(α, α), drawn as G₁ / (G₁ + G₂) from two Gamma(α) draws; the partners are a shuffle of the batch.
+    (TensorFlow's Gamma draws stop at the smallest normal float, so even a tiny α never divides 0 by 0.)
     Seeded random ops draw afresh on each pass over the data (each epoch), the same sequence for the same seed.
     The blended batch is float32 pixels (0..255), which the model takes as it takes uint8 ones.
     """

@@ -395,6 +395,10 @@ def test_mixup_blends_images_and_labels_by_a_beta_share(alpha):
     assert stats.kstest(pooled, stats.beta(other, other).cdf).pvalue < 1e-3  # the test tells the two apart
 
 
+def test_mixup_with_a_tiny_alpha_still_blends_whole_images():
+    mixup_draws(0.01, epochs=2)  # a tiny α: Gamma draws of ~1e-38, never 0 / 0; each image still whole
+
+
 def test_mixup_is_reproducible_from_the_seed():
     assert mixup_draws(0.2, epochs=1, seed=3)[0] == mixup_draws(0.2, epochs=1, seed=3)[0]
     assert mixup_draws(0.2, epochs=1, seed=3)[0] != mixup_draws(0.2, epochs=1, seed=4)[0]
