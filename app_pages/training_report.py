@@ -54,9 +54,10 @@ def run_charts(run_id: str, events: list[dict], place: str) -> None:
         st.plotly_chart(figure, key=f"batches_{place}_{run_id}")
     if epochs:
         st.plotly_chart(figures.epoch_figure(epochs, span, language=language), key=f"epochs_{place}_{run_id}")
-        if figures.start_fields(events).get("progressive_resizing"):
+        start = figures.start_fields(events)
+        if start.get("progressive_resizing"):
             st.caption(t("training.live.progressive"))  # why validation lags training for two thirds of the run
-        if figures.start_fields(events).get("mixup_alpha"):
+        if start.get("mixup_alpha"):
             st.caption(t("training.live.mixup"))  # why training accuracy reads below validation accuracy
         with st.expander(t("probes.legend.epochs")):
             st.dataframe(figures.epoch_table(epochs, language=language), hide_index=True)

@@ -18,7 +18,7 @@ never read: levers are chosen on validation, the test split is scored once per s
               the preset with progressive resizing, now the setting `progressive_resizing` (a third of the epochs
               at 16 x 16, a third at 24 x 24, the rest at 32 x 32); --epochs counts all three
     mixup     the preset with mixup, now the setting `mixup_alpha` (0.2: every image blended with another of its
-              batch, labels by the same share, Beta(0.2, 0.2), mostly light blends; best has it already)
+              batch, labels by the same share, Beta(0.2, 0.2), mostly light blends)
     fewer_images
               trains on 8/9 of the training split (per class, seeded): the gap to "none" estimates what refitting
               on training + validation (9/8 of the images) would add, without scoring a model on images it trained on

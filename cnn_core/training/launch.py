@@ -177,7 +177,8 @@ def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
         pass  # already recorded in status.json, events.jsonl and error.txt
     # Everything is on disk: end now. The interpreter's own teardown (TensorFlow loaded) took 21 s on 2 loaded
     # cores for this low-priority process, and until it ends a stopped server or worker waits and a slot stays taken.
-    sys.stdout.flush(), sys.stderr.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
     os._exit(code)
 
 

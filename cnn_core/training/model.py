@@ -312,7 +312,8 @@ def mixup(images: tf.Tensor, labels: tf.Tensor, alpha: float, seed: int) -> tupl
     partner = tf.random.shuffle(tf.range(count), seed=seed + 3)
     first, second = (tf.random.gamma([count], alpha, seed=seed + offset) for offset in (4, 5))
     share = first / (first + second)
-    blended = share[:, None, None, None] * images + (1 - share[:, None, None, None]) * tf.gather(images, partner)
+    pixel_share = share[:, None, None, None]
+    blended = pixel_share * images + (1 - pixel_share) * tf.gather(images, partner)
     return blended, share[:, None] * labels + (1 - share[:, None]) * tf.gather(labels, partner)
 
 

@@ -37,6 +37,7 @@ from cnn_core.training.model import (
 from cnn_core.training.progressive import epoch_side
 
 from helpers.class_folders import class_files, write_tree
+from helpers.mixup import marked_images, read_blends
 
 SHIPPED = "cifar10-subset-best"
 DENSE = TrainConfig(filters=[8, 16], pooling="avg", head="flatten", dense_units=[32, 16], dropout_rate=0.3,
@@ -162,25 +163,15 @@ def test_script_mixup_blends_images_and_labels_alike(script_for):
     from scipy import stats
 
     module = script_for(DENSE)  # mixup α 0.3, batches of 16
-    images = np.zeros((40, 32 * 32 * 3), dtype=np.uint8)
-    images[np.arange(40), np.arange(40)] = 200  # image k: one pixel at position k, so a blend shows both and s
     labels = keras.utils.to_categorical(np.arange(40) % 3, 3)
-    batches = module.MixupBatches(images.reshape(40, 32, 32, 3), labels, np.random.default_rng(0))
+    batches = module.MixupBatches(marked_images(40), labels, np.random.default_rng(0))
     assert len(batches) == 3
     shares, pairs = [], []
-    for epoch in range(6):
-        epoch_pairs = set()
-        for index in range(len(batches)):
-            blended, soft = batches[index]
-            for image, label in zip(blended.reshape(len(blended), -1), soft):
-                marked = np.flatnonzero(image)
-                expected = sum(image[k] / 200 * labels[k] for k in marked)
-                np.testing.assert_allclose(label, expected, atol=1e-5)  # the label's shares are the pixels'
-                epoch_pairs.add(tuple(marked))
-                if len(marked) == 2:
-                    shares.append(image[marked[0]] / 200)
+    for _ in range(6):
+        blends = [blend for index in range(len(batches)) for blend in read_blends(*batches[index], labels)]
         batches.on_epoch_end()
-        pairs.append(epoch_pairs)
+        shares += [share for _, share in blends if share is not None]  # None: blended with itself
+        pairs.append({marked for marked, _ in blends})
     assert pairs[0] != pairs[1]
     assert stats.kstest(shares, stats.beta(0.3, 0.3).cdf).pvalue > 1e-3
 

@@ -24,6 +24,8 @@ from cnn_core.training.model import (
     whitening_weights,
 )
 
+from helpers.mixup import marked_images, read_blends
+
 RNG = np.random.default_rng(0)
 IMAGES = RNG.integers(0, 256, size=(6, 32, 32, 3), dtype=np.uint8)
 
@@ -346,13 +348,6 @@ def test_make_datasets_shuffles_batches_and_one_hots(cifar_subset):
     np.testing.assert_array_equal(test_labels.numpy().argmax(axis=1), data.y_test)
 
 
-def marked_images(count: int) -> np.ndarray:
-    """Image k is black but for one pixel of value 200 at position k: a blend of two shows both, and its share."""
-    images = np.zeros((count, 32 * 32 * 3), dtype=np.uint8)
-    images[np.arange(count), np.arange(count)] = 200
-    return images.reshape(count, 32, 32, 3)
-
-
 def mixup_draws(alpha: float, epochs: int, seed: int = 0) -> tuple[list[list[float]], list[set]]:
     """Each epoch's shares λ (read back from the blended pixels), checked image against label on the way."""
     labels = np.arange(96) % 10
@@ -361,23 +356,13 @@ def mixup_draws(alpha: float, epochs: int, seed: int = 0) -> tuple[list[list[flo
     train, _ = make_datasets(data, TrainConfig(batch_size=32, seed=seed, mixup_alpha=alpha), num_classes=10)
     shares, pairs = [], []
     for _ in range(epochs):
-        epoch_shares, epoch_pairs, seen = [], set(), 0
+        blends = []
         for images, soft_labels in train:
             assert images.dtype == np.float32
-            for image, label in zip(images.numpy().reshape(32, -1), soft_labels.numpy()):
-                marked = np.flatnonzero(image)
-                assert 1 <= len(marked) <= 2 and np.isclose(image[marked].sum(), 200, atol=1e-3)  # λ + (1 − λ) = 1
-                expected = np.zeros(10)
-                for k in marked:  # each image's share of the label equals its share of the pixels
-                    expected[labels[k]] += image[k] / 200
-                np.testing.assert_allclose(label, expected, atol=1e-5)
-                epoch_pairs.add(tuple(marked))
-                if len(marked) == 2:  # not blended with itself: λ is visible
-                    epoch_shares.append(float(image[marked[0]] / 200))
-            seen += len(images)
-        assert seen == 96
-        shares.append(epoch_shares)
-        pairs.append(epoch_pairs)
+            blends += read_blends(images.numpy(), soft_labels.numpy(), np.eye(10)[labels])
+        assert len(blends) == 96
+        shares.append([share for _, share in blends if share is not None])  # None: blended with itself
+        pairs.append({marked for marked, _ in blends})
     return shares, pairs
 
 
