@@ -27,7 +27,9 @@ Every run also prints validation accuracy with airbench's test-time translations
 probabilities, plus those of the image moved one pixel down-right and up-left, each flip-averaged, at half
 weight), the lever that test_time_flip would grow into.
 
-    python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--data PATH]
+A setting can be tried the same way, without a lever: --set '{"weight_decay": 0.05}' changes the preset first.
+
+    python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--set JSON] [--data PATH]
 """
 
 from __future__ import annotations
@@ -163,13 +165,16 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lever", choices=LEVERS, default="none")
+    parser.add_argument("--set", metavar="JSON", default="{}", help="settings to change in the preset first: "
+                        '\'{"weight_decay": 0.05}\'')
     parser.add_argument("--data", type=Path, default=CIFAR_SUBSET)
     args = parser.parse_args()
-    config = TrainConfig.from_dict({**preset(args.preset).to_dict(), "epochs": args.epochs,
+    changed = json.loads(args.set)
+    config = TrainConfig.from_dict({**preset(args.preset).to_dict(), **changed, "epochs": args.epochs,
                                     "time_budget_seconds": 0.0, "seed": args.seed})
     result = train_once(config, args.lever, args.data)
     print(json.dumps({"preset": args.preset, "epochs": args.epochs, "seed": args.seed, "lever": args.lever,
-                      **result}), flush=True)
+                      "set": changed, **result}), flush=True)
 
 
 if __name__ == "__main__":
