@@ -351,9 +351,10 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
 # +2.4 points; not in quick, whose 1-2 epochs leave no phases, nor in best: 33 epochs, 11 of them at full size,
 # gave 79.8 % validation against 81.1 % for 25 full-size ones).
 # "best" is the widest network, long enough to overfit the subset's 4,576 training images, so its AdamW weight
-# decay is real (0.05; 5e-4 times the learning rate decayed almost nothing). Mixup (α 0.2) is in no preset: over 25
-# fixed epochs of best's network it added +0.6 / +1.7 validation points (seeds 0 / 1), but within best's 880 s
-# (21-24 epochs here) 82.3 / 79.0 % against 81.3 / 81.5 % without it, and in default's 12 epochs -1.0 / -2.5.
+# decay is real (0.05; 5e-4 times the learning rate decayed almost nothing; default's 12 epochs do not overfit, and
+# 0.05 there lost 1.8 validation points). Mixup (α 0.2) is in no preset: over 25 fixed epochs of best's network
+# it added +0.6 / +1.7 validation points (seeds 0 / 1), but within best's 880 s (21-24 epochs here) 82.3 / 79.0 %
+# against 81.3 / 81.5 % without it, and in default's 12 epochs -1.0 / -2.5.
 # Every preset holds out 10 % of the training images to validate on, although in default that costs about 3 points
 # (measured: 8/9 of the training split against all of it, same steps; in best it measured nothing): the live
 # validation curve and a stopped run's best epoch need those images. validation_fraction 0 trains on all of them.
