@@ -14,11 +14,6 @@ never read: levers are chosen on validation, the test split is scored once per s
               replaces them at the end
     residual  each block's second convolution (after its activation) is added to the block's first one (a skip
               connection, as in ResNet/airbench96; no extra FLOPs)
-    progressive
-              the preset with progressive resizing, now the setting `progressive_resizing` (a third of the epochs
-              at 16 x 16, a third at 24 x 24, the rest at 32 x 32); --epochs counts all three
-    mixup     the preset with mixup, now the setting `mixup_alpha` (0.2: every image blended with another of its
-              batch, labels by the same share, Beta(0.2, 0.2), mostly light blends)
     fewer_images
               trains on 8/9 of the training split (per class, seeded): the gap to "none" estimates what refitting
               on training + validation (9/8 of the images) would add, without scoring a model on images it trained on
@@ -27,7 +22,9 @@ Every run also prints validation accuracy with airbench's test-time translations
 probabilities, plus those of the image moved one pixel down-right and up-left, each flip-averaged, at half
 weight), the lever that test_time_flip would grow into.
 
-A setting can be tried the same way, without a lever: --set '{"weight_decay": 0.05}' changes the preset first.
+A setting is tried the same way, without a lever: --set '{"weight_decay": 0.05}' changes the preset first. The
+levers that paid became settings and are tried so: --set '{"progressive_resizing": true}' (--epochs counts all
+three sizes), --set '{"mixup_alpha": 0.2}'.
 
     python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--set JSON] [--data PATH]
 """
@@ -56,7 +53,7 @@ from cnn_core.training.progressive import ProgressiveResizing  # noqa: E402
 
 from helpers.paths import CIFAR_SUBSET  # noqa: E402
 
-LEVERS = ("none", "erasing", "cutmix", "ema", "residual", "progressive", "mixup", "fewer_images")
+LEVERS = ("none", "erasing", "cutmix", "ema", "residual", "fewer_images")
 IMAGE_SIDE = 32
 
 
@@ -134,10 +131,6 @@ def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
         with_erasing()
     if lever == "residual":
         with_residual()
-    if lever == "progressive":
-        config = TrainConfig.from_dict({**config.to_dict(), "progressive_resizing": True})
-    if lever == "mixup":
-        config = TrainConfig.from_dict({**config.to_dict(), "mixup_alpha": 0.2})
     model = training_model.build_model(config, 10, for_training=True)
     training_model.adapt_whitening(model, dataset.x_train, config)
     train, _ = training_model.make_datasets(dataset, config, 10)
