@@ -28,13 +28,14 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.bench_training import EpochClock  # noqa: E402
-from bench.machine import cpu_flags_and_clock, peak_gflops  # noqa: E402
+from bench.machine import peak_gflops  # noqa: E402
 from cnn_core.datasets.base import hold_out_validation  # noqa: E402
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training.config import preset  # noqa: E402
 from cnn_core.training.limits import flops_per_image  # noqa: E402
 from cnn_core.training.model import build_model, compile_model, make_datasets, traced_forward  # noqa: E402
 from cnn_core.training.pacing import estimate_step_seconds, steps_per_execution_for  # noqa: E402
+from cnn_core.training.precision import BF16_FLAGS, cpu_flags_and_clock  # noqa: E402
 
 SUBSET = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
 
@@ -146,7 +147,7 @@ def main() -> None:
     seed = preset("seed")
     dataset = hold_out_validation(load_dataset(args.data), seed.validation_fraction, seed.seed)
     peak, machine = peak_gflops()
-    bfloat16 = args.bfloat16 or any(flag in cpu_flags_and_clock()[1] for flag in ("avx512_bf16", "amx_bf16"))
+    bfloat16 = args.bfloat16 or any(flag in cpu_flags_and_clock()[1] for flag in BF16_FLAGS)
     print(f"data: {dataset.source}, {len(dataset.y_train)} training images; {machine}")
     for name in args.presets:
         print_profile(name, best_of_rounds(name, dataset, args.epochs, bfloat16, args.rounds), peak)

@@ -10,22 +10,8 @@ elsewhere the peak is reported as unknown.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-
-def cpu_flags_and_clock() -> tuple[str, set[str], float | None]:
-    """(model name, flag set, clock in GHz) of the first CPU in /proc/cpuinfo; ("unknown", set(), None) elsewhere."""
-    info = Path("/proc/cpuinfo")
-    if not info.exists():
-        return "unknown", set(), None
-    fields: dict[str, str] = {}
-    for line in info.read_text().splitlines():
-        if not line.strip():
-            break  # the first processor's block is enough
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-    clock = float(fields["cpu MHz"]) / 1000 if "cpu MHz" in fields else None
-    return fields.get("model name", "unknown"), set(fields.get("flags", "").split()), clock
+from cnn_core.training.precision import cpu_flags_and_clock
 
 
 def fp32_flops_per_cycle(flags: set[str]) -> int:

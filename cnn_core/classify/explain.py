@@ -150,6 +150,8 @@ def grad_cam_details(model: keras.Model, image: np.ndarray, class_index: int | N
     kernel, bias = (tf.constant(keras.ops.convert_to_numpy(weight)) for weight in predictions.weights[:2])
     with tf.GradientTape() as tape:
         feature_map, features = grad_model(_batch(image), training=False)
+        # float32 even for a model trained in mixed precision (16-bit features, float32 weights)
+        feature_map, features = tf.cast(feature_map, tf.float32), tf.cast(features, tf.float32)
         class_logits = tf.matmul(features, kernel) + bias
         if class_index is None:
             class_index = int(tf.argmax(class_logits[0]))

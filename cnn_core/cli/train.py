@@ -134,7 +134,8 @@ def status_text(event: dict[str, Any], last_epoch: int) -> str | None:
     budget = f", fitted to a {event.get('time_budget_seconds') or 0:g} s budget" if event.get("time_budget_seconds") else ""
     return {
         "loading": f"loading {event.get('data')}", "calibrating": "timing a few steps to fit the time budget",
-        "start": f"{event.get('data_source')}: {event.get('epochs')} epochs of {event.get('steps_per_epoch')} steps{budget}",
+        "start": f"{event.get('data_source')}: {event.get('epochs')} epochs of {event.get('steps_per_epoch')} steps{budget}"
+                 f" ({event.get('devices')}, {event.get('precision')})",
         "replan": f"re-planned to {event.get('epochs')} epochs to fit the time budget",
         "stopped": f"stopped ({event.get('reason')}) after {event.get('epochs_completed')} epochs",
         "evaluating": "scoring the validation and test splits", "saving": "saving the model",

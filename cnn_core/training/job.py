@@ -1,7 +1,8 @@
 """The body of one training run, from its request to a saved model: cnn_core.training.launch calls `train_run`.
 
 The story of a run:
-1. load the data (downloading CIFAR-10 if asked) and build the model, copying weights when resuming;
+1. load the data (downloading CIFAR-10 if asked), pick the arithmetic (cnn_core.training.precision) and build
+   the model, copying weights when resuming;
 2. pick `steps_per_execution` from a quick speed probe (see cnn_core.training.pacing);
 3. with a time budget, calibrate on real steps and choose the epoch count that fits, so the learning-rate
    schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes);
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,6 +52,7 @@ from cnn_core.training.pacing import (
     steps_per_execution_for,
     training_seconds,
 )
+from cnn_core.training.precision import POLICIES, Precision, choose_precision, dtype_policy, training_step_seconds
 from cnn_core.training.progressive import ProgressiveResizing, epoch_cost
 from cnn_core.training.resume import (
     Checkpoint,
@@ -123,6 +125,7 @@ class Job:
     config: TrainConfig
     request: dict[str, Any]
     folder: Path
+    precision: Precision = field(default_factory=lambda: Precision("float32", "default"))  # chosen in `prepare`
 
 
 @dataclass
@@ -166,23 +169,41 @@ def prepare(job: Job) -> tuple[Dataset, keras.Model, int, Checkpoint | None]:
     """1. The data and the model: (dataset, model, epochs already trained, the checkpoint of a run it resumes).
 
     A saved model's weights are copied now; a run's checkpoint is restored once the model is compiled.
+    The model is built in the run's precision (`job.precision`, chosen here).
     """
     job.emit({"type": "loading", "data": job.request.get("data") or "cifar10"})
     dataset = load_request_data(job.request, job.config, job.emit)
     update_status(job.run_id, data_source=dataset.source)
+    source, checkpoint = job.request.get("resume_from"), None
+    if source and RUN_ID_PATTERN.match(source):
+        check_resume_source(source)
+        checkpoint = read_checkpoint(source)
+    job.precision = run_precision(job, dataset, checkpoint)
     keras.utils.set_random_seed(job.config.seed)
-    model = build_model(job.config, num_classes=dataset.num_classes, for_training=True)
-    source = job.request.get("resume_from")
+    with dtype_policy(job.precision.policy):  # layers keep the policy they were built with
+        model = build_model(job.config, num_classes=dataset.num_classes, for_training=True)
     if not source:
         adapt_whitening(model, dataset.x_train, job.config)  # a resumed run copies its whitening with the weights
         return dataset, model, 0, None
-    if RUN_ID_PATTERN.match(source):
-        check_resume_source(source)
-        checkpoint = read_checkpoint(source)
+    if checkpoint is not None:
         return dataset, model, checkpoint.epoch, checkpoint
     source_model, initial_epoch = load_saved_model(source)
     copy_weights(source_model, model)
     return dataset, model, initial_epoch, None
+
+
+def run_precision(job: Job, dataset: Dataset, checkpoint: Checkpoint | None) -> Precision:
+    """A resumed run keeps its checkpoint's precision (its optimizer state has that shape); a new run lets
+    cnn_core.training.precision decide, timing throwaway copies of its network only where bfloat16 could pay."""
+    if checkpoint is not None:
+        if checkpoint.precision not in POLICIES:  # a damaged checkpoint.json
+            raise TrainingError("checkpoint_unreadable", run_id=job.request["resume_from"], reason="precision")
+        return Precision(checkpoint.precision, "resumed")
+
+    def build() -> keras.Model:
+        return build_model(job.config, num_classes=dataset.num_classes, input_shape=dataset.x_train.shape[1:])
+
+    return choose_precision(lambda policy: training_step_seconds(build, job.config.batch_size, policy))
 
 
 def plan_training(job: Job, model: keras.Model, dataset: Dataset, train, validation, initial_epoch: int,
@@ -251,7 +272,8 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
         "progressive_resizing": job.config.progressive_resizing, "mixup_alpha": job.config.mixup_alpha,
         "calibration": None if plan.calibration is None else vars(plan.calibration),
         "expected_seconds": plan.expected_seconds,
-        "devices": describe_devices(),
+        "devices": describe_devices(), "precision": job.precision.policy, "precision_reason": job.precision.reason,
+        "precision_speedup": job.precision.speedup,
         "elapsed": time.monotonic() - job.started,
     }
 
@@ -351,10 +373,12 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
 
 
 def saved_form(model: keras.Model, config: TrainConfig) -> keras.Model:
-    """The model to score and save: with progressive resizing, the same weights without the training-only layer."""
-    if not config.progressive_resizing:
+    """The model to score and save: the same weights in a float32 network (a mixed-precision run's weights are
+    float32 already, so it runs anywhere at full speed) without progressive resizing's training-only layer."""
+    if not config.progressive_resizing and model.dtype_policy.name == "float32":
         return model
-    plain = build_model(config, num_classes=model.output_shape[-1], input_shape=model.input_shape[1:])
+    with dtype_policy("float32"):
+        plain = build_model(config, num_classes=model.output_shape[-1], input_shape=model.input_shape[1:])
     copy_weights(model, plain)
     return plain
 
@@ -369,7 +393,7 @@ def model_metadata(job: Job, dataset: Dataset, scores: dict[str, Any], summary: 
         "test_images": len(dataset.y_test), "validation_accuracy": scores["validation_accuracy"],
         "test_accuracy": scores["accuracy"], "per_class_accuracy": scores["per_class_accuracy"],
         "confusion_matrix": stored_confusion(scores["confusion_matrix"]), "history": history(job.run_id),
-        "created": now_iso(),
+        "created": now_iso(), "precision": job.precision.policy,
         "training_seconds": time.monotonic() - job.started, "keras_version": keras.__version__, "run_id": job.run_id,
         "epochs_trained": initial_epoch + live.epochs_completed, "best_epoch": live.best_epoch,
         "resumed_from": job.request.get("resume_from"), "images_per_second": summary["images_per_second"],

@@ -161,6 +161,7 @@ class LiveMetrics(keras.callbacks.Callback):
         save_checkpoint(self.model, self.checkpoint_folder, Checkpoint(
             weights=checkpoint_name(epoch), epoch=epoch, last_epoch=self.last_epoch,
             schedule_start_epoch=self.schedule_start_epoch, steps_per_epoch=self.steps_per_epoch,
+            precision=self.model.dtype_policy.name,
         ))
         self._last_checkpoint = time.monotonic()
 

@@ -160,9 +160,10 @@ def classifier_head(x, config: TrainConfig, num_classes: int, seeds) -> keras.Ke
             x = keras.layers.Dense(units, activation=config.activation,
                                    kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
                                    name=f"dense{index}")(x)
+    # float32 whatever the dtype policy: a 16-bit softmax would round small probabilities to 0 and the loss with them.
     return keras.layers.Dense(num_classes, activation="softmax",
                               kernel_initializer=keras.initializers.GlorotUniform(seed=next(seeds)),
-                              name="predictions")(x)
+                              dtype="float32", name="predictions")(x)
 
 
 # --- Optimizer, schedule and loss. ---

@@ -37,6 +37,7 @@ class Checkpoint:
     last_epoch: int  # the epoch the run's plan ends with
     schedule_start_epoch: int  # the epoch at which its learning-rate schedule started
     steps_per_epoch: int
+    precision: str = "float32"  # the run's Keras dtype policy (cnn_core.training.precision); older checkpoints: float32
 
     @property
     def schedule_steps(self) -> int:
