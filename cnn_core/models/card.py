@@ -103,8 +103,13 @@ def _recipe_section(metadata: dict, language: str) -> list[str]:
         "smoothing": config.get("label_smoothing", 0), "flip_test": _t(language, "yes" if config.get(
             "test_time_flip") else "no"),
     }
-    return [f"## {_t(language, 'recipe')}", "", *(f"- {line}" for line in _t(language, "recipe_lines", **values)
-                                                   .split("\n")), ""]
+    lines = [f"## {_t(language, 'recipe')}", "", *(f"- {line}" for line in _t(language, "recipe_lines", **values)
+                                                    .split("\n"))]
+    # Recorded since mixed precision (cnn_core.training.precision); an unknown value is left out, never shown.
+    arithmetic = i18n.table(language).get(f"card.precision_names.{metadata.get('precision')}")
+    if arithmetic:
+        lines.append(f"- {_t(language, 'trained_in', precision=Markdown(arithmetic))}")
+    return lines + [""]
 
 
 def _results_section(metadata: dict, language: str) -> list[str]:

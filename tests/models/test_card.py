@@ -80,3 +80,13 @@ def test_a_mixup_run_says_so_in_both_languages():
     assert "mixup (images and labels blended in pairs, α 0.2)" in model_card(with_mixup, "en")
     chinese = model_card(with_mixup, "zh")
     assert "两两按比例混合，α 0.2" in chinese and english_leftovers(chinese) == []
+
+
+def test_the_arithmetic_a_model_trained_in_is_named_in_both_languages_and_an_unknown_one_left_out():
+    mixed = {**SHIPPED, "precision": "mixed_bfloat16"}
+    assert "Arithmetic while training: mixed precision (16-bit bfloat16" in model_card(mixed, "en")
+    chinese = model_card(mixed, "zh")
+    assert "训练时的运算精度：混合精度" in chinese and english_leftovers(chinese) == []
+    assert "Arithmetic while training: 32-bit floating point" in model_card({**SHIPPED, "precision": "float32"}, "en")
+    for unknown in (None, "float8", "[x](http://example.com)", ["float32"]):
+        assert "Arithmetic" not in model_card({**SHIPPED, "precision": unknown}, "en")
