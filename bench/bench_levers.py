@@ -26,7 +26,12 @@ A setting is tried the same way, without a lever: --set '{"weight_decay": 0.05}'
 levers that paid became settings and are tried so: --set '{"progressive_resizing": true}' (--epochs counts all
 three sizes), --set '{"mixup_alpha": 0.2}'.
 
-    python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--set JSON] [--data PATH]
+--precision mixed_bfloat16 (or mixed_float16) trains in that Keras dtype policy and scores the same weights in
+float32, as a run does (cnn_core.training.precision): does accuracy hold? Without bfloat16 instructions (or a
+GPU) the arithmetic is emulated, slowly, but rounds exactly as the hardware would.
+
+    python bench/bench_levers.py --preset best --epochs 25 --seed 0 --lever erasing [--set JSON] [--precision POLICY]
+                                 [--data PATH]
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ from cnn_core.datasets.base import hold_out_validation, stratified_holdout  # no
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training import model as training_model  # noqa: E402
 from cnn_core.training.config import TrainConfig, preset  # noqa: E402
+from cnn_core.training.job import saved_form  # noqa: E402
+from cnn_core.training.precision import POLICIES, dtype_policy  # noqa: E402
 from cnn_core.training.progressive import ProgressiveResizing  # noqa: E402
 
 from helpers.paths import CIFAR_SUBSET  # noqa: E402
@@ -120,7 +127,7 @@ def with_residual() -> None:
     training_model.conv_block = block
 
 
-def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
+def train_once(config: TrainConfig, lever: str, data: Path, policy: str = "float32") -> dict:
     """Train `config` with `lever` for config.epochs; validation accuracy and seconds."""
     dataset = hold_out_validation(load_dataset(str(data)), config.validation_fraction, config.seed)
     if lever == "fewer_images":
@@ -131,7 +138,8 @@ def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
         with_erasing()
     if lever == "residual":
         with_residual()
-    model = training_model.build_model(config, 10, for_training=True)
+    with dtype_policy(policy):
+        model = training_model.build_model(config, 10, for_training=True)
     training_model.adapt_whitening(model, dataset.x_train, config)
     train, _ = training_model.make_datasets(dataset, config, 10)
     if lever == "cutmix":
@@ -144,6 +152,7 @@ def train_once(config: TrainConfig, lever: str, data: Path) -> dict:
     callbacks = [ProgressiveResizing(IMAGE_SIDE, 0, lambda: config.epochs)] if config.progressive_resizing else []
     history = model.fit(train.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
+    model = saved_form(model, config)  # float32, as a run scores and saves it
     predicted = training_model.predict_probabilities(model, dataset.x_val, config.test_time_flip).argmax(axis=1)
     translated = translated_tta_probabilities(model, dataset.x_val).argmax(axis=1)
     return {"fit_seconds": round(seconds, 1), "train_images": len(dataset.y_train),
@@ -160,14 +169,15 @@ def main() -> None:
     parser.add_argument("--lever", choices=LEVERS, default="none")
     parser.add_argument("--set", metavar="JSON", default="{}", help="settings to change in the preset first: "
                         '\'{"weight_decay": 0.05}\'')
+    parser.add_argument("--precision", choices=POLICIES, default="float32", help="Keras dtype policy to train in")
     parser.add_argument("--data", type=Path, default=CIFAR_SUBSET)
     args = parser.parse_args()
     changed = json.loads(args.set)
     config = TrainConfig.from_dict({**preset(args.preset).to_dict(), **changed, "epochs": args.epochs,
                                     "time_budget_seconds": 0.0, "seed": args.seed})
-    result = train_once(config, args.lever, args.data)
+    result = train_once(config, args.lever, args.data, args.precision)
     print(json.dumps({"preset": args.preset, "epochs": args.epochs, "seed": args.seed, "lever": args.lever,
-                      "set": changed, **result}), flush=True)
+                      "set": changed, "precision": args.precision, **result}), flush=True)
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def train_preset(name: str, seed: int, data: str, folder: Path, args: argparse.N
         "cpu_seconds": children_cpu_seconds() - cpu_before, "images_per_second": metadata["images_per_second"],
         "gflops": metadata["images_per_second"] * 3 * trained_flops_per_image(metadata) / 1e9,
         "peak_bytes": memory.peak, "accuracy": metadata["test_accuracy"],
-        "validation_accuracy": metadata.get("validation_accuracy"),
+        "validation_accuracy": metadata.get("validation_accuracy"), "precision": metadata.get("precision"),
     }
 
 
@@ -162,7 +162,7 @@ def main() -> None:
                 result = train_preset(name, seed, args.data, Path(tmp) / f"{name}-{seed}", args)
                 print(f"{name}, seed {seed}: {result['accuracy']:.1%} in {result['seconds']:.1f} s "
                       f"({result['epochs']} epochs, {result['images_per_second']:.0f} img/s, "
-                      f"{result['peak_bytes'] / 2**20:.0f} MB peak)", flush=True)
+                      f"{result['peak_bytes'] / 2**20:.0f} MB peak, {result['precision']})", flush=True)
                 results.append(result)
     print_runs(results, peak)
     print_medians(results)
