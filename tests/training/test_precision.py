@@ -112,3 +112,8 @@ def test_a_mixed_run_checkpoints_its_policy_saves_float32_and_resumes_in_it(app_
     start = runs.read_events(resumed)[1]
     assert (start["precision"], start["precision_reason"], summary["state"]) == (policy, "resumed", "finished")
     assert keras.mixed_precision.global_policy().name == "float32"  # the in-process runs put it back
+
+    info = app_dirs["runs"] / run_id / "checkpoint.json"  # a damaged record of the policy: refused, not guessed
+    info.write_text(info.read_text().replace(f'"{policy}"', '"float8"'))
+    with pytest.raises(TrainingError, match="cannot be read"):
+        launch.run_training(new_run(config, str(cifar_subset), "mixed", max_images=300, resume_from=run_id))
