@@ -117,3 +117,19 @@ def test_a_mixed_run_checkpoints_its_policy_saves_float32_and_resumes_in_it(app_
     info.write_text(info.read_text().replace(f'"{policy}"', '"float8"'))
     with pytest.raises(TrainingError, match="cannot be read"):
         launch.run_training(new_run(config, str(cifar_subset), "mixed", max_images=300, resume_from=run_id))
+
+
+def test_a_run_on_a_bfloat16_cpu_times_both_policies_and_picks_by_the_measured_speedup(
+        app_dirs, cifar_subset, auto, monkeypatch):
+    # The run's own calibration: real timed steps of its network in both policies. Where this CPU really lacks
+    # bfloat16 instructions (told it has them), bfloat16 is emulated and several times slower: float32 must stay.
+    emulated = not any(flag in precision.cpu_flags_and_clock()[1] for flag in precision.BF16_FLAGS)
+    monkeypatch.setattr(precision, "cpu_flags_and_clock", lambda: ("test CPU", {"avx2", "avx512_bf16"}, 2.0))
+    run_id = new_run(TrainConfig(**TINY, epochs=1), str(cifar_subset), "timed", max_images=200)
+    launch.run_training(run_id)
+    start = runs.read_events(run_id)[1]
+    faster = start["precision_speedup"] >= precision.BF16_MIN_SPEEDUP
+    assert (start["precision"], start["precision_reason"]) == (
+        ("mixed_bfloat16", "bf16_faster") if faster else ("float32", "bf16_not_faster"))
+    if emulated:
+        assert 0 < start["precision_speedup"] < 1
