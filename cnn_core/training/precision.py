@@ -39,7 +39,9 @@ class Precision:
     """The run's Keras dtype policy and why it was chosen (shown with the run, kept in its model's metadata)."""
 
     policy: str  # one of POLICIES
-    reason: str  # "forced", "gpu", "no_bf16_instructions", "bf16_faster", "bf16_not_faster", "gpu_too_old"
+    # "forced", "gpu", "gpu_too_old", "no_bf16_instructions", "bf16_faster", "bf16_not_faster", "resumed" (the
+    # checkpoint's), or "default" (a run's placeholder until cnn_core.training.job chooses)
+    reason: str
     speedup: float | None = None  # float32 step time / bfloat16 step time, where it was measured
 
 
@@ -98,7 +100,11 @@ def dtype_policy(policy: str) -> Iterator[None]:
 
 
 def training_step_seconds(build: Callable[[], keras.Model], batch_size: int, policy: str) -> float:
-    """Seconds of one forward and backward pass (no optimizer) of a fresh `build()` network under `policy`."""
+    """Seconds of one forward and backward pass (no optimizer) of a fresh `build()` network under `policy`.
+
+    Not pacing.estimate_step_seconds, which times the forward pass only: the backward pass is two thirds of a step
+    and runs other kernels (on this AVX2 CPU at a quarter of peak against two thirds for the forward pass).
+    """
     with dtype_policy(policy):
         model = build()
     images = tf.zeros((batch_size, *(int(size) for size in model.input_shape[1:])))
