@@ -121,9 +121,9 @@ def test_a_mixed_run_checkpoints_its_policy_saves_float32_and_resumes_in_it(app_
 
 def test_a_run_on_a_bfloat16_cpu_times_both_policies_and_picks_by_the_measured_speedup(
         app_dirs, cifar_subset, auto, monkeypatch):
-    # The run's own calibration: real timed steps of its network in both policies. Where this CPU really lacks
-    # bfloat16 instructions (told it has them), bfloat16 is emulated and several times slower: float32 must stay.
-    emulated = not any(flag in precision.cpu_flags_and_clock()[1] for flag in precision.BF16_FLAGS)
+    # The run's own calibration: real timed steps of its network in both policies, and the choice follows the measured
+    # speed-up. (Which way it goes depends on the CPU: emulated bfloat16 was 7x slower on one machine of the project's
+    # and about as fast as float32 on another for this tiny network, so the test asserts the rule, not the outcome.)
     monkeypatch.setattr(precision, "cpu_flags_and_clock", lambda: ("test CPU", {"avx2", "avx512_bf16"}, 2.0))
     run_id = new_run(TrainConfig(**TINY, epochs=1), str(cifar_subset), "timed", max_images=200)
     launch.run_training(run_id)
@@ -131,5 +131,4 @@ def test_a_run_on_a_bfloat16_cpu_times_both_policies_and_picks_by_the_measured_s
     faster = start["precision_speedup"] >= precision.BF16_MIN_SPEEDUP
     assert (start["precision"], start["precision_reason"]) == (
         ("mixed_bfloat16", "bf16_faster") if faster else ("float32", "bf16_not_faster"))
-    if emulated:
-        assert 0 < start["precision_speedup"] < 1
+    assert 0 < start["precision_speedup"] < 100  # a ratio of two real timings, not a placeholder
