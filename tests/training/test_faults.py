@@ -36,7 +36,7 @@ def test_killed_run_reads_interrupted_keeps_saved_models_and_resumes_from_its_ch
     earlier = build_model(TrainConfig(**MEDIUM, seed=5))
     registry.save_model(earlier, "killed", {"config": TrainConfig(**MEDIUM).to_dict(), "version": 1})
     before = sorted(path.name for path in (app_dirs["models"] / "killed").iterdir())
-    run_id = launch.start_run(TrainConfig(**MEDIUM, epochs=5), str(cifar_subset), "killed")
+    run_id = launch.start_run(TrainConfig(**MEDIUM, epochs=3), str(cifar_subset), "killed")
 
     # Wait for the first epoch (and its checkpoint), then kill about half-way through the next one.
     first = wait_until(lambda: (app_dirs["runs"] / run_id / "checkpoint.json").exists() and runs.history(run_id))
@@ -54,14 +54,14 @@ def test_killed_run_reads_interrupted_keeps_saved_models_and_resumes_from_its_ch
 
     # The checkpoint holds the last finished epoch, or the one before if the kill came within the write throttle.
     checkpoint, done = resume.read_checkpoint(run_id), len(runs.history(run_id))
-    assert done - 1 <= checkpoint.epoch <= done < 5 and checkpoint.epoch >= 1 and checkpoint.last_epoch == 5
+    assert done - 1 <= checkpoint.epoch <= done < 3 and checkpoint.epoch >= 1 and checkpoint.last_epoch == 3
     resumed = new_run(TrainConfig(**MEDIUM), str(cifar_subset), "killed", resume_from=run_id)
     launch.run_training(resumed)
     events = runs.read_events(resumed)
     assert events[1]["initial_epoch"] == checkpoint.epoch and events[1]["resumed_from"] == run_id
     resumed_epochs = [event["epoch"] for event in events if event["type"] == "epoch"]
-    assert resumed_epochs == list(range(checkpoint.epoch + 1, 6))  # what the plan had left
-    assert registry.load_metadata("killed")["epochs_trained"] == 5
+    assert resumed_epochs == list(range(checkpoint.epoch + 1, 4))  # what the plan had left
+    assert registry.load_metadata("killed")["epochs_trained"] == 3
     assert (app_dirs["models"] / "killed" / "model.keras.bak").is_file()  # the earlier model, kept
 
 
