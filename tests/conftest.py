@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import cnn_core  # noqa: F401  before any test module imports TensorFlow: the same CPU kernels as the app's processes
+
 from helpers.paths import CHROMIUM, CHROMIUM_ARGS, CIFAR_SUBSET, PROJECT_ROOT
 from helpers.server import free_port, start_server, stop_server
 

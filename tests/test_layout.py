@@ -104,11 +104,20 @@ def test_every_name_is_imported_from_its_one_home():
     assert borrowed == []
 
 
+def allowed_in_the_package_root(node: ast.AST) -> bool:
+    """`__version__`, and environment defaults TensorFlow must see before its import (`import os`, `os.environ.setdefault`)."""
+    if isinstance(node, ast.Assign):
+        return [ast.unparse(target) for target in node.targets] == ["__version__"]
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names] == ["os"]
+    return isinstance(node, ast.Expr) and ast.unparse(node.value).startswith("os.environ.setdefault(")
+
+
 def test_each_subpackage_init_is_only_a_docstring():
     for init in LIBRARY.rglob("__init__.py"):
         body = ast.parse(init.read_text(encoding="utf-8")).body
         statements = [node for node in body if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
-        allowed = [node for node in statements if init.parent == LIBRARY and isinstance(node, ast.Assign)]  # __version__
+        allowed = [node for node in statements if init.parent == LIBRARY and allowed_in_the_package_root(node)]
         assert body and ast.get_docstring(ast.parse(init.read_text())), init
         assert statements == allowed, init
 
