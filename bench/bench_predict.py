@@ -32,6 +32,7 @@ MODEL_NAME = "bench-default"
 COLD_LOAD = """
 import json, sys, time
 start = time.perf_counter()
+import cnn_core  # as in the app: it turns TensorFlow's oneDNN kernels on before TensorFlow's import
 import keras  # TensorFlow comes with it; registry imports Keras lazily, so import it here to time apart
 from cnn_core.models import registry
 imported = time.perf_counter()

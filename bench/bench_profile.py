@@ -24,6 +24,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cnn_core  # noqa: E402,F401  first: it turns TensorFlow's oneDNN kernels on, as in every training process
+
+# isort: split
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

@@ -33,6 +33,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import cnn_core  # noqa: E402,F401  first: it turns TensorFlow's oneDNN kernels on, as in every training process
+
+# isort: split
 import keras  # noqa: E402
 
 from bench.machine import peak_gflops  # noqa: E402
