@@ -66,7 +66,7 @@ ONEDNN_REPORTED = ("import cnn_core.training.devices  # what a training process 
 @pytest.mark.parametrize("outside, expected", [(None, "True"), ("0", "False"), ("1", "True")])
 def test_training_processes_use_onednn_kernels_unless_told_otherwise(outside, expected):
     # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI, bfloat16 or AMX; importing cnn_core turns
-    # it on everywhere (1.3x faster training on an AVX2 CPU, bench/bench_kernels.py), and a setting made outside wins.
+    # it on everywhere (1.05-1.38x faster training on an AVX2 CPU), and a setting made outside wins.
     env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
     if outside is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = outside
