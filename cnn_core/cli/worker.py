@@ -8,6 +8,7 @@ run at once, the queue's lock keeps every run to one start. Ctrl-C ends it; runs
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from cnn_core.server import settings
@@ -21,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch until interrupted."""
+    # Ctrl-C (SIGINT) stops it even when a script started it in the background, which hands it SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"worker: {settings.max_runs()} slot(s), queue in the runs folder; Ctrl-C stops", file=sys.stderr,
           flush=True)
     run_worker(max(args.poll, 0.1))

@@ -167,6 +167,9 @@ def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
     os.dup2(log.fileno(), 1)
     os.dup2(log.fileno(), 2)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)  # multiprocessing's terminate() on POSIX
+    # A server started as a script's background job (`nohup streamlit run app.py &`) hands its children SIGINT
+    # ignored, and interrupt_main() does nothing for an ignored signal: the parent watch would then never stop us.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     _end_with_parent(os.getppid())
     lower_priority()  # the web server's own requests stay responsive on a small machine (bench/bench_shared.py)
     code = 1

@@ -8,7 +8,7 @@ from cnn_core.server import dispatcher, queue
 from cnn_core.training import launch, runs
 from cnn_core.training.config import TrainConfig
 
-from helpers.runs import TINY, wait_until
+from helpers.runs import TINY, as_background_job, wait_until
 
 pytestmark = pytest.mark.slow
 CONFIG = TrainConfig(**TINY, epochs=1)
@@ -63,13 +63,15 @@ def test_the_cli_worker_dispatches_without_a_web_server_and_its_end_interrupts_i
     long = TrainConfig(**TINY, epochs=500)
     run_id = queue.submit(long, launch.make_request(long, str(cifar_subset), "by-worker", max_images=64), owner="eve")
     waiting = queue.submit(long, launch.make_request(long, str(cifar_subset), "next", max_images=64), owner="fay")
-    # stderr to a file (an unread pipe blocks its writer once full), shown if the worker does not end. The run's
-    # process trains at lowered priority, and the worker waits for it to record "interrupted": beside a busy suite
-    # that took over 60 s twice (reproduced with four busy processes: the run's start-up alone took 130-250 s).
+    # stderr to a file (an unread pipe blocks its writer once full), shown if the worker does not end. The worker
+    # waits for its run to record "interrupted": beside a busy suite, with the run at lowered priority, that took
+    # over 60 s twice (its start-up alone took 130-250 s); the suite's runs now train at normal priority.
     log_path = app_dirs["runs"].parent / "worker.log"
     log = open(log_path, "w")
+    # Started as a script's background job (SIGINT ignored, inherited by its runs): Ctrl-C must stop it all the same.
     worker = subprocess.Popen([sys.executable, "-m", "cnn_core", "worker", "--poll", "0.2"], cwd=PROJECT_ROOT,
-                              env={**os.environ, "CNN_STUDIO_MAX_RUNS": "1"}, stderr=log, text=True)
+                              env={**os.environ, "CNN_STUDIO_MAX_RUNS": "1"}, stderr=log, text=True,
+                              preexec_fn=as_background_job)
     try:
         wait_until(lambda: runs.read_status(run_id)["state"] == "running", timeout=300)
         assert runs.read_status(waiting)["state"] == "queued"  # one slot

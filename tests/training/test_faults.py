@@ -26,7 +26,7 @@ from cnn_core.training.model import build_model, compile_model, learning_rate_at
 
 from helpers.models import DiskFull, outputs
 from helpers.paths import PROJECT_ROOT
-from helpers.runs import TINY, first_epoch_seen, new_run, wait_until
+from helpers.runs import TINY, as_background_job, first_epoch_seen, new_run, wait_until
 
 MEDIUM = dict(filters=[16, 32], batch_size=32)  # ~160 steps per epoch on the subset: long enough to kill inside one
 
@@ -77,8 +77,10 @@ time.sleep(600)
 
 @pytest.mark.slow
 def test_a_run_whose_server_is_killed_ends_as_interrupted(app_dirs, cifar_subset):
+    # Started as `nohup streamlit run app.py &` would be: SIGINT ignored, which the training process inherits (and
+    # which once silenced the interrupt it sends itself when its server dies).
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(cifar_subset)], stdout=subprocess.PIPE, text=True,
-                              cwd=PROJECT_ROOT)
+                              cwd=PROJECT_ROOT, preexec_fn=as_background_job)
     try:
         run_id = server.stdout.readline().strip()
         wait_until(lambda: first_epoch_seen(run_id), timeout=300)
