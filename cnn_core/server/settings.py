@@ -8,6 +8,7 @@ from Streamlit's secrets file (read here as plain TOML: cnn_core imports no Stre
     CNN_STUDIO_MAX_QUEUED             runs waiting at once, whoever submits (default 100)
     CNN_STUDIO_RAY_ADDRESS / RAY_ADDRESS   run queued runs on this Ray cluster
     CNN_STUDIO_DISPATCHER=off         the web server leaves the queue to `python -m cnn_core worker`
+    CNN_STUDIO_TRAINING_NICE          training processes' nice value (default 10; 0: normal priority)
 
 Secrets (`.streamlit/secrets.toml`): the same keys, plus `admin_emails = ["teacher@school.org"]` and
 `admin_password = "..."`, and Streamlit's own `[auth]` section for st.login.
@@ -26,6 +27,7 @@ from cnn_core.paths import PROJECT_ROOT
 DEFAULT_MAX_RUN_SECONDS = 300
 DEFAULT_MAX_TRAIN_IMAGES = 10_000  # a fifth of CIFAR-10: enough to learn, small enough for a shared CPU
 DEFAULT_MAX_QUEUED = 100  # bounds the run folders one spammer could make before anyone notices
+DEFAULT_TRAINING_NICE = 10  # Linux CFS weights nice 10 at ~1/10 of nice 0: the server wins a contended core ~90%
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -86,6 +88,11 @@ def max_train_images() -> int:
 
 def max_queued() -> int:
     return _number("CNN_STUDIO_MAX_QUEUED", DEFAULT_MAX_QUEUED)
+
+
+def training_nice() -> int:
+    """How far training processes lower their priority: a nice value 0-19 (0 leaves it as it is)."""
+    return min(_number("CNN_STUDIO_TRAINING_NICE", DEFAULT_TRAINING_NICE, low=0), 19)
 
 
 def web_dispatcher_enabled() -> bool:

@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from cnn_core.datasets.cifar import CIFAR10_CLASSES
+from cnn_core.server import settings
 
 from helpers.memory import PeakMemory, tree_pids, tree_rss
 from helpers.paths import CHROMIUM_ARGS
@@ -121,8 +122,14 @@ def scenario(url, cifar_subset, tmp_path, oversized, trainer, classifier, convol
     timings["run stopped and saved"] = time.monotonic() - started
 
 
-def test_three_sessions_at_once_stay_apart_and_the_server_holds(streamlit_server, chromium_path, cifar_subset,
-                                                                 app_dirs, tmp_path):
+@pytest.fixture()
+def hosting_priority(monkeypatch):
+    """The run trains at the hosting default's lowered priority (the suite's is normal): the server must hold."""
+    monkeypatch.setenv("CNN_STUDIO_TRAINING_NICE", str(settings.DEFAULT_TRAINING_NICE))
+
+
+def test_three_sessions_at_once_stay_apart_and_the_server_holds(hosting_priority, streamlit_server, chromium_path,
+                                                                 cifar_subset, app_dirs, tmp_path):
     from playwright.sync_api import sync_playwright
 
     from cnn_core.models import registry

@@ -17,6 +17,7 @@ import zipfile
 
 import keras
 import numpy as np
+import psutil
 import pytest
 import tensorflow as tf
 
@@ -170,13 +171,17 @@ def test_stop_file_present_before_training_stops_without_saving(app_dirs, cifar_
 
 
 @pytest.mark.slow
-def test_background_run_streams_refuses_a_second_run_and_stops_keeping_the_best_model(app_dirs, cifar_subset):
+def test_background_run_streams_refuses_a_second_run_and_stops_keeping_the_best_model(app_dirs, cifar_subset,
+                                                                                     monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_TRAINING_NICE", "3")  # the hosting setting reaches the training process
     run_id = launch.start_run(TrainConfig(**TINY, epochs=200), str(cifar_subset), "background", max_images=1000)
     with pytest.raises(runs.BusyError, match=run_id):
         launch.start_run(TrainConfig(**TINY), str(cifar_subset), "second")
     assert runs.active_run() == run_id
     wait_until(lambda: first_epoch_seen(run_id))
     assert runs.read_status(run_id)["state"] == "running"
+    if sys.platform != "win32":  # (Windows has priority classes, not nice values)
+        assert psutil.Process(runs.read_status(run_id)["pid"]).nice() == max(psutil.Process().nice(), 3)
     runs.request_stop(run_id)
     status = launch.wait_for(run_id, timeout=120)
     assert status["state"] == "stopped" and status["model_saved"]
