@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from helpers.browser import settle
+from helpers.browser import open_options, settle
 from helpers.paths import PROJECT_ROOT as ROOT
 from helpers.text import CJK, english_leftovers
 
@@ -98,9 +98,7 @@ def test_classify_results_in_chinese(streamlit_server, browser_page):
     """A prediction in Chinese: class names, probabilities and the softmax worked out, all rendered."""
     browser_page.goto(f"{streamlit_server}/classify?lang=zh")
     _settle(browser_page)
-    browser_page.locator("[data-testid='stMultiSelect']").first.click()
-    options = browser_page.locator("[role='option']")
-    options.first.wait_for(timeout=30_000)
+    options = open_options(browser_page, browser_page.locator("[data-testid='stMultiSelect']").first)
     labels = options.all_inner_texts()
     assert labels and all(CJK.search(label) for label in labels), labels  # no English "Select all" row
     options.first.click()

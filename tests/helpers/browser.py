@@ -29,3 +29,20 @@ def pick_option(page, label: str, option: str) -> None:
     settle(page)
     shown = box.locator('input[role="combobox"]').input_value()  # the chosen option's text is the input's value
     assert shown.startswith(option), f"the {label!r} selectbox shows {shown!r}, not {option!r}"
+
+
+def open_options(page, widget, attempts: int = 3, timeout_ms: int = 15_000):
+    """Open a select widget's list of options and return their locator, retrying (bounded) a click that a rerun
+    swallowed: under a loaded suite CI once saw no list 30 s after a single click."""
+    options = page.locator("[role='option']")
+    for attempt in range(attempts):
+        settle(page)
+        widget.locator('input[role="combobox"]').click()
+        try:
+            options.first.wait_for(timeout=timeout_ms)
+            return options
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
+    return options
