@@ -15,8 +15,8 @@ pytestmark = pytest.mark.browser
 MODEL_NAME = "browser-test"
 # A tiny network as a shared link would carry it (this also tests the link feature).
 LINK = "/training?filters=%5B8%5D&epochs=1&batch_size=128"
-# The training process runs at low priority (cnn_core.training.launch), so while the other test worker keeps
-# both cores busy it may wait minutes for its first batch (CI once took over 90 s): generous, still bounded.
+# A loaded machine can take minutes to the first batch (CI once showed none within 90 s, when the suite's runs
+# still trained at low priority beside the other busy worker): generous, still bounded.
 FIRST_BATCH_MS = 240_000
 
 
