@@ -35,14 +35,13 @@ def open_options(page, widget, attempts: int = 3, timeout_ms: int = 15_000):
     """Open a select widget's list of options and return their locator, retrying (bounded) a click that a rerun
     swallowed: under a loaded suite CI once saw no list 30 s after a single click."""
     options = page.locator("[role='option']")
-    for attempt in range(attempts):
+    for attempt in range(1, attempts + 1):
         settle(page)
         widget.locator('input[role="combobox"]').click()
         try:
             options.first.wait_for(timeout=timeout_ms)
             return options
         except Exception:
-            if attempt == attempts - 1:
+            if attempt == attempts:
                 raise
-            page.keyboard.press("Escape")
-    return options
+            page.keyboard.press("Escape")  # close whatever half-opened, then click again

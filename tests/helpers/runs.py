@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 
 from cnn_core.training import launch, runs
@@ -30,8 +29,3 @@ def wait_until(predicate, timeout: float = 120.0):
 def first_epoch_seen(run_id: str) -> bool:
     return any(event["type"] == "epoch" for event in runs.read_events(run_id))
 
-
-def as_background_job() -> None:
-    """Popen's preexec_fn (POSIX): the child starts with SIGINT ignored, as a shell script's `command &` (or
-    `nohup command &`) starts it; its own children inherit that unless they set a handler themselves."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)

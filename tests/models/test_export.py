@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from cnn_core.training.progressive import epoch_side
 
 from helpers.class_folders import class_files, write_tree
 from helpers.mixup import marked_images, read_blends
+from helpers.processes import child_env
 
 SHIPPED = "cifar10-subset-best"
 DENSE = TrainConfig(filters=[8, 16], pooling="avg", head="flatten", dense_units=[32, 16], dropout_rate=0.3,
@@ -222,7 +222,7 @@ def test_script_trains_in_a_fresh_process(tmp_path, cifar_subset, config, epochs
     path = tmp_path / "train_seed.py"
     path.write_text(keras_code(metadata_for(config)), encoding="utf-8")
     # Without the app's settings around it: the script itself turns on the oneDNN kernels (TensorFlow logs so).
-    env = {key: value for key, value in os.environ.items() if key not in ("TF_ENABLE_ONEDNN_OPTS", "TF_CPP_MIN_LOG_LEVEL")}
+    env = child_env(TF_ENABLE_ONEDNN_OPTS=None, TF_CPP_MIN_LOG_LEVEL=None)
     done = subprocess.run([sys.executable, str(path), "--data", str(cifar_subset), "--epochs", str(epochs)],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

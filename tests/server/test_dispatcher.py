@@ -8,7 +8,8 @@ from cnn_core.server import dispatcher, queue
 from cnn_core.training import launch, runs
 from cnn_core.training.config import TrainConfig
 
-from helpers.runs import TINY, as_background_job, wait_until
+from helpers.processes import as_background_job
+from helpers.runs import TINY, wait_until
 
 pytestmark = pytest.mark.slow
 CONFIG = TrainConfig(**TINY, epochs=1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -10,6 +9,8 @@ import psutil
 import pytest
 
 from cnn_core.server import settings
+
+from helpers.processes import child_env
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="Windows has priority classes, not nice values")
 
@@ -20,11 +21,8 @@ PROBE = ("import psutil; from cnn_core.server.priority import lower_priority; "
 
 
 def probe(value: str | None) -> str:
-    env = {key: item for key, item in os.environ.items() if key != "CNN_STUDIO_TRAINING_NICE"}
-    if value is not None:
-        env["CNN_STUDIO_TRAINING_NICE"] = value
-    return subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60,
-                          check=True).stdout.strip()
+    return subprocess.run([sys.executable, "-c", PROBE], env=child_env(CNN_STUDIO_TRAINING_NICE=value),
+                          capture_output=True, text=True, timeout=60, check=True).stdout.strip()
 
 
 def test_a_training_process_takes_the_configured_nice_value_and_zero_leaves_it_alone():

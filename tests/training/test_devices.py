@@ -3,7 +3,6 @@ CPU kernels (oneDNN) that every process of ours trains with."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import tensorflow as tf
 from cnn_core.training import devices
 
 from helpers.paths import PROJECT_ROOT
+from helpers.processes import child_env
 
 
 def test_without_gpus_training_uses_the_default_strategy():
@@ -67,10 +67,7 @@ ONEDNN_REPORTED = ("import cnn_core.training.devices  # what a training process 
 def test_training_processes_use_onednn_kernels_unless_told_otherwise(outside, expected):
     # TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 VNNI, bfloat16 or AMX; importing cnn_core turns
     # it on everywhere (1.05-1.38x faster training on an AVX2 CPU), and a setting made outside wins.
-    env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
-    if outside is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = outside
-    result = subprocess.run([sys.executable, "-c", ONEDNN_REPORTED], cwd=PROJECT_ROOT, env=env, capture_output=True,
-                            text=True, timeout=180)
+    result = subprocess.run([sys.executable, "-c", ONEDNN_REPORTED], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            env=child_env(TF_ENABLE_ONEDNN_OPTS=outside), timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"oneDNN {expected}" in result.stdout

@@ -26,7 +26,8 @@ from cnn_core.training.model import build_model, compile_model, learning_rate_at
 
 from helpers.models import DiskFull, outputs
 from helpers.paths import PROJECT_ROOT
-from helpers.runs import TINY, as_background_job, first_epoch_seen, new_run, wait_until
+from helpers.processes import as_background_job
+from helpers.runs import TINY, first_epoch_seen, new_run, wait_until
 
 MEDIUM = dict(filters=[16, 32], batch_size=32)  # ~160 steps per epoch on the subset: long enough to kill inside one
 
