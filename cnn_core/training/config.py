@@ -354,7 +354,7 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
 # faster per image (measured within their budgets: default 630 against 500 images/s, 17-18 epochs instead of 13,
 # validation +2.65 points, both seeds up, batches of 128 at 6e-3 +0.8; quick fitted 2 epochs in all of 4 seeds
 # instead of 2 of 4, validation +3.7 points on average, although equal epochs lost 0.4 and 2.1). Best keeps 32:
-# not measured with 64 (each try costs an hour).
+# with 64 its budget held 48 epochs instead of 43-47 and validation lost 0.85 points (+0.8, -2.5).
 # "best" is the widest network, long enough to overfit the subset's 4,576 training images, so its AdamW weight
 # decay is real (0.1: validation +1.65 points over 0.05 at 25 fixed epochs, +1.25 within the budget once 26-28
 # epochs fitted, both seeds up each time; when only 17-19 fitted, +1.0 and -1.2. 5e-4 times the learning rate
