@@ -15,7 +15,7 @@ import streamlit as st
 
 from app_pages.language import current_language, error_text, t
 from cnn_core import i18n, paths
-from cnn_core.datasets import uploads
+from cnn_core.datasets import summary, uploads
 from cnn_core.datasets.base import DataError
 from cnn_core.training import view
 from cnn_core.training.config import (
@@ -103,20 +103,6 @@ def apply_uploaded_config() -> None:
 # --- Cached, pure helpers (shared by all sessions: keyed by their arguments only). ---
 
 
-@st.cache_data(max_entries=4, show_spinner=False)
-def data_summary(spec: str, _progress=None) -> dict:
-    """Sizes, class names and 8 sample training images of a dataset (DataError if unreadable).
-
-    `_progress(done, total)` follows the decoding of class folders (not part of the cache key).
-    """
-    from cnn_core.datasets.loading import load_dataset
-
-    dataset = load_dataset(spec, decode_progress=_progress)
-    picks = np.linspace(0, len(dataset.x_train) - 1, 8).astype(int)
-    return {"train": len(dataset.x_train), "test": len(dataset.x_test), "classes": dataset.class_names,
-            "samples": dataset.x_train[picks]}
-
-
 @st.cache_data(max_entries=64, show_spinner=False)
 def model_summary(config_json: str, num_classes: int) -> tuple[list[dict], int]:
     """The layer table and weight size of a config (builds the Keras model once per config)."""
@@ -135,22 +121,23 @@ def augmented(images: np.ndarray, config_json: str, seed: int) -> np.ndarray:
 
 
 def summary_with_progress(spec: str) -> dict:
-    """data_summary, with a progress bar while class folders decode (a cached summary returns at once)."""
+    """The dataset's summary (shared by every visitor: cnn_core.datasets.summary), with a progress bar while
+    class folders decode; a summary another visitor already made returns at once."""
     bar = st.empty()
 
     def report(done: int, total: int) -> None:
         bar.progress(done / max(total, 1), t("training.live.decode_progress", done=done, total=total))
 
     with st.spinner(t("training.data.reading")):
-        info = data_summary(spec, report)
+        info = summary.summarize(spec, report)
     bar.empty()
     return info
 
 
 def summary_once(spec: str) -> dict:
-    """data_summary, read at most once per session and dataset; an uploaded one's refusal too (re-raised).
+    """The dataset's summary, read at most once per session and dataset; an uploaded one's refusal too (re-raised).
 
-    The shared cache forgets (four entries for every visitor) and never keeps an error, so without this a
+    The shared summaries are few (cnn_core.datasets.summary) and never keep an error, so without this a
     zip refused after seconds of decoding would be decoded again on every click of the page. Uploads are
     stored by content (datasets.uploads) and never change; a typed folder may be fixed, so it is read again.
     """

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from cnn_core import i18n, paths
+from cnn_core.datasets.uploads import original_name
 from cnn_core.i18n import TranslatableError
 from cnn_core.server.settings import public_mode
 
@@ -52,6 +53,12 @@ class Dataset:
     def num_classes(self) -> int:
         """Number of classes (length of class_names)."""
         return len(self.class_names)
+
+
+def location_name(location: str | Path) -> str:
+    """How a dataset's place is named in its description: the file or folder's own name, never the server path
+    that leads to it (a shared server's visitors see descriptions in reports, model cards and class results)."""
+    return original_name(Path(location))
 
 
 def check_allowed(path: Path) -> None:

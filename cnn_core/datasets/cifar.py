@@ -21,7 +21,7 @@ from typing import IO
 import numpy as np
 
 from cnn_core import i18n
-from cnn_core.datasets.base import DataError, Dataset, ProgressCallback
+from cnn_core.datasets.base import DataError, Dataset, ProgressCallback, location_name
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -116,7 +116,7 @@ def load_cifar_batches(location: Path) -> Dataset:
         y_test=y_test,
         class_names=class_names,
         about=i18n.Message("datasets.cifar_full" if full else "datasets.cifar_subset",
-                           {"location": str(location), "train": len(y_train), "test": len(y_test)}),
+                           {"location": location_name(location), "train": len(y_train), "test": len(y_test)}),
     )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from cnn_core import i18n
-from cnn_core.datasets.base import MAX_CLASSES, DataError, Dataset, ProgressCallback, stratified_holdout
+from cnn_core.datasets.base import MAX_CLASSES, DataError, Dataset, ProgressCallback, location_name, stratified_holdout
 from cnn_core.images import load_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -106,9 +106,10 @@ def _zip_entries(archive: zipfile.ZipFile, archive_name: str) -> list[Entry]:
         raise DataError("zip_too_many_files", name=archive_name, limit=MAX_FILES)
     entries, declared = [], 0
     for info in infos:
-        name = info.filename.replace("\\", "/")
+        name = info.filename  # "/" separates folders (the zip format's rule): a "\\" is part of a name ...
         parts = PurePosixPath(name).parts
-        if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+        either = name.replace("\\", "/").split("/")  # ... but ".." between either separator is refused all the same
+        if name.startswith(("/", "\\")) or ".." in either or (parts and ":" in parts[0]):
             raise DataError("unsafe_path", name=archive_name, member=repr(info.filename[:200]))
         if info.is_dir() or not _is_image_name(parts):
             continue
@@ -188,7 +189,7 @@ def _build(entries: list[Entry], where: str, validation_fraction: float, seed: i
     else:
         is_test = stratified_holdout(y, validation_fraction, seed)
     about = i18n.Message("datasets.folders" if use_split_folders else "datasets.folders_validation",
-                         {"classes": len(class_names), "location": str(where),
+                         {"classes": len(class_names), "location": location_name(where),
                           "train": int((~is_test).sum()), "test": int(is_test.sum())})
     if skipped:
         shown = ", ".join(name[-80:] for name in skipped[:3]) + (", …" if len(skipped) > 3 else "")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from cnn_core import atomic, paths
 
+STORED_NAME = re.compile(r"^[0-9a-f]{12}-(.+)$")  # <content hash>-<the visitor's file name>
+
 
 def store_upload(file_name: str, content: bytes) -> Path:
     """Keep an uploaded dataset under data_dir()/uploads, named by its content (re-uploads are free)."""
@@ -35,3 +37,9 @@ def _prune_uploads(folder: Path, keep: Path) -> None:
     for path in files[KEPT_UPLOADS:]:
         if path != keep:
             path.unlink(missing_ok=True)
+
+
+def original_name(path: Path) -> str:
+    """The file name the visitor uploaded (as stored: unusual characters became `_`), without the content hash."""
+    match = STORED_NAME.match(path.name)
+    return match.group(1) if match and path.parent.name == "uploads" else path.name

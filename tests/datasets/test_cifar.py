@@ -38,7 +38,8 @@ def test_cifar_subset_shapes_labels_and_pixels(cifar_subset):
     assert set(np.unique(dataset.y_train)) == set(range(10)) and dataset.y_test.max() <= 9
     assert dataset.class_names == CIFAR10_CLASSES
     assert dataset.source.startswith("CIFAR-10 subset at ") and "5,085 train / 509 test" in dataset.source
-    assert dataset.about.text("zh") == f"CIFAR-10 子集，位于 {cifar_subset}（训练 5,085 张 / 测试 509 张）"
+    # Named by its folder, never by the server path to it (a shared server's visitors read this).
+    assert dataset.about.text("zh") == "CIFAR-10 子集，位于 cifar-10-batches-py（训练 5,085 张 / 测试 509 张）"
     # Reference: the raw pickle rows, read independently.
     for name, images, labels, offset in [("data_batch_1", dataset.x_train, dataset.y_train, 0),
                                          ("data_batch_2", dataset.x_train, dataset.y_train, 1017),

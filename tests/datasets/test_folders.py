@@ -62,6 +62,23 @@ def test_zip_with_a_path_leaving_the_archive_is_refused_and_nothing_is_written(t
     assert not [path for path in landings if path.exists()], landings
 
 
+def test_a_backslash_in_a_zip_folder_name_is_part_of_the_class_name(tmp_path):
+    """A class folder named like LaTeX keeps its whole name: only "/" separates folders inside a zip."""
+    files = {**class_files({"$\\frac{1}{2}$": (200, 30, 30), "dogs": (30, 200, 30)}, 3)}
+    dataset = load_dataset(write_zip(tmp_path / "latex.zip", files))
+    assert dataset.class_names == ["$\\frac{1}{2}$", "dogs"]
+    assert len(dataset.y_train) + len(dataset.y_test) == 6
+
+
+def test_a_dataset_is_described_by_its_own_name_never_its_server_path(tmp_path):
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    archive = write_zip(tmp_path / "deep" / "er" / "pets.zip", good_files())
+    tree = write_tree(tmp_path / "somewhere" / "flowers", good_files())
+    for dataset, name in ((load_dataset(archive), "pets.zip"), (load_dataset(tree), "flowers")):
+        assert f"at {name} (" in dataset.source and str(tmp_path) not in dataset.source
+        assert str(tmp_path) not in dataset.about.text("zh")
+
+
 def test_zip_symlink_members_are_never_followed(tmp_path, sandbox):
     secret = tmp_path / "secret.png"
     secret.write_bytes(picture((1, 2, 3)))

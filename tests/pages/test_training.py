@@ -529,3 +529,27 @@ def test_compare_tab_overlays_two_runs_and_shows_where_their_answers_part(app_di
                      f"**{a_only}** test images that `20260101-110000-aaaaaa` gets right and "
                      "`20260101-120000-bbbbbb` gets wrong:"]
     assert not at.exception
+
+
+def test_two_visitors_upload_the_same_zip_and_both_see_it(app_dirs, monkeypatch, tmp_path):
+    """One zip handed out to a class: the second visitor's page gets the summary the first one made (the page
+    once crashed here replaying a cached progress bar into another visitor's page)."""
+    from cnn_core.datasets import loading, summary
+
+    from helpers.class_folders import class_files, write_zip
+
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    summary.forget_all()
+    decoded = []
+    real = loading.load_dataset
+    monkeypatch.setattr(loading, "load_dataset", lambda spec, **options: decoded.append(spec) or real(spec, **options))
+    content = write_zip(tmp_path / "class.zip", class_files({"cats": (200, 0, 0), "dogs": (0, 200, 0)}, 6)).read_bytes()
+    for _ in range(2):  # two visitors, one after the other, each with their own session
+        at = run_page()
+        at.radio(key="data_kind").set_value("upload").run()
+        at.file_uploader(key="data_upload").set_value(("class.zip", content, "application/zip")).run()
+        assert not at.exception, [item.value for item in at.exception]
+        assert any("2 classes" in caption.value for caption in at.caption), [c.value for c in at.caption]
+        at.number_input(key="cfg_epochs").set_value(3).run()  # a rerun of the whole page: still fine
+        assert not at.exception and not at.error
+    assert len([spec for spec in decoded if str(spec).endswith("-class.zip")]) == 1  # decoded once for both
