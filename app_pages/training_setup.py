@@ -17,7 +17,7 @@ from app_pages.language import current_language, error_text, t
 from cnn_core import i18n, paths
 from cnn_core.datasets import summary, uploads
 from cnn_core.datasets.base import DataError
-from cnn_core.training import view
+from cnn_core.training import layers, view
 from cnn_core.training.config import (
     ACTIVATIONS,
     HEADS,
@@ -31,6 +31,7 @@ from cnn_core.training.config import (
     TrainConfig,
     preset,
 )
+from cnn_core.training.preview import augment_preview
 
 KEEP = {"persist_state": "session"}  # settings keep their values across page switches
 SHARED_SUBSET = paths.PROJECT_ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
@@ -103,20 +104,9 @@ def apply_uploaded_config() -> None:
 # --- Cached, pure helpers (shared by all sessions: keyed by their arguments only). ---
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def model_summary(config_json: str, num_classes: int) -> tuple[list[dict], int]:
-    """The layer table and weight size of a config (builds the Keras model once per config)."""
-    from cnn_core.training.model import layer_table, model_size_bytes
-
-    config = TrainConfig.from_json(config_json)
-    return layer_table(config, num_classes), model_size_bytes(config, num_classes)
-
-
 @st.cache_data(max_entries=16, show_spinner=False)
 def augmented(images: np.ndarray, config_json: str, seed: int) -> np.ndarray:
-    """One random draw of the configured augmentations on `images`."""
-    from cnn_core.training.model import augment_preview
-
+    """One random draw of the configured augmentations on `images` (NumPy and Pillow: no TensorFlow here)."""
     return augment_preview(images, TrainConfig.from_json(config_json), seed=seed)
 
 
@@ -157,8 +147,9 @@ def summary_once(spec: str) -> dict:
 
 
 def summary_of(config: TrainConfig, info: dict | None) -> tuple[list[dict], int]:
-    with st.spinner(t("training.summary.building")):
-        return model_summary(config.to_json(), len(info["classes"]) if info else 10)
+    """The layer table and the weights' size, from the settings alone (no TensorFlow in the web process)."""
+    classes = len(info["classes"]) if info else 10
+    return layers.layer_rows(config, classes), layers.weight_bytes(config, classes)
 
 
 # --- 1 · Data. ---

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # helpers.memory: the same sampler as t
 
 from bench.machine import peak_gflops  # noqa: E402
 from cnn_core.training.config import TrainConfig  # noqa: E402
-from cnn_core.training.limits import flops_per_image  # noqa: E402
+from cnn_core.training.layers import flops_per_image  # noqa: E402
 from cnn_core.training.progressive import epoch_side  # noqa: E402
 
 from helpers.memory import PeakMemory  # noqa: E402

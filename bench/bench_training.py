@@ -42,7 +42,7 @@ from bench.machine import peak_gflops  # noqa: E402
 from cnn_core.datasets.base import hold_out_validation  # noqa: E402
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training.config import preset  # noqa: E402
-from cnn_core.training.limits import flops_per_image  # noqa: E402
+from cnn_core.training.layers import flops_per_image  # noqa: E402
 from cnn_core.training.model import build_model, compile_model, make_datasets  # noqa: E402
 
 SUBSET = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"

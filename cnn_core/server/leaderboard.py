@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from cnn_core.atomic import read_json, write_json_atomic
-from cnn_core.training.config import ConfigError, TrainConfig, parameter_count
+from cnn_core.training.config import ConfigError, TrainConfig
+from cnn_core.training.layers import parameter_count
 from cnn_core.training.runs import list_runs, read_events, run_folder
 
 RANKED_STATES = ("finished", "stopped")  # a stopped run that finished an epoch was scored too
@@ -59,8 +60,9 @@ def rows(data_source: str | None = None, *, include_hidden: bool = False,
         if hidden and not include_hidden:
             continue
         mtime = (run_folder(status["run_id"]) / "events.jsonl").stat().st_mtime
-        found.append({"run_id": status["run_id"], "display_name": status.get("display_name") or status.get("owner")
-                      or "", "owner": status.get("owner"), "model": status.get("model_name"),
+        found.append({"run_id": status["run_id"], "owner": status.get("owner"), "model": status.get("model_name"),
+                      # None: trained by `python -m cnn_core train`, which has no owner (the page says so)
+                      "display_name": status.get("display_name") or status.get("owner") or None,
                       "test_accuracy": float(status["test_accuracy"]), "hidden": hidden,
                       **_numbers(status["run_id"], mtime)})
     return sorted(found, key=lambda row: (-row["test_accuracy"], row["seconds"] or float("inf"), row["run_id"]))

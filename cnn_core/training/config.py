@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnn_core.i18n import TranslatableError
+from cnn_core.training.layers import parameter_count, whitening_channels
 
 
 class ConfigError(TranslatableError, ValueError):
@@ -223,29 +224,8 @@ class TrainConfig:
                               limit=MAX_BATCH_ACTIVATION_BYTES / 2**30)
 
 
-# --- Sizes, computed from the settings alone (a hostile config must be refused before Keras builds it). ---
-
-
-def parameter_count(config: TrainConfig, num_classes: int = 10, image_size: int = 32) -> int:
-    """Weights of build_model(config, num_classes) (batch-norm statistics included), without building it."""
-    total, channels, size = 0, 3, image_size
-    if config.whitening_patch:
-        channels = whitening_channels(config.whitening_patch)
-        total += config.whitening_patch**2 * 3 * channels + channels  # fixed kernel and bias, counted by Keras too
-    for filters in config.filters:
-        for conv in range(config.convs_per_block):
-            total += config.kernel_size**2 * channels * filters
-            total += 4 * filters if config.batch_norm else filters  # BN: gamma, beta, mean, variance; else a bias
-            channels = filters
-            if conv == 0 and config.padding == "valid":
-                size -= config.kernel_size - 1
-        if config.pooling != "none":
-            size //= config.pool_size
-    features = channels * max(size, 0) ** 2 if config.head == "flatten" else channels
-    for units in config.dense_units + [num_classes]:
-        total += features * units + units
-        features = units
-    return total
+# --- Sizes, computed from the settings alone (a hostile config must be refused before Keras builds it);
+# the weights come from the layer-by-layer walk in cnn_core.training.layers. ---
 
 
 def activation_count(config: TrainConfig, image_size: int = 32) -> int:
@@ -268,11 +248,6 @@ def activation_count(config: TrainConfig, image_size: int = 32) -> int:
             size = max(size // config.pool_size, 1)
             total += size * size * filters
     return total + sum(config.dense_units) * 2
-
-
-def whitening_channels(patch: int) -> int:
-    """Output channels of the whitening layer for k x k patches: one per direction of a patch's 3k² pixels, and its negative."""
-    return 2 * 3 * patch**2
 
 
 def _clip(text: str, limit: int = 200) -> str:

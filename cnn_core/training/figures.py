@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from cnn_core import i18n
 from cnn_core.training.config import TrainConfig
+from cnn_core.training.schedules import learning_rate_at
 from cnn_core.untrusted import plotly_text
 
 TRAIN_COLOR = "#1f77b4"
@@ -108,9 +109,7 @@ def epoch_table(epoch_events: list[dict[str, Any]], *, language: str = "en") -> 
 
 
 def schedule_figure(config: TrainConfig, steps_per_epoch: int, *, language: str = "en") -> go.Figure:
-    """The learning rate over the run (`cnn_core.training.model.learning_rate_at`), against epochs."""
-    from cnn_core.training.model import learning_rate_at  # TensorFlow: only when the chart is drawn
-
+    """The learning rate over the run (`cnn_core.training.schedules.learning_rate_at`), against epochs."""
     steps_per_epoch = max(int(steps_per_epoch), 1)
     total_steps = steps_per_epoch * config.epochs
     steps = np.unique(np.linspace(0, total_steps, min(total_steps + 1, 400)).astype(int))
@@ -224,13 +223,24 @@ def start_fields(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def over_budget(events: list[dict[str, Any]]) -> tuple[float, float] | None:
-    """(expected seconds, budget) when a time-budgeted run's calibration expects clearly more than its budget
-    (not even one epoch fits on this machine); None otherwise."""
+    """(expected seconds, budget or ceiling) when a run's calibration expects clearly more than its time budget or
+    the server's ceiling (not even one epoch fits on this machine); None otherwise."""
     start = start_fields(events)
-    if not start or not start.get("time_budget_seconds") or not start.get("expected_seconds"):
+    limit = start.get("time_budget_seconds") or start.get("max_seconds")
+    if not start or not limit or not start.get("expected_seconds"):
         return None
-    expected, budget = float(start["expected_seconds"]), float(start["time_budget_seconds"])
-    return (expected, budget) if expected > OVER_BUDGET_SHARE * budget else None
+    expected = float(start["expected_seconds"])
+    return (expected, float(limit)) if expected > OVER_BUDGET_SHARE * float(limit) else None
+
+
+def shortened(events: list[dict[str, Any]]) -> tuple[int, int, float] | None:
+    """(epochs planned, epochs asked for, the server's ceiling in seconds) when the ceiling planned a run shorter
+    than it asked; None when it trains every epoch it asked for (or fills a time budget)."""
+    start = start_fields(events)
+    if not start.get("max_seconds") or start.get("time_budget_seconds") or not start.get("asked_epochs"):
+        return None
+    planned, asked = int(start["epochs"]), int(start["asked_epochs"])
+    return (planned, asked, float(start["max_seconds"])) if planned < asked else None
 
 
 def progress_numbers(status: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -23,14 +23,15 @@ import keras
 import numpy as np
 
 from cnn_core import i18n
-from cnn_core.datasets.base import Dataset, hold_out_validation
-from cnn_core.datasets.loading import load_dataset
+from cnn_core.datasets.base import Dataset
 from cnn_core.models.registry import save_model
 from cnn_core.training.config import TrainConfig
+from cnn_core.training.data import load_request_data
 from cnn_core.training.devices import describe_devices, training_strategy
 from cnn_core.training.evaluation import evaluate_model, stored_confusion
 from cnn_core.training.live_metrics import LiveMetrics
 from cnn_core.training.model import (
+    WarmupDecaySchedule,
     adapt_whitening,
     build_model,
     compile_model,
@@ -74,45 +75,10 @@ from cnn_core.training.runs import (
     stop_file,
     update_status,
 )
-from cnn_core.training.schedules import WarmupDecaySchedule
 from cnn_core.training.snapshots import snapshot_callback
 from cnn_core.training.tensorboard_logs import TensorBoardLogs
 
-DOWNLOAD_EVENT_SECONDS = 0.5
 BUDGET_OVERRUN = 0.05  # a time-budgeted run is cut short only when it would overrun its budget by this share
-
-
-def load_request_data(request: dict[str, Any], config: TrainConfig, emit: Callable | None = None) -> Dataset:
-    """The run's dataset, cut to `max_images` per split when asked, with its validation split held out.
-
-    The validation images come from the training images (stratified, seeded by the config), never from the
-    test split: the test split is scored once, when training has ended.
-    """
-    last_report = [0.0]
-    data = request.get("data") or "cifar10"
-
-    def reporter(unit: str) -> Callable[[int, int], None]:
-        def report(done: int, total: int) -> None:  # a few "loading" events a second, and the last one
-            now = time.monotonic()
-            if emit is not None and (now - last_report[0] >= DOWNLOAD_EVENT_SECONDS or done == total):
-                last_report[0] = now
-                emit({"type": "loading", "data": data, f"{unit}_done": done, f"{unit}_total": total})
-
-        return report
-
-    dataset = load_dataset(request.get("data"), progress=reporter("bytes"), seed=config.seed,
-                           decode_progress=reporter("images"))
-    limit = request.get("max_images")
-    if limit:
-        dataset.x_train, dataset.y_train = dataset.x_train[:limit], dataset.y_train[:limit]
-        dataset.x_test, dataset.y_test = dataset.x_test[:limit], dataset.y_test[:limit]
-        dataset.about = i18n.Message("datasets.first_images", {"source": dataset.about, "limit": limit})
-    if len(dataset.y_train) == 0 or len(dataset.y_test) == 0:
-        raise TrainingError("empty_split", source=dataset.about)
-    if dataset.num_classes < 2:
-        raise TrainingError("one_class", source=dataset.about)
-    config.validate(num_classes=dataset.num_classes)  # the output layer grows with the class count
-    return hold_out_validation(dataset, config.validation_fraction, config.seed)
 
 
 @dataclass
@@ -159,7 +125,8 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
             steps_per_epoch=plan.steps_per_epoch, batch_size=job.config.batch_size, train_images=len(dataset.y_train),
             last_epoch=initial_epoch + plan.epochs, clock_start=started, finish_seconds=plan.finish_seconds,
             # A safety net only, for a last epoch that runs late: past 105 % of the budget, stop with the best so far.
-            deadline=None if plan.deadline is None else plan.deadline + BUDGET_OVERRUN * job.config.time_budget_seconds,
+            deadline=None if plan.deadline is None else
+            plan.deadline + BUDGET_OVERRUN * (job.config.time_budget_seconds or ceiling_seconds(job)),
         )
         fit(job, model, train, validation, live, plan, initial_epoch, schedule)
         return finish(job, model, dataset, live, initial_epoch)
@@ -225,15 +192,25 @@ def plan_training(job: Job, model: keras.Model, dataset: Dataset, train, validat
         plan.schedule_start_epoch, plan.schedule_steps = checkpoint.schedule_start_epoch, checkpoint.schedule_steps
     schedule = compile_model(model, config, steps_per_epoch, plan.epochs, plan.steps_per_execution,
                              total_steps=plan.schedule_steps)
-    if checkpoint is None and config.time_budget_seconds > 0:
+    if checkpoint is None and (config.time_budget_seconds > 0 or ceiling_seconds(job)):
         fit_to_budget(job, model, dataset, train, validation, plan)
         resize_schedule(schedule, config, plan.epochs * steps_per_epoch)  # the traced step is kept: no retrace
+    elif ceiling_seconds(job):  # a resumed run: the epochs its plan had left, stopped at the server's ceiling
+        plan.deadline = job.started + ceiling_seconds(job)
     return plan, schedule
 
 
+def ceiling_seconds(job: Job) -> float:
+    """The most seconds the server lets this run take (its request's `max_seconds`; 0: no ceiling). A ceiling, never a
+    target: unlike a time budget, a run keeps the epochs it asked for unless they would not fit under it."""
+    return float(job.request.get("max_seconds") or 0)
+
+
 def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validation, plan: Plan) -> None:
-    """3. Calibrate on real steps, then set the plan's epochs and deadline so the whole run fits its budget."""
-    config, budget = job.config, job.config.time_budget_seconds
+    """3. Calibrate on real steps, then set the plan's epochs and deadline so the whole run fits its time budget
+    (as many epochs as fit), or its ceiling (the epochs it asked for, fewer only if they would not fit)."""
+    config = job.config
+    budget = config.time_budget_seconds or ceiling_seconds(job)
     job.emit({"type": "calibrating"})
     # Timing only (no score is kept): a run without a validation split times a pass over the test images.
     timed, timed_images = validation, len(dataset.y_val)
@@ -248,8 +225,9 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
                                                   config.test_time_flip)
     elapsed = time.monotonic() - job.started
     cost = epoch_costs(config)
+    most = 1000 if config.time_budget_seconds > 0 else config.epochs  # a budget is filled; a ceiling is not
     plan.epochs = epochs_for_budget(budget, elapsed, plan.calibration, plan.steps_per_epoch,
-                                    finish_seconds=plan.finish_seconds, epoch_cost=cost)
+                                    finish_seconds=plan.finish_seconds, max_epochs=most, epoch_cost=cost)
     plan.deadline = job.started + budget - plan.finish_seconds  # when training should end (BudgetKeeper plans for it)
     # Over the budget only when not even one epoch fits (a slow machine, a tiny budget): the start event says so.
     plan.expected_seconds = (elapsed + training_seconds(plan.calibration, plan.steps_per_epoch, plan.epochs, cost)
@@ -269,6 +247,7 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
         "train_images": len(dataset.y_train), "validation_images": len(dataset.y_val),
         "test_images": len(dataset.y_test), "class_names": dataset.class_names, "data_source": dataset.source,
         "time_budget_seconds": job.config.time_budget_seconds, "resumed_from": job.request.get("resume_from"),
+        "max_seconds": ceiling_seconds(job) or None, "asked_epochs": job.config.epochs,
         "progressive_resizing": job.config.progressive_resizing, "mixup_alpha": job.config.mixup_alpha,
         "calibration": None if plan.calibration is None else vars(plan.calibration),
         "expected_seconds": plan.expected_seconds,
@@ -293,7 +272,9 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
             update_status(job.run_id, epochs=last_epoch - initial_epoch)
             job.emit({"type": "replan", "epochs": last_epoch - initial_epoch, "elapsed": time.monotonic() - job.started})
 
-        fit_last_epoch = initial_epoch + min(2 * plan.epochs + 2, 1000)  # room to grow if the machine speeds up
+        # A time budget has room to grow if the machine speeds up; under a ceiling the run never trains more than asked.
+        grow = job.config.time_budget_seconds > 0
+        fit_last_epoch = initial_epoch + (min(2 * plan.epochs + 2, 1000) if grow else plan.epochs)
         callbacks.append(BudgetKeeper(
             resize=lambda total_steps: resize_schedule(schedule, job.config, total_steps), deadline=plan.deadline,
             steps_per_epoch=plan.steps_per_epoch, initial_epoch=initial_epoch, last_epoch=initial_epoch + plan.epochs,

@@ -1,4 +1,5 @@
-"""Learning-rate schedules: one formula, evaluated by NumPy (charts, tests) and by Keras (training).
+"""Learning-rate schedules: one formula, evaluated by NumPy (charts, tests, the training page's lessons) and by
+Keras (training, through cnn_core.training.model.WarmupDecaySchedule). No TensorFlow here.
 
 Every schedule has the same shape: an optional linear warm-up over the first `warmup_steps`, then a
 decay to zero at `total_steps`:
@@ -13,18 +14,20 @@ decay to zero at `total_steps`:
 `step` counts optimizer updates from 0, as `optimizer.iterations` does. Steps past `total_steps`
 keep the final rate (0 for the decaying schedules).
 
-In Keras the run's length lives in two variables, not in constants of the traced training step: a
-time-budgeted run re-sizes its schedule after calibrating (and again if the machine's speed changes)
-without tracing the step again, which costs seconds on a slow CPU.
+In Keras the run's length lives in two variables, not in constants of the traced training step (see
+WarmupDecaySchedule): a time-budgeted run re-sizes its schedule after calibrating (and again if the machine's
+speed changes) without tracing the step again, which costs seconds on a slow CPU.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
+
+if TYPE_CHECKING:
+    from cnn_core.training.config import TrainConfig
 
 # When "one_cycle" is chosen without a warm-up share, ramp up over this share of the run.
 ONE_CYCLE_DEFAULT_WARMUP = 0.3
@@ -67,43 +70,6 @@ def learning_rate_value(kind: str, step: int, peak: float, total_steps: int, war
     return float(value)
 
 
-@keras.saving.register_keras_serializable(package="cnn_studio")
-class WarmupDecaySchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """Keras schedule for `schedule_formula`; registered so saved models reload with safe_mode=True."""
-
-    def __init__(self, kind: str, peak: float, total_steps: int, warmup_steps: int):
-        super().__init__()
-        self.kind = str(kind)
-        self.peak = float(peak)
-        # Variables, so that `resize` needs no retrace (float32 counts steps exactly up to 16 million).
-        self._total_steps = keras.Variable(1.0, dtype="float32", trainable=False, name="schedule_total_steps")
-        self._warmup_steps = keras.Variable(0.0, dtype="float32", trainable=False, name="schedule_warmup_steps")
-        self.resize(total_steps, warmup_steps)
-
-    @property
-    def total_steps(self) -> int:
-        return int(keras.ops.convert_to_numpy(self._total_steps))
-
-    @property
-    def warmup_steps(self) -> int:
-        return int(keras.ops.convert_to_numpy(self._warmup_steps))
-
-    def resize(self, total_steps: int, warmup_steps: int) -> None:
-        """A new length for the run; the optimizer's steps so far keep counting."""
-        self._total_steps.assign(float(max(int(total_steps), 1)))
-        self._warmup_steps.assign(float(int(warmup_steps)))
-
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        return keras.ops.cast(
-            schedule_formula(keras.ops, self.kind, step, self.peak, self._total_steps, self._warmup_steps),
-            "float32",
-        )
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "peak": self.peak,
-            "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-        }
+def learning_rate_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of a run with `config` at optimizer step `step` (0-based) of `total_steps`."""
+    return learning_rate_value(config.schedule, step, config.learning_rate, total_steps, config.warmup_fraction)

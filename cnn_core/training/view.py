@@ -18,7 +18,8 @@ from typing import Any
 
 from cnn_core import i18n
 from cnn_core.convolution import ops
-from cnn_core.training.config import ConfigError, TrainConfig, whitening_channels
+from cnn_core.training.config import ConfigError, TrainConfig
+from cnn_core.training.layers import whitening_channels
 
 # The tutorial's augmentation, offered when a switch is turned on.
 SEED_ROTATION_DEGREES = 15.0

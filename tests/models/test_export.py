@@ -26,9 +26,9 @@ from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import export, registry
 from cnn_core.models.export import SETTING_COMMENTS, ExportError, export_model, keras_code
 from cnn_core.training.config import PRESETS, TrainConfig
+from cnn_core.training.schedules import learning_rate_at
 from cnn_core.training.model import (
     build_model,
-    learning_rate_at,
     learning_rate_schedule,
     make_optimizer,
     predict_probabilities,

@@ -7,7 +7,8 @@ from urllib.parse import parse_qs
 
 from cnn_core.server import leaderboard, owners
 from cnn_core.training import runs
-from cnn_core.training.config import TrainConfig, parameter_count
+from cnn_core.training.config import TrainConfig
+from cnn_core.training.layers import parameter_count
 
 
 def finished_run(config: TrainConfig, accuracy: float, seconds: float, *, source="CIFAR-10 subset", owner="a",
@@ -50,3 +51,49 @@ def test_public_mode_permissions(monkeypatch):
     assert not owners.may_see_report(run, bob)
     assert [m["name"] for m in owners.visible_models([shared, private, shipped], bob)] == ["x", "cifar10-subset-best"]
     assert len(owners.visible_models([shared, private, shipped], alice)) == 3
+
+
+def saved_model(models_dir, name: str, owner: str | None, shared: bool = False, run_id: str | None = None) -> None:
+    folder = models_dir / name
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"not read here")
+    (folder / "metadata.json").write_text(json.dumps({"name": name, "owner": owner, "shared": shared,
+                                                      "run_id": run_id, "created": f"2026-01-01T00:00:0{len(name) % 10}"}))
+
+
+def test_every_listing_and_opening_of_models_goes_through_one_rule(app_dirs, monkeypatch):
+    import pytest
+
+    from cnn_core.models import registry
+
+    saved_model(app_dirs["models"], "alices-secret", "alice")
+    saved_model(app_dirs["models"], "alices-shared", "alice", shared=True)
+    bob, alice = owners.Visitor("bob"), owners.Visitor("alice")
+    assert len(owners.models_for(bob)) == 2  # a desktop: every model
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    assert [model["name"] for model in owners.models_for(bob)] == ["alices-shared"]
+    assert {model["name"] for model in owners.models_for(alice)} == {"alices-secret", "alices-shared"}
+    with pytest.raises(registry.RegistryError) as hidden:
+        owners.model_metadata_for("alices-secret", bob)
+    with pytest.raises(registry.RegistryError) as absent:
+        owners.model_metadata_for("nobodys", bob)
+    assert str(hidden.value) == str(absent.value).replace("nobodys", "alices-secret")  # the same words: no hint
+    with pytest.raises(registry.RegistryError):
+        owners.load_model_for("alices-secret", bob)  # refused before the file is opened
+    assert owners.may_manage_model("alices-secret", alice) and not owners.may_manage_model("alices-shared", bob)
+    assert not owners.may_manage_model("nobodys", alice)
+
+
+def test_class_results_link_settings_only_of_ones_own_runs_or_shared_models(app_dirs, monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    config = TrainConfig(filters=[4])
+    shared_run = finished_run(config, 0.7, 10.0, owner="alice")
+    private_run = finished_run(config, 0.6, 10.0, owner="alice")
+    saved_model(app_dirs["models"], "m0-7", "alice", shared=True, run_id=shared_run)  # the registry name of "m0.7"
+    saved_model(app_dirs["models"], "m0-6", "alice", run_id=private_run)
+    rows = {row["run_id"]: row for row in leaderboard.rows()}
+    bob = owners.Visitor("bob")
+    assert owners.may_see_settings(rows[shared_run], bob) and not owners.may_see_settings(rows[private_run], bob)
+    assert owners.may_see_settings(rows[private_run], owners.Visitor("alice"))
+    cli = finished_run(config, 0.5, 10.0, owner=None)  # `python -m cnn_core train`: no owner, no name
+    assert next(row for row in leaderboard.rows() if row["run_id"] == cli)["display_name"] is None

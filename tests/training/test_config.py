@@ -27,8 +27,8 @@ from cnn_core.training.config import (
     ConfigError,
     TrainConfig,
     activation_count,
-    parameter_count,
 )
+from cnn_core.training.layers import parameter_count
 
 MESSAGE_LIMIT = 400  # characters: a message quotes what was wrong, never megabytes of it
 

@@ -70,7 +70,7 @@ def test_format_seconds(seconds, text):
 
 def test_schedule_figure_follows_learning_rate_at():
     from cnn_core.training.config import TrainConfig
-    from cnn_core.training.model import learning_rate_at
+    from cnn_core.training.schedules import learning_rate_at
 
     config = TrainConfig(schedule="cosine", warmup_fraction=0.1, learning_rate=0.01, epochs=3)
     line = figures.schedule_figure(config, steps_per_epoch=10).data[0]
