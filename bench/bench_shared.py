@@ -5,7 +5,7 @@
 Goal (issue 13): p95(busy) / p95(idle) <= 1.5 for (a) the convolution page's whole update (a full AppTest
 rerun of the page, as a slider move triggers) and (b) one classify prediction (the shipped model on one
 image). "Busy" = a quick-preset run started through the real queue and dispatcher, so it trains in its own
-process at the lowered priority (cnn_core.server.priority), measured once its batches are flowing. The
+process at the lowered priority (cnn_core.processes.lower_priority), measured once its batches are flowing. The
 reference is the same measurement before the run starts, in the same process. Folders are temporary.
 """
 
@@ -84,7 +84,7 @@ def main() -> None:
     from cnn_core.models import registry
     from cnn_core.training import launch, runs
 
-    page = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    page = AppTest.from_file(str(ROOT / "router.py"), default_timeout=60)
     page.run()
     page.switch_page("app_pages/convolution.py").run()
     model = registry.load_model("cifar10-subset-best")

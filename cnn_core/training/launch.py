@@ -15,7 +15,9 @@ Events, one JSON object per line of events.jsonl:
    "progressive_resizing" (early epochs on shrunk images: validation lags until the last third),
    "mixup_alpha" (> 0: training loss and accuracy are on blended images),
    "calibration" (measured step/trace/validation seconds, budgeted runs only), "expected_seconds" (budgeted runs:
-   the whole run as calibrated; more than the budget when not even one epoch fits), "elapsed"}
+   the whole run as calibrated; more than the budget when not even one epoch fits), "max_seconds" (the server's
+   ceiling for the run, or null), "asked_epochs" (the config's; more than "epochs" when they would not fit under
+   the ceiling), "elapsed"}
   {"type": "batch", "epoch", "step", "loss", "accuracy", "images_per_second", "elapsed"}   ≤ ~3/s, smoothed
   {"type": "epoch", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
    "images_per_second", "elapsed", "eta"}          whole epochs only; val = the validation split (from training data)
@@ -29,7 +31,9 @@ Events, one JSON object per line of events.jsonl:
 
 Time budget (`config.time_budget_seconds` > 0): the budget covers the whole run, from the start of the
 process (the CLI: its start, TensorFlow's import included) to the saved model. A short calibration picks
-the epoch count, so the learning-rate schedule spans the budget (see cnn_core.training.pacing).
+the epoch count, so the learning-rate schedule spans the budget (see cnn_core.training.pacing). A ceiling
+(`max_seconds` in the request, set by a shared server's queue) is calibrated the same way, but only ever
+shortens the run: it keeps the epochs it asked for when they fit.
 
 Resuming from a run's checkpoint or a saved model: see cnn_core.training.resume.
 """
@@ -53,9 +57,9 @@ from cnn_core.i18n import TranslatableError
 from cnn_core.models.protection import check_writable
 from cnn_core.models.registry import sanitize_name
 from cnn_core.paths import models_dir, runs_dir
-from cnn_core.server.priority import lower_priority
+from cnn_core.processes import lower_priority, process_alive, process_start_marker
 from cnn_core.training.config import TrainConfig
-from cnn_core.training.limits import public_limits
+from cnn_core.training.data import load_request_data
 from cnn_core.training.resume import check_resume_source
 from cnn_core.training.runs import (
     ACTIVE_STATES,
@@ -65,8 +69,6 @@ from cnn_core.training.runs import (
     append_event,
     create_run,
     now_iso,
-    process_alive,
-    process_start_marker,
     read_config,
     read_request,
     read_status,
@@ -90,13 +92,16 @@ def start_run(
     *,
     resume_from: str | None = None,
     max_images: int | None = None,
+    nice: int = 0,
 ) -> str:
     """Create a run and train it in a background process; BusyError if a run is already active.
 
+    The direct way, for scripts and a desktop: a shared server queues runs instead (cnn_core.server.queue), under
+    its limits.
+
     `max_images` keeps only the first N images of each split (quick trials and tests). Every run writes
-    TensorBoard logs to runs/<id>/tensorboard.
+    TensorBoard logs to runs/<id>/tensorboard. `nice`: how far the process lowers its priority (0: not at all).
     """
-    config = public_limits(config)  # a public server refuses big networks and caps the time (CostError)
     request = make_request(config, data, model_name, resume_from=resume_from, max_images=max_images)
     with runs_lock():
         active = active_run()
@@ -106,15 +111,15 @@ def start_run(
             run_id = create_run(config.to_dict(), request)
         except OSError as error:  # a full or read-only disk: say so instead of failing with a traceback
             raise TrainingError("no_run_folder", path=str(runs_dir()), reason=str(error)) from None
-        spawn_run(run_id)
+        spawn_run(run_id, nice)
     return run_id
 
 
-def spawn_run(run_id: str) -> int:
+def spawn_run(run_id: str, nice: int = 0) -> int:
     """Start the background process of a run already created in state "starting" (the queue's dispatcher
-    calls this too); returns its pid."""
+    calls this too, with the hosting's nice value); returns its pid."""
     process = multiprocessing.get_context("spawn").Process(
-        target=_child_main, args=(run_id, str(runs_dir()), str(models_dir())), name=f"cnn-studio-{run_id}",
+        target=_child_main, args=(run_id, str(runs_dir()), str(models_dir()), nice), name=f"cnn-studio-{run_id}",
         daemon=True,  # a server that shuts down ends its training run; the run then reads "interrupted"
     )
     with _main_module_hidden():
@@ -128,6 +133,12 @@ def spawn_run(run_id: str) -> int:
     # (a process-table entry) until the next run starts.
     threading.Thread(target=process.join, name=f"reap-{run_id}", daemon=True).start()
     return process.pid
+
+
+def local_children() -> dict[str, tuple[int, str | None]]:
+    """{run id: (pid, start marker)} of the training processes this process started that still run."""
+    return {run_id: (process.pid, process_start_marker(process.pid))
+            for run_id, process in list(_CHILDREN.items()) if process.is_alive()}
 
 
 def make_request(
@@ -158,7 +169,7 @@ def _main_module_hidden():
         sys.modules["__main__"] = real_main
 
 
-def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
+def _child_main(run_id: str, runs_root: str, models_root: str, nice: int) -> None:
     """Entry point of the background process: train, with output going to the run's log.txt."""
     started = time.monotonic()
     os.environ["CNN_STUDIO_RUNS_DIR"], os.environ["CNN_STUDIO_MODELS_DIR"] = runs_root, models_root
@@ -171,7 +182,7 @@ def _child_main(run_id: str, runs_root: str, models_root: str) -> None:
     # ignored, and interrupt_main() does nothing for an ignored signal: the parent watch would then never stop us.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _end_with_parent(os.getppid())
-    lower_priority()  # the web server's own requests stay responsive on a small machine (bench/bench_shared.py)
+    lower_priority(nice)  # the web server's own requests stay responsive on a small machine (bench/bench_shared.py)
     code = 1
     try:
         run_training(run_id, started=started)
@@ -304,8 +315,6 @@ def test_predictions(run_id: str) -> dict[str, Any] | None:
 
 def run_dataset(run_id: str):
     """The dataset a run trained on, with the same image limit (to show the images behind results)."""
-    from cnn_core.training.job import load_request_data  # imported here: it imports TensorFlow
-
     return load_request_data(read_request(run_id), TrainConfig.from_dict(read_config(run_id)))
 
 

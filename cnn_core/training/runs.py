@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import filelock
-import psutil
 
 from cnn_core.atomic import read_json, to_json_line, write_json_atomic
 from cnn_core.i18n import TranslatableError
 from cnn_core.paths import runs_dir
+from cnn_core.processes import process_alive, process_start_marker
 
 ACTIVE_STATES = ("starting", "running")
 RUN_ID_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
@@ -177,37 +177,6 @@ def read_events(run_id: str, since: int = 0) -> list[dict[str, Any]]:
 
 
 # --- Is the training process still there? ---
-
-
-def process_start_marker(pid: int) -> str | None:
-    """When the process started (psutil's create time, seconds since the epoch), or None if it is gone.
-
-    Stored beside the pid so that a *new* process that reuses the pid after a restart (common in
-    containers, where pids are small) is not mistaken for the training process.
-    """
-    try:
-        return f"{psutil.Process(int(pid)).create_time():.3f}"
-    except (psutil.Error, ValueError):
-        return None
-
-
-def process_alive(pid: int | None, start_marker: str | None = None) -> bool:
-    """Whether `pid` is a live process (not a zombie) and, if known, the same one as when recorded.
-
-    psutil asks the OS directly (no signal is sent: on Windows `os.kill(pid, 0)` would send Ctrl-C).
-    """
-    if not pid:
-        return False
-    try:
-        process = psutil.Process(int(pid))
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False  # exited, waiting to be reaped
-        started = f"{process.create_time():.3f}"
-    except (psutil.NoSuchProcess, ValueError):
-        return False
-    except psutil.AccessDenied:
-        return True  # it exists but belongs to someone else
-    return not (start_marker and started != start_marker)
 
 
 def read_status(run_id: str) -> dict[str, Any]:

@@ -18,11 +18,13 @@ import keras
 import numpy as np
 import pytest
 
+from cnn_core import processes
 from cnn_core.models import registry
 from cnn_core.training import launch, live_metrics, resume, runs
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.live_metrics import LiveMetrics
-from cnn_core.training.model import build_model, compile_model, learning_rate_at
+from cnn_core.training.model import build_model, compile_model
+from cnn_core.training.schedules import learning_rate_at
 
 from helpers.models import DiskFull, outputs
 from helpers.paths import PROJECT_ROOT
@@ -91,7 +93,7 @@ def test_a_run_whose_server_is_killed_ends_as_interrupted(app_dirs, cifar_subset
         server.wait(timeout=30)
     # A restarted server (this process) finds the run interrupted, not running, and its process gone. The orphan
     # trains at lowered priority: beside a busy suite it needed over 30 s to notice and end (idle: under a second).
-    wait_until(lambda: not runs.process_alive(pid), timeout=180)
+    wait_until(lambda: not processes.process_alive(pid), timeout=180)
     status = runs.read_status(run_id)
     assert status["state"] == "interrupted" and "server" in status["error"]
     assert runs.read_json(app_dirs["runs"] / run_id / "status.json")["state"] == "interrupted"  # recorded, not guessed

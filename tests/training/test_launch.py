@@ -21,7 +21,7 @@ import psutil
 import pytest
 import tensorflow as tf
 
-from cnn_core import i18n
+from cnn_core import i18n, processes
 from cnn_core.datasets.base import DataError, stratified_holdout
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import registry
@@ -29,7 +29,7 @@ from cnn_core.models.transfer import METADATA_KEYS
 from cnn_core.training import figures, launch, resume, runs
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.live_metrics import BATCH_EVENT_SECONDS, LiveMetrics
-from cnn_core.training.model import build_model, compile_model, learning_rate_at, resize_schedule, whitening_weights
+from cnn_core.training.model import build_model, compile_model, resize_schedule, whitening_weights
 from cnn_core.training.pacing import (
     SAVE_SECONDS,
     TRACE_SECONDS,
@@ -38,6 +38,7 @@ from cnn_core.training.pacing import (
     epochs_for_budget,
     steps_per_execution_for,
 )
+from cnn_core.training.schedules import learning_rate_at
 
 from helpers.runs import TINY, first_epoch_seen, new_run, wait_until
 
@@ -173,8 +174,8 @@ def test_stop_file_present_before_training_stops_without_saving(app_dirs, cifar_
 @pytest.mark.slow
 def test_background_run_streams_refuses_a_second_run_and_stops_keeping_the_best_model(app_dirs, cifar_subset,
                                                                                      monkeypatch):
-    monkeypatch.setenv("CNN_STUDIO_TRAINING_NICE", "3")  # the hosting setting reaches the training process
-    run_id = launch.start_run(TrainConfig(**TINY, epochs=200), str(cifar_subset), "background", max_images=1000)
+    run_id = launch.start_run(TrainConfig(**TINY, epochs=200), str(cifar_subset), "background", max_images=1000,
+                              nice=3)  # the priority the server passes reaches the training process
     with pytest.raises(runs.BusyError, match=run_id):
         launch.start_run(TrainConfig(**TINY), str(cifar_subset), "second")
     assert runs.active_run() == run_id
@@ -226,7 +227,7 @@ def test_a_run_whose_process_is_gone_reads_interrupted(app_dirs):
     # A live pid that belongs to another process (pid reuse after a restart) does not count either.
     runs.update_status(run_id, pid=os.getpid(), pid_started="not-this-process")
     assert runs.read_status(run_id)["state"] == "interrupted"
-    runs.update_status(run_id, pid_started=runs.process_start_marker(os.getpid()))
+    runs.update_status(run_id, pid_started=processes.process_start_marker(os.getpid()))
     assert runs.read_status(run_id)["state"] == "running"
     with pytest.raises(runs.BusyError):
         runs.delete_run(run_id)

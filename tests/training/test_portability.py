@@ -25,6 +25,7 @@ os.kill = _no_kill
 
 SCRIPT = """
 import sys, time
+from cnn_core import processes
 from cnn_core.training import launch, runs
 from cnn_core.training.config import TrainConfig
 with runs.runs_lock():
@@ -32,10 +33,10 @@ with runs.runs_lock():
 run_id = launch.start_run(TrainConfig(filters=[4], batch_size=64, epochs=1), sys.argv[1], "portable", max_images=200)
 status = launch.wait_for(run_id, timeout=300)
 for _ in range(300):  # the process records its end, then exits: give it a moment (bounded)
-    if not runs.process_alive(status["pid"]):
+    if not processes.process_alive(status["pid"]):
         break
     time.sleep(0.1)
-print(status["state"], runs.process_alive(status["pid"]), runs.active_run())
+print(status["state"], processes.process_alive(status["pid"]), runs.active_run())
 """
 
 
