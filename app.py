@@ -1,30 +1,14 @@
-"""CNN Studio: the entry point. `streamlit run app.py` starts here.
+"""CNN Studio: `streamlit run app.py` starts here.
 
-This file only settles the language and declares the pages; each page is a thin script in app_pages/
-that calls cnn_core. No TensorFlow here: the home and convolution pages must start fast.
-(The folder is not called `pages/`: beside app.py that name switches Streamlit to its legacy multipage
-mode whenever a fresh server's first request is a page's own URL.)
+Streamlit finds the `st.App` below and serves it: every visitor's page is `router.py` (the pages), and the server's
+lifespan belongs to the app, not to any visitor. Before the first request it puts runs that the last shutdown
+interrupted back into the training queue and starts the queue's dispatcher, so queued runs train after a restart
+with nobody on the site; when the host stops the server (SIGTERM) it ends the runs it trains within seconds, each
+recorded "interrupted" with its checkpoint, to be requeued on the next start (cnn_core.server.lifecycle).
 """
 
 import streamlit as st
 
-from app_pages.guard import reported_errors
-from app_pages.identity import visitor_sidebar
-from app_pages.language import choose_language, t
-from cnn_core.server.dispatcher import ensure_dispatcher
+from cnn_core.server.lifecycle import lifespan
 
-st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
-choose_language()
-visitor_sidebar()  # who is here (public mode: login or this browser's owner key, display name, teacher)
-ensure_dispatcher()  # the server's one queue dispatcher: starts queued runs whether or not any page is open
-
-pages = [
-    st.Page("app_pages/home.py", title=t("app.nav_home"), icon="🏠", default=True),
-    st.Page("app_pages/convolution.py", title=t("app.nav_convolution"), icon="🔍", url_path="convolution"),
-    st.Page("app_pages/training.py", title=t("app.nav_training"), icon="🏋️", url_path="training"),
-    st.Page("app_pages/models.py", title=t("models.nav_title"), icon="💾", url_path="models"),
-    st.Page("app_pages/leaderboard.py", title=t("leaderboard.nav_title"), icon="🏆", url_path="results"),
-    st.Page("app_pages/classify.py", title=t("app.nav_classify"), icon="🏷️", url_path="classify"),
-]
-with reported_errors():  # a bug shows a message and a reference id, never a traceback
-    st.navigation(pages).run()
+app = st.App("router.py", lifespan=lifespan)

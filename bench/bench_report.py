@@ -62,7 +62,7 @@ def render_seconds(classes: int, repeats: int) -> tuple[float, int]:
             os.environ[f"CNN_STUDIO_{key}_DIR"] = str(Path(name, folder))
         write_run(Path(name, "runs"), classes)
         for _ in range(repeats):
-            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+            at = AppTest.from_file(str(ROOT / "router.py"), default_timeout=120)
             at.run()
             began = time.perf_counter()
             at.switch_page("app_pages/training.py").run()

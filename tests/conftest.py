@@ -40,7 +40,7 @@ def app_dirs(tmp_path, monkeypatch) -> dict[str, Path]:
     for name, path in dirs.items():
         path.mkdir()
         monkeypatch.setenv(f"CNN_STUDIO_{name.upper()}_DIR", str(path))
-    # AppTest runs app.py in this process: its queue dispatcher thread must not train a test's queued runs.
+    # AppTest runs router.py in this process: its queue dispatcher thread must not train a test's queued runs.
     monkeypatch.setenv("CNN_STUDIO_DISPATCHER", "off")
     return dirs
 

@@ -1,6 +1,6 @@
 """cnn_core.i18n and the translation tables: complete, consistent, and used by every page.
 
-Besides the tables themselves, a static scan of app_pages/*.py (and app.py) keeps hard-coded text
+Besides the tables themselves, a static scan of app_pages/*.py (and router.py) keeps hard-coded text
 from creeping back: any string literal handed straight to a Streamlit display call fails the test.
 `english_leftovers` and `CJK` live in tests/helpers/text.py, shared with the page and browser tests.
 """
@@ -20,7 +20,7 @@ from cnn_core.datasets import cifar as data
 from helpers.paths import PROJECT_ROOT as ROOT
 from helpers.text import CJK, ENGLISH_FRAGMENTS, PROPER_NAMES, english_leftovers
 
-PAGE_FILES = sorted((ROOT / "app_pages").glob("*.py")) + [ROOT / "app.py"]
+PAGE_FILES = sorted((ROOT / "app_pages").glob("*.py")) + [ROOT / "router.py", ROOT / "app.py"]
 EN, ZH = i18n.table("en"), i18n.table("zh")
 
 

@@ -9,19 +9,40 @@ any visitor's session (`ensure_dispatcher`); `python -m cnn_core worker` runs th
 Training processes are children of whichever dispatcher started them and end with it (they then read
 "interrupted", and their owner can resume them); queued runs simply wait for the next dispatcher.
 Where a Ray cluster is configured (settings.ray_address), runs go there instead (cnn_core.server.ray_backend).
+
+A run's time limit (its budget, or the ceiling a public server gives it) holds from the outside too: each poll,
+`enforce_limits` ends a local run that has passed its limit plus a grace (a stuck "loading" never checks its own
+clock), records why, and the freed slot goes to the next queued run.
 """
 
 from __future__ import annotations
 
+import datetime
+import os
 import threading
 import time
+from typing import Any
 
+from cnn_core.atomic import read_json
+from cnn_core.processes import end_process
 from cnn_core.server import settings
-from cnn_core.server.queue import QUEUED, queue_lock, queue_order, set_queued_status
-from cnn_core.training.runs import ACTIVE_STATES, list_runs, now_iso, update_status
+from cnn_core.server.queue import QUEUED, queue_lock, queue_order, run_limit, set_queued_status
+from cnn_core.training.runs import (
+    ACTIVE_STATES,
+    TrainingError,
+    append_event,
+    list_runs,
+    now_iso,
+    read_config,
+    read_request,
+    run_folder,
+    update_status,
+)
 
 POLL_SECONDS = 1.0  # how soon a freed slot is filled; a poll reads the small status files only
-_THREAD: list[threading.Thread] = []
+LIMIT_GRACE_SECONDS = 30.0  # past its limit a run gets this plus 10 % of the limit to end by itself (it aims at 100 %)
+END_GRACE_SECONDS = 5.0  # a run asked to end that has not after this long is killed
+_THREAD: list[tuple[threading.Thread, threading.Event]] = []  # the running thread and its stop event
 _THREAD_LOCK = threading.Lock()
 
 
@@ -34,7 +55,7 @@ def launch(run_id: str) -> None:
         return
     from cnn_core.training.launch import spawn_run
 
-    spawn_run(run_id)
+    spawn_run(run_id, settings.training_nice())
 
 
 def dispatch_once() -> list[str]:
@@ -56,12 +77,54 @@ def dispatch_once() -> list[str]:
     return started
 
 
+def overdue(status: dict[str, Any], now: float) -> float | None:
+    """The time limit a local run has passed (by more than its grace), or None while it is within it."""
+    if status["state"] not in ACTIVE_STATES or status.get("ray"):  # a Ray run's relay shares this server's pid
+        return None
+    limit = run_limit(read_config(status["run_id"]), read_request(status["run_id"]))
+    began = status.get("dispatched") or status.get("started") or status.get("created") or ""
+    try:
+        elapsed = now - datetime.datetime.fromisoformat(began).timestamp()
+    except ValueError:
+        return None
+    return limit if limit and elapsed > limit + LIMIT_GRACE_SECONDS + 0.1 * limit else None
+
+
+def enforce_limits(now: float | None = None) -> list[str]:
+    """End every local run past its time limit and grace (its process asked, then killed); returns their ids."""
+    ended = []
+    for status in list_runs():
+        limit = overdue(status, time.time() if now is None else now)
+        if limit is None:
+            continue
+        launch = _launch_record(status)
+        if launch["pid"] == os.getpid() or not end_process(launch["pid"], launch.get("pid_started"), END_GRACE_SECONDS):
+            continue
+        append_event(status["run_id"], {"type": "failed", "error": f"over its time limit of {limit:.0f} s"})
+        update_status(status["run_id"], state="failed", ended=now_iso(), error_key="errors.training.over_time_limit",
+                      error_values={"seconds": round(limit)},
+                      error=TrainingError("over_time_limit", seconds=round(limit)).text("en"))
+        ended.append(status["run_id"])
+    return ended
+
+
+def _launch_record(status: dict[str, Any]) -> dict[str, Any]:
+    """The run's process: from its status once it runs, else as the launcher recorded it (process.json)."""
+    if status.get("pid"):
+        return {"pid": status["pid"], "pid_started": status.get("pid_started")}
+    try:
+        return read_json(run_folder(status["run_id"]) / "process.json")
+    except (OSError, ValueError):
+        return {"pid": None}
+
+
 def serve(stop: threading.Event, poll_seconds: float = POLL_SECONDS) -> None:
-    """The web server's loop: dispatch until `stop` is set (unless CNN_STUDIO_DISPATCHER=off leaves it to a
-    worker); a failing poll (full disk, say) is retried, never ends the loop."""
+    """The web server's loop: end overdue runs and dispatch until `stop` is set (unless CNN_STUDIO_DISPATCHER=off
+    leaves it to a worker); a failing poll (full disk, say) is retried, never ends the loop."""
     while not stop.is_set():
         try:
             if settings.web_dispatcher_enabled():
+                enforce_limits()
                 dispatch_once()
         except Exception:  # noqa: BLE001 - the loop must outlive any one bad poll
             pass
@@ -71,18 +134,29 @@ def serve(stop: threading.Event, poll_seconds: float = POLL_SECONDS) -> None:
 def ensure_dispatcher() -> threading.Thread:
     """Start the server's one dispatcher thread (idempotent; safe from any session's script thread)."""
     with _THREAD_LOCK:
-        if _THREAD and _THREAD[0].is_alive():
-            return _THREAD[0]
-        thread = threading.Thread(target=serve, args=(threading.Event(),), name="cnn-studio-dispatcher", daemon=True)
+        if _THREAD and _THREAD[0][0].is_alive():
+            return _THREAD[0][0]
+        stop = threading.Event()
+        thread = threading.Thread(target=serve, args=(stop,), name="cnn-studio-dispatcher", daemon=True)
         thread.start()
-        _THREAD[:] = [thread]
+        _THREAD[:] = [(thread, stop)]
         return thread
+
+
+def stop_dispatcher(timeout: float = 5.0) -> None:
+    """Stop the dispatcher thread (a server shutting down): no run starts after this returns."""
+    with _THREAD_LOCK:
+        if _THREAD:
+            thread, stop = _THREAD.pop()
+            stop.set()
+            thread.join(timeout)
 
 
 def run_worker(poll_seconds: float = POLL_SECONDS, once: bool = False) -> int:
     """`python -m cnn_core worker`: dispatch until interrupted (or one pass with once=True); returns runs started."""
     count = 0
     while True:
+        enforce_limits()
         count += len(dispatch_once())
         if once:
             return count

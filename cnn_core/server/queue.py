@@ -10,12 +10,14 @@ or two dispatchers (the web server and `python -m cnn_core worker`) cannot break
 run twice. States added here: "queued" (waiting for a slot) and "cancelled" (left the queue unstarted).
 
 Limits: at most `max_queued()` runs wait at once; in public mode each owner has at most one run queued or
-running, each run's time budget is capped at `max_run_seconds()` and its data at `max_train_images()`.
+running, a network must fit a shared CPU (cnn_core.training.limits), each run's time is capped at
+`max_run_seconds()` (a ceiling, never a target: see `capped`) and its data at `max_train_images()`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import heapq
 import time
@@ -25,11 +27,23 @@ from filelock import FileLock, Timeout
 
 from cnn_core.atomic import read_json, write_json_atomic
 from cnn_core.i18n import TranslatableError
-from cnn_core.models.registry import RegistryError, load_metadata
 from cnn_core.paths import runs_dir
 from cnn_core.server import settings
+from cnn_core.server.owners import Visitor, name_taken_by_other
 from cnn_core.training.config import TrainConfig
-from cnn_core.training.runs import ACTIVE_STATES, create_run, list_runs, now_iso, read_status, run_folder
+from cnn_core.training.limits import check_cost
+from cnn_core.training.resume import read_checkpoint
+from cnn_core.training.runs import (
+    ACTIVE_STATES,
+    create_run,
+    list_runs,
+    now_iso,
+    read_config,
+    read_request,
+    read_status,
+    run_folder,
+    update_status,
+)
 
 QUEUED = "queued"
 CANCELLED = "cancelled"
@@ -55,22 +69,31 @@ def queue_lock() -> Iterator[None]:
 
 
 def capped(config: TrainConfig, request: dict[str, Any]) -> tuple[TrainConfig, dict[str, Any]]:
-    """Public mode: the run's time budget and images per split within the server's limits."""
+    """Public mode: CostError for a network too big for a shared server; the run's time and images within limits.
+
+    The time cap is a ceiling, never a target: a budget above it is lowered to it (a budget is filled), and a run
+    without one keeps the epochs it asked for, with the cap as `max_seconds` in its request: it plans fewer epochs
+    only if they would not fit (cnn_core.training.job), and the dispatcher ends it if it runs past the cap.
+    """
     if not settings.public_mode():
         return config, request
+    check_cost(config)
     cap = float(settings.max_run_seconds())
-    budget = config.time_budget_seconds
-    if not budget or budget > cap:
-        config = TrainConfig.from_dict({**config.to_dict(), "time_budget_seconds": cap})
+    if config.time_budget_seconds > cap:
+        config = dataclasses.replace(config, time_budget_seconds=cap)
     images = settings.max_train_images()
-    request = {**request, "max_images": min(request.get("max_images") or images, images)}
-    return config, request
+    return config, {**request, "max_seconds": cap, "max_images": min(request.get("max_images") or images, images)}
 
 
-def budget_seconds(config: dict[str, Any]) -> float:
-    """What a run may take, for the queue's ETA: its time budget, else the server's cap as an estimate."""
+def run_limit(config: dict[str, Any], request: dict[str, Any]) -> float:
+    """Seconds a run may take: its time budget, else the ceiling the server gave it; 0 when it has neither."""
     budget = float(config.get("time_budget_seconds") or 0)
-    return budget if budget > 0 else float(settings.max_run_seconds())
+    return budget if budget > 0 else float(request.get("max_seconds") or 0)
+
+
+def budget_seconds(config: dict[str, Any], request: dict[str, Any]) -> float:
+    """What a run may take, for the queue's ETA: its limit, else the server's cap as an estimate."""
+    return run_limit(config, request) or float(settings.max_run_seconds())
 
 
 def submit(config: TrainConfig, request: dict[str, Any], owner: str, display_name: str = "", admin: bool = False) -> str:
@@ -78,10 +101,10 @@ def submit(config: TrainConfig, request: dict[str, Any], owner: str, display_nam
     or (public mode) when the model name belongs to someone else."""
     config, request = capped(config, request)
     request = {**request, "owner": owner}
-    if settings.public_mode() and not admin:
-        _check_name_is_free(request["model_name"], owner)
     with queue_lock():
         statuses = list_runs()
+        if taken := name_taken_by_other(request["model_name"], Visitor(owner, admin=admin), statuses):
+            raise QueueError("name_taken", name=taken)
         waiting = [status for status in statuses if status["state"] == QUEUED]
         if len(waiting) >= settings.max_queued():
             raise QueueError("full", limit=settings.max_queued())
@@ -91,17 +114,8 @@ def submit(config: TrainConfig, request: dict[str, Any], owner: str, display_nam
             if mine:
                 raise QueueError("one_per_owner", run_id=mine["run_id"])
         return create_run(config.to_dict(), request, state=QUEUED, owner=owner, display_name=display_name,
-                          queued=now_iso(), queued_at=time.time(), budget_seconds=budget_seconds(config.to_dict()))
-
-
-def _check_name_is_free(name: str, owner: str) -> None:
-    """Public mode: a model name someone else saved cannot be trained into (their model would be replaced)."""
-    try:
-        previous = load_metadata(name).get("owner")
-    except RegistryError:
-        return
-    if previous != owner:
-        raise QueueError("name_taken", name=name)
+                          queued=now_iso(), queued_at=time.time(),
+                          budget_seconds=budget_seconds(config.to_dict(), request))
 
 
 def queue_order(statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -155,3 +169,29 @@ def cancel(run_id: str) -> None:
         state = read_status(run_id)["state"]
         if not set_queued_status(run_id, QUEUED, state=CANCELLED, ended=now_iso()):
             raise QueueError("not_queued", run_id=run_id, state=state)
+
+
+def requeue_interrupted() -> list[str]:
+    """Put runs that a server shutdown interrupted (marked `requeue` by cnn_core.server.lifecycle) back into the
+    queue, at the place they had: a run with a checkpoint resumes from it (the epochs its plan had left), one without
+    starts again. Each is requeued once (`requeued_as` names its new run); returns the new runs' ids."""
+    created = []
+    with queue_lock():
+        for status in list_runs():
+            if status["state"] == "interrupted" and status.get("requeue") and not status.get("requeued_as"):
+                new_id = create_run(*_requeued_request(status["run_id"]), state=QUEUED, **{
+                    key: status.get(key) for key in ("owner", "display_name", "queued_at", "budget_seconds")},
+                    queued=now_iso(), requeued_from=status["run_id"])
+                update_status(status["run_id"], requeued_as=new_id)
+                created.append(new_id)
+    return created
+
+
+def _requeued_request(run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config, request) of a requeued run: resuming from the checkpoint when it has one (cnn_core.training.resume)."""
+    config, request = read_config(run_id), read_request(run_id)
+    checkpoint = read_checkpoint(run_id)
+    if checkpoint is None:
+        return config, request
+    left = max(checkpoint.last_epoch - checkpoint.epoch, 1)
+    return {**config, "epochs": left, "time_budget_seconds": 0.0}, {**request, "resume_from": run_id}

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.browser
 
 
 def _pages() -> dict[str, str]:
-    """Page name -> URL path, read from app.py's st.Page(...) calls, so a new page is tested too."""
+    """Page name -> URL path, read from router.py's st.Page(...) calls, so a new page is tested too."""
     pages = {}
-    for node in ast.walk(ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse((ROOT / "router.py").read_text(encoding="utf-8"))):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "Page":
             url_path = next((keyword.value.value for keyword in node.keywords if keyword.arg == "url_path"), "")
             pages[Path(node.args[0].value).stem] = url_path

@@ -7,7 +7,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 TESTS_DIR = PROJECT_ROOT / "tests"
-APP = str(PROJECT_ROOT / "app.py")  # the app script, as AppTest.from_file takes it
+APP = str(PROJECT_ROOT / "router.py")  # the pages' script, as AppTest.from_file takes it (app.py is the server)
 CIFAR_SUBSET = Path(
     os.environ.get(
         "CIFAR10_SUBSET",

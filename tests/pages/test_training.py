@@ -1,4 +1,4 @@
-"""The training page through streamlit.testing.v1.AppTest (app.py, then the page), in English and Chinese.
+"""The training page through streamlit.testing.v1.AppTest (router.py, then the page), in English and Chinese.
 
 No training happens here: the runs are status.json + events.jsonl files in the shape that
 cnn_core.training writes, so the charts, the runs list and the results can be checked exactly.

@@ -89,3 +89,58 @@ def test_the_cli_worker_dispatches_without_a_web_server_and_its_end_interrupts_i
     wait_until(lambda: runs.read_status(run_id)["state"] == "interrupted", timeout=60)
     assert runs.read_status(waiting)["state"] == "queued"  # the queue is kept for the next dispatcher
     assert queue.positions()[waiting]["position"] == 1
+
+
+def test_in_public_mode_a_run_keeps_the_epochs_it_asked_for_and_a_run_too_long_for_the_cap_is_planned_shorter(
+        app_dirs, cifar_subset, monkeypatch, capsys):
+    """The server's cap is a ceiling, never a target: `submit --epochs 2` trains exactly 2 epochs (it once became 187,
+    holding the only slot for the whole cap); 1,000 epochs that cannot fit are re-planned shorter before training."""
+    import json
+
+    from cnn_core.cli.main import main
+
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    monkeypatch.setenv("CNN_STUDIO_MAX_RUN_SECONDS", "25")
+    monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "1")
+    monkeypatch.setenv("CNN_STUDIO_DATA_ROOTS", str(cifar_subset.parent))
+    (app_dirs["data"] / "tiny.json").write_text(json.dumps(TINY))
+    assert main(["submit", "--data", str(cifar_subset), "--config", str(app_dirs["data"] / "tiny.json"),
+                 "--epochs", "2", "--name", "two", "--owner", "ann", "--max-images", "128"]) == 0
+    two = json.loads(capsys.readouterr().out)["run_id"]
+    assert dispatcher.dispatch_once() == [two]
+    wait_until(lambda: ended(two), timeout=300)
+    start = next(event for event in runs.read_events(two) if event["type"] == "start")
+    assert runs.read_status(two)["state"] == "finished" and start["epochs"] == 2 and start["max_seconds"] == 25
+    assert len(runs.history(two)) == 2
+    long = TrainConfig(**TINY, epochs=1000)
+    many = queue.submit(long, launch.make_request(long, str(cifar_subset), "many", max_images=128), owner="ben")
+    assert dispatcher.dispatch_once() == [many]
+    wait_until(lambda: ended(many), timeout=300)
+    start = next(event for event in runs.read_events(many) if event["type"] == "start")
+    assert start["asked_epochs"] == 1000 and 1 <= start["epochs"] < 1000  # planned shorter, before training
+    assert runs.read_status(many)["state"] == "finished" and len(runs.history(many)) <= start["epochs"]
+
+
+def test_a_run_past_its_time_limit_is_ended_from_outside_and_the_next_one_starts(app_dirs, cifar_subset, monkeypatch):
+    """A run stuck where it never looks at its own clock (one run sat in "loading" for 6 minutes with a 300 s limit)
+    is ended by the dispatcher once past its limit and grace: the process goes, the run says why, the queue moves."""
+    import time
+
+    from cnn_core import processes
+
+    monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "1")
+    long = TrainConfig(**TINY, epochs=1000, time_budget_seconds=300)
+    stuck = queue.submit(long, launch.make_request(long, str(cifar_subset), "stuck", max_images=64), owner="gil")
+    after = submit(cifar_subset, "hal", "after")
+    assert dispatcher.dispatch_once() == [stuck]
+    wait_until(lambda: runs.read_status(stuck).get("pid"), timeout=300)
+    assert dispatcher.enforce_limits() == []  # within its limit: left alone
+    pid = runs.read_status(stuck)["pid"]
+    limit = 300 + dispatcher.LIMIT_GRACE_SECONDS + 30
+    assert dispatcher.enforce_limits(now=time.time() + limit + 5) == [stuck]  # as if it had been stuck that long
+    assert not processes.process_alive(pid)
+    status = runs.read_status(stuck)
+    assert status["state"] == "failed" and status["error_key"] == "errors.training.over_time_limit"
+    assert "time limit of 300 s" in status["error"]
+    assert dispatcher.dispatch_once() == [after]  # the slot is free again
+    wait_until(lambda: ended(after), timeout=300)

@@ -45,18 +45,19 @@ def test_eta_plays_the_queue_forward_over_the_slots():
     assert queue.positions(statuses[2:], slots=1)["q0"]["eta"] == 0
 
 
-def test_public_mode_caps_budget_and_images_and_allows_one_run_per_owner(app_dirs, monkeypatch):
+def test_public_mode_caps_time_and_images_and_allows_one_run_per_owner(app_dirs, monkeypatch):
     monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
     monkeypatch.setenv("CNN_STUDIO_MAX_RUN_SECONDS", "120")
     monkeypatch.setenv("CNN_STUDIO_MAX_TRAIN_IMAGES", "500")
     run_id = submit("alice", max_images=10_000)
-    assert runs.read_config(run_id)["time_budget_seconds"] == 120
+    assert runs.read_config(run_id)["time_budget_seconds"] == 0  # no budget asked for: its epochs stay its own ...
+    assert runs.read_request(run_id)["max_seconds"] == 120  # ... under the server's ceiling
     assert runs.read_request(run_id)["max_images"] == 500
     status = runs.read_status(run_id)
     assert (status["state"], status["owner"], status["budget_seconds"]) == ("queued", "alice", 120)
     with pytest.raises(queue.QueueError, match="already have a run"):
         submit("alice")
-    submit("bob")
+    submit("bob", "bobs-tiny")  # "tiny" is held by alice's queued run: the model it will save is hers
     queue.cancel(run_id)
     submit("alice")  # a cancelled run no longer counts
     assert sorted(status["owner"] for status in runs.list_runs() if status["state"] == "queued") == ["alice", "bob"]
@@ -128,3 +129,24 @@ def test_cli_runs_delete_removes_ended_runs_and_refuses_the_rest(app_dirs):
     still_waiting = cli("runs", "--delete", queued)
     assert still_waiting.returncode == 1 and "cancel it before deleting it" in still_waiting.stderr
     assert [status["run_id"] for status in runs.list_runs()] == [queued]
+
+
+def test_public_mode_a_name_that_reads_like_anothers_model_is_refused_whatever_its_case_or_separators(app_dirs,
+                                                                                                      monkeypatch):
+    """`VICTIM_MODEL` was accepted beside another visitor's `victim-model`: two models people cannot tell apart."""
+    from cnn_core.models import registry
+
+    folder = app_dirs["models"] / "victim-model"
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(b"not read here")
+    (folder / "metadata.json").write_text(json.dumps({"name": "victim-model", "owner": "anon-victim"}))
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    assert registry.name_key("VICTIM_MODEL") == registry.name_key("Victim  Model") == "victim-model"
+    for lookalike in ("VICTIM_MODEL", "victim model", "Victim__Model", "victim-model"):
+        with pytest.raises(queue.QueueError, match="'victim-model'"):
+            submit("anon-thief", lookalike)
+    run_id = submit("anon-victim", "Victim_Model")  # the owner may reuse their own name, in any spelling
+    submit("anon-carol", "class-project")  # a run that will save a model holds its name too
+    with pytest.raises(queue.QueueError, match="'class-project'"):
+        submit("anon-dave", "CLASS_PROJECT")
+    assert runs.read_status(run_id)["model_name"] == "victim_model" and len(runs.list_runs()) == 2
