@@ -19,6 +19,7 @@ import streamlit as st
 from PIL import Image
 
 from app_pages.classify_probes import filter_matches, probes_section
+from app_pages.identity import visitor
 from app_pages.language import class_label, current_language, error_text, plain_t, recorded_text, t
 from cnn_core import samples
 from cnn_core.classify import explain, inference
@@ -27,6 +28,8 @@ from cnn_core.convolution import figures as convolution_figures
 from cnn_core.images import MAX_DISPLAY_SIDE, UPLOAD_TYPES, ImageError, fit_for_display, load_shrunk
 from cnn_core.models import registry
 from cnn_core.models.transfer import import_model
+from cnn_core.server import owners
+from cnn_core.server.owners import Visitor
 from cnn_core.untrusted import Markdown
 
 SHOWN_SIZE = 224  # the 32x32 input and heatmaps are enlarged to this many pixels for display
@@ -37,9 +40,10 @@ CHANNELS = {"mean": "channel_mean", 0: "channel_red", 1: "channel_green", 2: "ch
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def cached_model(name: str, modified: float):
-    """The registry model `name`; `modified` (the file's mtime) is in the key so a retrained file reloads."""
-    return registry.load_model(name)
+def cached_model(name: str, modified: float, _visitor: Visitor):
+    """The registry model `name`, shared by every visitor allowed to see it (the caller checked; the visitor is not
+    part of the key); `modified` (the file's mtime) is in the key so a retrained file reloads."""
+    return owners.load_model_for(name, _visitor)
 
 
 def model_label(metadata: dict) -> str:
@@ -83,7 +87,7 @@ def import_section() -> None:
                     return
                 try:
                     saved = import_model(new_name, config_file.getvalue(), weights_file.getvalue(),
-                                         weights_filename=weights_file.name)
+                                         weights_filename=weights_file.name, owner=visitor().owner)
                 except ValueError as error:  # ModelImportError and registry name errors
                     st.error(t("classify.import.refused", error=error_text(error)))
                 else:  # rerun so the model list above shows it; the message survives in the session
@@ -231,11 +235,12 @@ def details(model, item: dict, fit: str, class_names: list[str]) -> explain.Grad
 
 
 def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: bool) -> None:
-    """The dense layer, softmax and cross-entropy with this photo's numbers, and why dense layers come last."""
-    language = current_language()
-    numbers = explain.last_layer(model, item["input"])
-    scores = numbers.logits
-    best, runner_up = (int(index) for index in np.argsort(-scores, kind="stable")[:2])
+    """The dense layer, softmax and cross-entropy with this photo's numbers, and why dense layers come last. The
+    worked example ends at the probability the page reports: with test-time flip, both passes and their average."""
+    passes = explain.last_layer_passes(model, item["input"], test_time_flip)
+    reported = explain.answer_probabilities(passes)
+    best, runner_up = (int(index) for index in np.argsort(-reported, kind="stable")[:2])
+    numbers = passes[0]
     inputs, classes = numbers.kernel.shape
     with st.expander(t("classify.math.title"), expanded=True):
         # Layer names are ours (build_model), shown in `code`, where an escape would show as a backslash.
@@ -244,26 +249,40 @@ def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: b
         st.latex(explain_figures.dense_shapes_latex(inputs, classes))
         st.markdown(t("classify.math.dense_row", class_name=class_label(class_names[best]), inputs=f"{inputs:,}"))
         st.latex(explain_figures.dense_row_latex(class_names[best], numbers.weighted_sums[best],
-                                                 numbers.bias[best], inputs, language=language))
-        st.markdown(t("classify.math.softmax"))
-        st.latex(explain_figures.SOFTMAX)
-        st.markdown(t("classify.math.softmax_numbers"))
-        st.latex(explain_figures.softmax_latex(scores, class_names, best, language=language))
-        st.caption(t("classify.math.real_scores"))
-        if test_time_flip:
-            st.caption(t("classify.math.test_time_flip"))
-        probabilities = explain.softmax(scores)
-        st.markdown(t("classify.math.cross_entropy"))
-        st.latex(convolution_figures.CROSS_ENTROPY)
-        st.markdown(t("classify.math.cross_entropy_top", class_name=class_label(class_names[best])))
-        st.latex(explain_figures.cross_entropy_latex(class_names[best], probabilities[best], language=language))
-        st.markdown(t("classify.math.cross_entropy_other", class_name=class_label(class_names[runner_up])))
-        st.latex(explain_figures.cross_entropy_latex(class_names[runner_up], probabilities[runner_up],
-                                                     language=language))
+                                                 numbers.bias[best], inputs, language=current_language()))
+        softmax_math(passes, reported, best, class_names)
+        cross_entropy_math(reported, best, runner_up, class_names)
         st.page_link("app_pages/training.py", label=t("classify.math.training_link"), icon="📉")
         st.markdown(f"**{t('classify.math.faq_dense_title')}**")
         st.markdown(t("classify.math.faq_dense", weights=f"{numbers.kernel.size:,}", inputs=f"{inputs:,}"))
         st.page_link("app_pages/training.py", label=t("classify.math.faq_dense_link"), icon="🏋️")
+
+
+def softmax_math(passes: list, reported: np.ndarray, best: int, class_names: list[str]) -> None:
+    """Softmax of each pass's scores for the answer's class; with two passes, their average: what the page reports."""
+    language = current_language()
+    st.markdown(t("classify.math.softmax"))
+    st.latex(explain_figures.SOFTMAX)
+    for index, numbers in enumerate(passes):
+        st.markdown(t("classify.math.softmax_numbers" if index == 0 else "classify.math.softmax_mirror"))
+        st.latex(explain_figures.softmax_latex(numbers.logits, class_names, best, language=language))
+    st.caption(t("classify.math.real_scores"))
+    if len(passes) == 2:
+        st.markdown(t("classify.math.test_time_flip"))
+        photo, mirror = (explain.softmax(numbers.logits)[best] for numbers in passes)
+        st.latex(explain_figures.flip_average_latex(class_names[best], photo, mirror, language=language))
+    st.caption(t("classify.math.reported", class_name=class_label(class_names[best]),
+                 probability=f"{reported[best]:.1%}"))
+
+
+def cross_entropy_math(reported: np.ndarray, best: int, runner_up: int, class_names: list[str]) -> None:
+    """The loss this photo would cost if it were labelled the answer's class, or the runner-up's."""
+    language = current_language()
+    st.markdown(t("classify.math.cross_entropy"))
+    st.latex(convolution_figures.CROSS_ENTROPY)
+    for key, index in (("cross_entropy_top", best), ("cross_entropy_other", runner_up)):
+        st.markdown(t(f"classify.math.{key}", class_name=class_label(class_names[index])))
+        st.latex(explain_figures.cross_entropy_latex(class_names[index], reported[index], language=language))
 
 
 def grad_cam_math(cam: explain.GradCam, class_names: list[str]) -> None:
@@ -320,11 +339,13 @@ def look_inside(model, item: dict, activation: str) -> None:
 
 
 def loaded_model(name: str, class_names: list[str]) -> tuple:
-    """(model, file time) of the chosen model; a message, the import section and a stop if it cannot be used."""
+    """(model, file time) of the chosen model; a message, the import section and a stop if it cannot be used
+    (another visitor's private model, forced through the session state, reads as one that does not exist)."""
     try:
+        owners.model_metadata_for(name, visitor())
         modified = registry.model_file(name).stat().st_mtime
         with st.spinner(t("classify.loading_model")):
-            model = cached_model(name, modified)
+            model = cached_model(name, modified, visitor())
         if len(class_names) != int(model.output_shape[-1]):
             raise registry.RegistryError("class_mismatch", names=len(class_names), outputs=model.output_shape[-1])
     except registry.RegistryError as error:  # a damaged or inconsistent file: say so, keep the page usable
@@ -362,7 +383,7 @@ def classify_section(models: list[dict]) -> None:
 
 st.title(t("classify.title"))
 st.caption(t("classify.intro"))
-models = registry.list_models()
+models = owners.models_for(visitor())  # public mode: shipped and shared models, and this visitor's own
 if models:
     classify_section(models)
 else:

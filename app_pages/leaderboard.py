@@ -7,17 +7,19 @@ import streamlit as st
 from app_pages.identity import visitor
 from app_pages.language import t
 from cnn_core.server import leaderboard
-from cnn_core.server.owners import may_manage
+from cnn_core.server.owners import may_manage, may_see_settings
 
 TRAINING_URL = "training"  # the training page's url_path (app.py)
 
 
 def board_section(source: str) -> None:
-    """The ranked table; its links open the training page with that run's settings."""
-    board = leaderboard.rows(source)
-    table = [{"rank": place, "name": row["display_name"], "test_accuracy": row["test_accuracy"],
-              "seconds": row["seconds"], "images_per_second": row["images_per_second"], "params": row["params"],
-              "settings": f"{TRAINING_URL}?{row['link']}" if row["link"] else None}
+    """The ranked table; a link opens the training page with that run's settings, where the visitor may see them
+    (their own run, or one whose model is shared: cnn_core.server.owners.may_see_settings)."""
+    board, who = leaderboard.rows(source), visitor()
+    table = [{"rank": place, "name": row["display_name"] or t("leaderboard.command_line"),
+              "test_accuracy": row["test_accuracy"], "seconds": row["seconds"],
+              "images_per_second": row["images_per_second"], "params": row["params"],
+              "settings": f"{TRAINING_URL}?{row['link']}" if row["link"] and may_see_settings(row, who) else None}
              for place, row in enumerate(board, start=1)]
     columns = {name: t(f"leaderboard.columns.{name}") for name in ("rank", "name")}
     columns |= {

@@ -12,11 +12,12 @@ from app_pages import training_runs
 from app_pages import training_setup as setup
 from app_pages.identity import visitor
 from app_pages.language import current_language, error_text, t
+from cnn_core.datasets.base import location_name
 from cnn_core.models import export, registry, transfer
 from cnn_core.models.card import model_card
 from cnn_core.models.protection import ProtectedError, protection_reason, set_protected
-from cnn_core.server import settings
-from cnn_core.server.owners import may_manage, visible_models
+from cnn_core.server import owners, settings
+from cnn_core.server.owners import may_manage
 from cnn_core.training import view
 from cnn_core.training.config import TrainConfig
 
@@ -87,7 +88,7 @@ def delete_section(column, name: str) -> None:
     reason = protection_reason(name)
     if reason:
         column.caption(t(f"models.protected_{reason}"))
-    if not may_manage(registry.load_metadata(name), visitor()):
+    if not owners.may_manage_model(name, visitor()):
         column.caption(t("models.not_yours"))
         return
     if column.button(t("models.delete"), key="delete_model", disabled=bool(reason)):
@@ -98,7 +99,7 @@ def delete_section(column, name: str) -> None:
     yes, no = st.columns(2)
     if yes.button(t("models.yes_delete"), key="confirm_delete_yes"):
         try:
-            if not may_manage(registry.load_metadata(name), visitor()):  # a crafted session state ends here too
+            if not owners.may_manage_model(name, visitor()):  # a crafted session state ends here too
                 raise ProtectedError("not_yours", name=name)
             registry.delete_model(name)
         except (registry.RegistryError, ProtectedError) as error:  # already deleted in another tab; protected
@@ -114,7 +115,7 @@ def delete_section(column, name: str) -> None:
 
 def rename_section(column, name: str) -> None:
     """A new name for the visitor's own model (a teacher's: any); a protected model keeps its name."""
-    if protection_reason(name) or not may_manage(registry.load_metadata(name), visitor()):
+    if protection_reason(name) or not owners.may_manage_model(name, visitor()):
         return
     column.text_input(t("models.rename_to"), key=f"rename_to_{name}", placeholder=name)
     column.button(t("models.rename"), key="rename_model", on_click=rename, args=(name,))
@@ -122,10 +123,13 @@ def rename_section(column, name: str) -> None:
 
 def rename(name: str) -> None:
     """Rename button callback: runs before the page is drawn, so the model list already shows the new name."""
+    typed = st.session_state.get(f"rename_to_{name}") or ""
     try:
-        if not may_manage(registry.load_metadata(name), visitor()):  # a crafted session state ends here too
+        if not owners.may_manage_model(name, visitor()):  # a crafted session state ends here too
             raise ProtectedError("not_yours", name=name)
-        new_name = registry.rename_model(name, st.session_state.get(f"rename_to_{name}") or "")
+        if taken := owners.name_taken_by_other(typed, visitor()):  # "VICTIM_MODEL" beside another's victim-model
+            raise registry.RegistryError("name_taken", name=taken)
+        new_name = registry.rename_model(name, typed)
     except (registry.RegistryError, ProtectedError) as error:  # taken, protected, gone, or a name that cannot be
         st.session_state["models_flash"] = error_text(error)
         return
@@ -141,7 +145,8 @@ def continue_section(column, model: dict) -> None:
         choice = {"spec": path if kind == "path" else None, "problem": None}
     epochs = column.number_input(t("models.more_epochs"), 1, 1000, value=5, key="more_epochs",
                                  help=t("models.continue_help"))
-    column.caption(t("models.continue_data", data=choice["spec"] or t("models.download_data")))
+    column.caption(t("models.continue_data", data=location_name(choice["spec"]) if choice["spec"]
+                     else t("models.download_data")))  # named by its file or folder, never its server path
     mine = may_manage(model, visitor())
     target = model["name"] if mine and not protection_reason(model["name"]) else f"{model['name']}-more"
     target = column.text_input(t("models.continue_as"), value=target, key=f"continue_as_{model['name']}")
@@ -157,7 +162,8 @@ def sharing_section(name: str) -> None:
     """Public mode: the owner shares a model with the class; a teacher protects it from deletion."""
     if not settings.public_mode():
         return
-    metadata, who = registry.load_metadata(name), visitor()
+    who = visitor()
+    metadata = owners.model_metadata_for(name, who)
     if may_manage(metadata, who) and protection_reason(name) != "shipped":
         shared = st.toggle(t("models.shared"), value=bool(metadata.get("shared")), key=f"shared_{name}")
         if shared != bool(metadata.get("shared")):
@@ -174,7 +180,7 @@ st.title(t("models.title"))
 st.markdown(t("models.intro"))
 if "models_flash" in st.session_state:
     st.warning(st.session_state.pop("models_flash"))
-models = visible_models(registry.list_models(), visitor())  # public mode: shared ones and this visitor's
+models = owners.models_for(visitor())  # public mode: shipped and shared ones, and this visitor's own
 if not models:
     st.info(t("models.none"))
     st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")

@@ -22,10 +22,13 @@ from app_pages.language import t
 st.title(t("training.title"))
 st.markdown(t("training.intro"))
 setup.load_initial_config()
-if "link_error" in st.session_state:
-    st.warning(st.session_state.pop("link_error"))
-if "flash" in st.session_state:
-    st.success(st.session_state.pop("flash"))
+# One slot for passing messages, present on every run, so the tabs below (and the live view's fragment in them) keep
+# their place in the page whether or not there is a message.
+with st.container(key="training_notices"):
+    if "link_error" in st.session_state:
+        st.warning(st.session_state.pop("link_error"))
+    if "flash" in st.session_state:
+        st.success(st.session_state.pop("flash"))
 
 train_tab, runs_tab, compare_tab = st.tabs([t("training.tab_train"), t("training.tab_runs"), t("training.tab_compare")],
                                            key="training_tabs")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app_pages.identity import visitor
 from app_pages.language import current_language, t
 from app_pages.training_report import run_test_images
+from cnn_core.server import owners
 from cnn_core.training import compare, launch, runs, view
 
 GALLERY_SIZE = 24  # thumbnails per direction
@@ -18,8 +20,8 @@ GALLERY_SIZE = 24  # thumbnails per direction
 
 def compare_section() -> None:
     """Pick runs; show what differs between them and where their answers part."""
-    finished = [status for status in runs.list_runs() if status["state"] in ("finished", "stopped")
-                and status.get("test_accuracy") is not None]
+    finished = [status for status in owners.reports_for(runs.list_runs(), visitor())
+                if status["state"] in ("finished", "stopped") and status.get("test_accuracy") is not None]
     if len(finished) < 2:
         st.info(t("training.compare.need_two"))
         return

@@ -1,8 +1,8 @@
 """Not a page: putting runs in the training queue and showing a queued run (place in line, ETA, Cancel).
 
 Train always accepts (within the server's limits): `submit` queues the run on disk and the server's
-dispatcher (cnn_core.server.dispatcher) starts it when a slot frees. A queued run's view re-reads the queue
-every second and hands over to the live view the moment its run starts.
+dispatcher (cnn_core.server.dispatcher) starts it when a slot frees. A queued run's panel is drawn by the training
+page's one polling fragment (training_runs.follow_run), which shows the live view the moment its run starts.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from cnn_core.server import queue
 from cnn_core.server.owners import may_manage
 from cnn_core.training import figures, launch, runs
 from cnn_core.training.config import TrainConfig
-
-POLL_SECONDS = 1.0
 
 
 def submit(config: TrainConfig, spec: str | None, name: str, resume_from: str | None = None) -> str | None:
@@ -40,12 +38,8 @@ def cancel(run_id: str) -> None:
         st.session_state["queue_message"] = error_text(error)
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def queued_view(run_id: str, place: str) -> None:
-    """Place in line and expected start while the run waits; the page reruns once it has started or left."""
-    status = runs.read_status(run_id)
-    if status["state"] != queue.QUEUED:
-        st.rerun()
+def queued_panel(run_id: str, place: str, status: dict) -> None:
+    """Place in line, expected start and Cancel of a waiting run (re-drawn each second by training_runs.follow_run)."""
     where = queue.positions().get(run_id, {"position": 1, "eta": 0.0})
     eta = figures.format_seconds(where["eta"], language=current_language())
     st.info(t("training.queue.waiting", model=status.get("model_name"), position=where["position"], eta=eta))

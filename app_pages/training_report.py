@@ -64,6 +64,14 @@ def run_charts(run_id: str, events: list[dict], place: str) -> None:
 
 
 
+def plan_notes(events: list[dict]) -> None:
+    """What the run's plan had to give up: not even one epoch fitting its time, or epochs cut to the server's ceiling."""
+    if (overrun := figures.over_budget(events)) is not None:
+        st.warning(t("training.live.over_budget", expected=overrun[0], budget=overrun[1]))
+    if (cut := figures.shortened(events)) is not None:
+        st.info(t("training.live.shortened", epochs=cut[0], asked=cut[1], seconds=cut[2]))
+
+
 # --- A run that has ended. ---
 
 
@@ -86,6 +94,7 @@ def report_header(run_id: str, status: dict) -> None:
 def report_body(run_id: str, place: str, status: dict) -> None:
     """Charts, epoch scrubber, downloads, test results, confusion matrix with its images, misclassified gallery."""
     events = run_events(run_id)
+    plan_notes(events)
     run_charts(run_id, events, place)
     scrubber_section(run_id, place, events)
     downloads(run_id, place, may_manage(status, visitor()))

@@ -14,13 +14,14 @@ from app_pages.guard import guarded
 from app_pages.identity import visitor
 from app_pages.language import current_language, error_text, t
 from cnn_core.models import registry
-from cnn_core.server import settings
+from cnn_core.server import owners, queue
 from cnn_core.server.owners import may_manage, may_see_report
 from cnn_core.training import figures, resume, runs, view
 from cnn_core.training.config import TrainConfig
 
 POLL_SECONDS = 1.0
 LIVE_STATES = ("starting", "running")
+FOLLOWED_STATES = ("queued", *LIVE_STATES)  # shown live, by the one polling fragment
 RESUMABLE_STATES = ("interrupted", "failed", "stopped")  # ended before their plan did: resume where they left off
 
 
@@ -36,7 +37,6 @@ def busy_message(run_id: str) -> str:
 def train_section(config: TrainConfig | None, spec: str | None, problem: str | None) -> None:
     """Model name, Train button (disabled with a reason), then the current run live or its results."""
     st.subheader(t("training.train.heading"))
-    active = runs.active_run()
     st.session_state.setdefault("model_name", "my-cnn")
     typed = st.text_input(t("training.train.model_name"), key="model_name", persist_state="session")
     try:
@@ -51,7 +51,9 @@ def train_section(config: TrainConfig | None, spec: str | None, problem: str | N
     if st.button(t("training.train.button"), type="primary", key="train", disabled=bool(problem or config is None)):
         if start(config, spec, name):
             st.rerun()  # from the top: the flash message and the queued or live view
-    shown = st.session_state.get("run_id") or (None if settings.public_mode() else active)
+    # The visitor's own queued or training run, found on disk by owner (a reload, a new tab or a restart loses the
+    # session, never the run); else the run this session last started, to show its results.
+    shown = owners.current_run(runs.list_runs(), visitor()) or st.session_state.get("run_id")
     if shown:
         show_run(shown, "current")
 
@@ -72,12 +74,10 @@ def show_run(run_id: str, place: str) -> None:
     except runs.RunNotFoundError:  # deleted meanwhile (another tab, or by hand): nothing to follow
         st.session_state.pop("run_id", None)
         return
-    if status["state"] == "queued":
-        training_queue.queued_view(run_id, place)
+    if status["state"] in FOLLOWED_STATES:
+        follow_run(run_id, place)
     elif not may_see_report(status, visitor()):
         st.info(t("training.runs.private"))  # public mode: images, classes and settings are the owner's
-    elif status["state"] in LIVE_STATES:
-        live_view(run_id, place)
     else:
         ended_run(run_id, place, status)
 
@@ -104,15 +104,28 @@ def resume_button(run_id: str, status: dict, checkpoint: resume.Checkpoint, plac
 
 @st.fragment(run_every=POLL_SECONDS)
 @guarded
-def live_view(run_id: str, place: str) -> None:
-    """Re-drawn every second from the run's files; the whole page reruns once the run has ended."""
-    status, events = runs.read_status(run_id), training_report.run_events(run_id)
-    if status["state"] not in LIVE_STATES:
+def follow_run(run_id: str, place: str) -> None:
+    """A queued or training run, re-drawn every second from its files: its place in line, then its live view; the
+    whole page reruns once it has ended. One fragment for both, drawn where the page's layout never shifts
+    (training.py), so its identity stays the same from the first poll to the last: a page rerun that re-made the
+    fragment under a new identity once left the browser polling one the server no longer had (a frozen view)."""
+    status = runs.read_status(run_id)
+    if status["state"] == queue.QUEUED:
+        training_queue.queued_panel(run_id, place, status)
+    elif status["state"] not in LIVE_STATES:
         st.rerun()  # show the final report (and stop polling)
+    elif not may_see_report(status, visitor()):
+        st.info(t("training.runs.private"))
+    else:
+        live_panel(run_id, place, status)
+
+
+def live_panel(run_id: str, place: str, status: dict) -> None:
+    """Phase, progress, speed, Stop, and the charts so far of a training run."""
+    events = training_report.run_events(run_id)
     numbers = figures.progress_numbers(status, events)
     phase_status(events)
-    if (overrun := figures.over_budget(events)) is not None:
-        st.warning(t("training.live.over_budget", expected=overrun[0], budget=overrun[1]))
+    training_report.plan_notes(events)
     label = t("training.live.progress", model=status.get("model_name"), epoch=numbers["epoch"],
               last=numbers["last_epoch"])
     st.progress(numbers["fraction"], label)
@@ -175,7 +188,7 @@ def runs_section() -> None:
               for run in all_runs}
     chosen = st.selectbox(t("training.runs.open"), list(labels), format_func=labels.get, key="open_run")
     status = runs.read_status(chosen)
-    if status["state"] in LIVE_STATES or status["state"] == "queued":
+    if status["state"] in FOLLOWED_STATES:
         st.info(t("training.runs.live_elsewhere"))  # one live view per page: two would poll twice
     elif not may_see_report(status, visitor()):
         st.info(t("training.runs.private"))

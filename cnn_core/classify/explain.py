@@ -114,6 +114,20 @@ def last_layer(model: keras.Model, image: np.ndarray) -> LastLayer:
     return LastLayer(before[-1] if before else "input", values, kernel, bias)
 
 
+def last_layer_passes(model: keras.Model, image: np.ndarray, test_time_flip: bool) -> list[LastLayer]:
+    """The last layer at work on each pass the model's answer averages: the photo, and its mirror image when the
+    model was trained with test-time flip (cnn_core.training.model.predict_probabilities averages the two)."""
+    passes = [last_layer(model, image)]
+    if test_time_flip:
+        passes.append(last_layer(model, np.ascontiguousarray(np.asarray(image)[:, ::-1])))
+    return passes
+
+
+def answer_probabilities(passes: list[LastLayer]) -> np.ndarray:
+    """The probabilities the model reports: the mean of its passes' softmax outputs."""
+    return np.mean([softmax(numbers.logits) for numbers in passes], axis=0)
+
+
 def logits(model: keras.Model, image: np.ndarray) -> np.ndarray:
     """The pre-softmax scores z (classes,) of one image: the `predictions` Dense layer before its softmax."""
     return last_layer(model, image).logits

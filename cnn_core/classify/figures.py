@@ -117,6 +117,13 @@ def softmax_latex(logits: Sequence[float], class_names: Sequence[str], index: in
     return r"\begin{aligned}" + r" \\ ".join(lines) + r"\end{aligned}"
 
 
+def flip_average_latex(class_name: str, photo: float, mirror: float, *, language: str = "en") -> str:
+    """The reported probability of test-time flip: the mean of the photo's and its mirror image's."""
+    label = _label(language, class_name)
+    return (rf"p_{{{label}}} = \tfrac12\bigl(p^{{\text{{photo}}}}_{{{label}}} + p^{{\text{{mirror}}}}_{{{label}}}\bigr)"
+            rf" = \tfrac12\bigl({number(photo)} + {number(mirror)}\bigr) = {number((photo + mirror) / 2)}")
+
+
 def cross_entropy_latex(class_name: str, probability: float, *, language: str = "en") -> str:
     """The loss training would give this image if `class_name` were its label: -log p."""
     label = _label(language, class_name)

@@ -7,8 +7,9 @@ import json
 
 import numpy as np
 
+from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
 from cnn_core.datasets.loading import load_dataset
-from cnn_core.models.registry import load_metadata, load_model
+from cnn_core.server.owners import load_model_for, model_metadata_for
 
 
 class CommandError(ValueError):
@@ -20,6 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="registry name of the model")
     parser.add_argument("--data", help="dataset whose test split is scored (same forms as train --data)")
     parser.add_argument("--max-images", type=int, metavar="N", help="score only the first N test images")
+    add_visitor_arguments(parser)
 
 
 def labelled_test_split(metadata: dict, data: str | None, max_images: int | None):
@@ -39,13 +41,13 @@ def labelled_test_split(metadata: dict, data: str | None, max_images: int | None
 
 def run(args: argparse.Namespace) -> int:
     """Score a saved model on the test split of a dataset; prints JSON with accuracy and per_class."""
-    metadata = load_metadata(args.model)
+    metadata = model_metadata_for(args.model, visitor_from(args))
     dataset, images, labels, model_classes = labelled_test_split(metadata, args.data, args.max_images)
     test_time_flip = bool((metadata.get("config") or {}).get("test_time_flip", False))
 
     from cnn_core.training.evaluation import evaluate_model  # imported here: it imports TensorFlow
 
-    scores = evaluate_model(load_model(args.model), images, labels, model_classes, test_time_flip)
+    scores = evaluate_model(load_model_for(args.model, visitor_from(args)), images, labels, model_classes, test_time_flip)
     print(json.dumps({
         "model": metadata["name"], "data": dataset.source, "test_images": int(len(labels)),
         "test_time_flip": test_time_flip, "accuracy": scores["accuracy"], "per_class": scores["per_class_accuracy"],

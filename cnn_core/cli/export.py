@@ -14,7 +14,9 @@ import argparse
 import json
 import sys
 
+from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
 from cnn_core.models.export import FORMATS, ExportError, export_model
+from cnn_core.server.owners import model_metadata_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,10 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="registry name of the model")
     parser.add_argument("--format", required=True, choices=FORMATS, help="what to write (see above)")
     parser.add_argument("--out", required=True, metavar="PATH", help="file or folder to write (a folder: default name)")
+    add_visitor_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the export; bad input raises (exit 2 through cli.main), a failed conversion or write exits 1."""
+    model_metadata_for(args.model, visitor_from(args))  # public mode: another visitor's model reads as absent
     try:
         path = export_model(args.model, args.format, args.out)
     except ExportError as error:

@@ -13,8 +13,10 @@ import argparse
 import json
 import sys
 
+from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
 from cnn_core.models import registry
 from cnn_core.models.protection import ProtectedError, protection_reason, set_protected
+from cnn_core.server import owners, settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,12 +24,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("list", "delete", "rename", "protect", "unprotect"))
     parser.add_argument("name", nargs="?", help="the model's registry name")
     parser.add_argument("new_name", nargs="?", help="rename: the new name (refused if a model has it)")
+    add_visitor_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """List, delete, rename, protect or unprotect; a protected model's refusal exits with status 1."""
+    who = visitor_from(args)
     if args.action == "list":
-        for model in registry.list_models():
+        for model in owners.models_for(who):
             row = {key: model.get(key) for key in ("name", "test_accuracy", "created", "owner", "shared")}
             print(json.dumps({**row, "protected": protection_reason(model["name"])}), flush=True)
         return 0
@@ -35,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
         raise registry.RegistryError("bad_name", name="")
     name = registry.sanitize_name(args.name)
     try:
+        check_may_change(name, args.action, who)
         if args.action == "delete":
             registry.delete_model(name)
         elif args.action == "rename":
@@ -49,3 +54,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps({"name": name, "action": args.action}), flush=True)
     return 0
+
+
+def check_may_change(name: str, action: str, who: owners.Visitor) -> None:
+    """Public mode: the owner (or --admin) deletes or renames a model; only --admin protects or unprotects one."""
+    if not settings.public_mode() or who.admin:
+        return
+    if action in ("protect", "unprotect") or not owners.may_manage_model(name, who):
+        owners.model_metadata_for(name, who)  # "no such model" for one this visitor may not even see
+        raise ProtectedError("not_yours", name=name)

@@ -18,6 +18,8 @@ from typing import Iterator, Sequence, TextIO
 
 from cnn_core import i18n
 from cnn_core.classify.inference import FIT_CHOICES, default_model, prepare_image
+from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
+from cnn_core.server import owners
 
 # Files larger than this are refused before reading; no accepted image format needs more.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -34,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="make photos square by centre crop (default) or by padding")
     parser.add_argument("--lang", choices=sorted(i18n.LANGUAGES), default="en",
                         help="language of the class labels (default en: the model's own class names)")
+    add_visitor_arguments(parser)
 
 
 def _read_file(path: Path) -> bytes:
@@ -61,13 +64,13 @@ def _prepare(path: Path, fit: str):
 
 
 def predict_files(model_name: str, files: Sequence[str], top_k: int = 5, fit: str = "crop",
-                  language: str = "en") -> Iterator[dict]:
+                  language: str = "en", visitor: owners.Visitor | None = None) -> Iterator[dict]:
     """One result dict per file, in order; images are classified in a single batch."""
     from cnn_core.classify.inference import classify
-    from cnn_core.models import registry
 
-    metadata = registry.load_metadata(model_name)
-    model = registry.load_model(model_name)
+    visitor = visitor or owners.Visitor("")
+    metadata = owners.model_metadata_for(model_name, visitor)
+    model = owners.load_model_for(model_name, visitor)
     test_time_flip = bool(metadata.get("config", {}).get("test_time_flip", False))
     prepared = [(name, *_prepare(Path(name), fit)) for name in files]
     images = [image for _, image, _ in prepared if image is not None]
@@ -89,15 +92,15 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None, stderr: TextIO |
     if args.top < 1:
         print("error: --top must be at least 1.", file=stderr)
         return EXIT_USAGE
-    name = args.model
+    name, who = args.model, visitor_from(args)
     if name is None:
-        chosen = default_model(registry.list_models())
+        chosen = default_model(owners.models_for(who))
         if chosen is None:
             print("error: there is no trained model yet; train one with `python -m cnn_core train`.", file=stderr)
             return EXIT_USAGE
         name = chosen["name"]
     try:
-        for line in predict_files(name, args.files, args.top, args.fit, getattr(args, "lang", "en")):
+        for line in predict_files(name, args.files, args.top, args.fit, getattr(args, "lang", "en"), who):
             print(json.dumps(line, ensure_ascii=False), file=stdout, flush=True)
     except (registry.RegistryError, FileNotFoundError) as error:
         print(f"error: cannot load model {name!r}: {error}", file=stderr)

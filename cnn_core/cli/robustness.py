@@ -17,7 +17,8 @@ import json
 from cnn_core.classify.adversarial import ATTACKS, PGD_STEPS
 from cnn_core.classify.probes import PERTURBATIONS
 from cnn_core.cli.evaluate import labelled_test_split
-from cnn_core.models.registry import load_metadata, load_model
+from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
+from cnn_core.server.owners import load_model_for, model_metadata_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,15 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="attack strengths in pixel units (/255)")
     parser.add_argument("--levels", type=float, nargs="+", help="perturbation levels (slider units)")
     parser.add_argument("--steps", type=int, default=PGD_STEPS, help="PGD steps")
+    add_visitor_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print one JSON line per epsilon or level: the accuracy on the test split (test-time flip off)."""
     from cnn_core.classify import adversarial, probes  # imported here: they import TensorFlow
 
-    metadata = load_metadata(args.model)
+    metadata = model_metadata_for(args.model, visitor_from(args))
     _, images, labels, _ = labelled_test_split(metadata, args.data, args.max_images)
-    model = load_model(args.model)
+    model = load_model_for(args.model, visitor_from(args))
     if args.attack:
         accuracies = adversarial.accuracy_curve(model, images, labels, args.epsilons, args.attack, args.steps)
         rows = [("attack", args.attack, level, accuracy) for level, accuracy in zip(args.epsilons, accuracies)]

@@ -30,7 +30,7 @@ def load_dataset(
     `progress(bytes_done, bytes_total)` follows a download, `decode_progress(images_done, images_total)` the
     decoding of class folders.
     """
-    if spec is None or str(spec).strip().lower() in ("", "cifar10", "cifar-10"):
+    if names_the_download(spec):
         location = download_cifar10(progress=progress)
         dataset = load_cifar_batches(location)
         dataset.about = i18n.Message("datasets.official", {"train": len(dataset.y_train), "test": len(dataset.y_test)})
@@ -39,6 +39,11 @@ def load_dataset(
         return _load_path(Path(spec).expanduser(), validation_fraction, seed, decode_progress)
     except OSError as error:  # a name too long for the disk, a special file that refuses reads, ...
         raise DataError("unreadable_path", path=str(spec), reason=error.strerror or type(error).__name__) from None
+
+
+def names_the_download(spec: str | Path | None) -> bool:
+    """Whether `spec` asks for the official CIFAR-10 download rather than a path on the server."""
+    return spec is None or str(spec).strip().lower() in ("", "cifar10", "cifar-10")
 
 
 def _load_path(path: Path, validation_fraction: float, seed: int,

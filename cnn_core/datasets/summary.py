@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnn_core.datasets import loading
-from cnn_core.datasets.base import ProgressCallback
+from cnn_core.datasets.base import ProgressCallback, check_allowed
 
 MAX_KEPT = 8  # summaries kept server-wide (each holds 8 small images)
 SAMPLES = 8
@@ -38,8 +38,11 @@ def _key(spec: str) -> tuple:
 def summarize(spec: str, progress: ProgressCallback | None = None) -> dict[str, Any]:
     """{"train", "test", "classes", "samples"} of the dataset `spec` names (DataError if it cannot be read).
 
-    Two visitors asking for the same dataset at once: the second waits for the first one's result.
+    Two visitors asking for the same dataset at once: the second waits for the first one's result. A path is
+    checked against the server's data roots first, every time: a summary kept for one visitor is no way around them.
     """
+    if not loading.names_the_download(spec):
+        check_allowed(Path(spec).expanduser())
     key = _key(spec)
     with _GUARD:
         lock = _LOCKS.setdefault(key, threading.Lock())

@@ -75,6 +75,12 @@ def sanitize_name(name: str) -> str:
     return cleaned
 
 
+def name_key(name: str) -> str:
+    """A name as people would mistake it for another: case, "_", "-" and spaces folded ("VICTIM_MODEL" and
+    "victim-model" share one), for checking who owns a name."""
+    return re.sub(r"[-_]+", "-", sanitize_name(name))
+
+
 def _folder(name: str) -> Path:
     root = models_dir().resolve()
     folder = (root / sanitize_name(name)).resolve()

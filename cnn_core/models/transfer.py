@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from cnn_core.training.config import MAX_PARAMETERS, ConfigError, TrainConfig, parameter_count
+from cnn_core.training.config import MAX_PARAMETERS, ConfigError, TrainConfig
+from cnn_core.training.layers import parameter_count
 from cnn_core import i18n
 from cnn_core.datasets.base import MAX_CLASSES
 from cnn_core.i18n import Message, TranslatableError
@@ -231,8 +232,10 @@ def _compare(expected: dict, uploaded: dict) -> None:
 
 
 def import_model(name: str, config_data: bytes, weights: bytes, *, weights_filename: str | None = None,
-                 class_names: list[str] | None = None) -> str:
-    """Validate, build, load and save an uploaded model under `name`; returns the registry name."""
+                 class_names: list[str] | None = None, owner: str | None = None) -> str:
+    """Validate, build, load and save an uploaded model under `name` (owned by `owner`, the visitor importing it on
+    a shared server); returns the registry name. A name that reads like a saved one's (registry.name_key) is taken:
+    an import never replaces a model."""
     import keras
 
     from cnn_core.models import registry
@@ -241,8 +244,9 @@ def import_model(name: str, config_data: bytes, weights: bytes, *, weights_filen
         safe_name = registry.sanitize_name(name)
     except ValueError as error:
         raise ModelImportError("bad_name", error=error) from None
-    if any(entry.get("name") == safe_name for entry in registry.list_models()):
-        raise ModelImportError("name_taken", name=safe_name)
+    if taken := next((entry["name"] for entry in registry.list_models()
+                      if registry.name_key(entry["name"]) == registry.name_key(safe_name)), None):
+        raise ModelImportError("name_taken", name=taken)
     config, names, description = parse_import_config(config_data, class_names)
     model = build_with_weights(config, names, weights, weights_filename)
     about = i18n.Message("datasets.imported", {"description": description})
@@ -262,6 +266,7 @@ def import_model(name: str, config_data: bytes, weights: bytes, *, weights_filen
         "keras_version": keras.__version__,
         "run_id": None,
         "imported": True,
+        "owner": owner,
     }
     registry.save_model(model, safe_name, metadata)
     return safe_name

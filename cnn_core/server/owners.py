@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnn_core.models import registry
 from cnn_core.models.protection import shipped_names
 from cnn_core.server import settings
 
@@ -59,3 +60,74 @@ def may_see_model(metadata: dict[str, Any], visitor: Visitor) -> bool:
 def visible_models(models: list[dict[str, Any]], visitor: Visitor) -> list[dict[str, Any]]:
     """The models `visitor` may see, in the given order."""
     return [model for model in models if may_see_model(model, visitor)]
+
+
+def models_for(visitor: Visitor) -> list[dict[str, Any]]:
+    """The metadata of every saved model `visitor` may see, newest first."""
+    return visible_models(registry.list_models(), visitor)
+
+
+def model_metadata_for(name: str, visitor: Visitor) -> dict[str, Any]:
+    """A model's metadata; RegistryError "no such model" when it is absent *or* not the visitor's to see."""
+    metadata = registry.load_metadata(name)
+    if not may_see_model(metadata, visitor):
+        raise registry.RegistryError("no_such_model", name=registry.sanitize_name(name))
+    return metadata
+
+
+def may_manage_model(name: str, visitor: Visitor) -> bool:
+    """Whether `visitor` may delete, rename, share or overwrite the saved model `name` (False if there is none)."""
+    try:
+        return may_manage(model_metadata_for(name, visitor), visitor)
+    except registry.RegistryError:
+        return False
+
+
+def load_model_for(name: str, visitor: Visitor):
+    """The Keras model `name`, after the same check as `model_metadata_for` (RegistryError otherwise)."""
+    model_metadata_for(name, visitor)
+    return registry.load_model(name)
+
+
+def may_see_settings(row: dict[str, Any], visitor: Visitor) -> bool:
+    """Whether `visitor` may open a ranked run's settings (the class results' link): their own run, or a run whose
+    model is still the one it saved and is shared with everyone."""
+    if may_manage(row, visitor):
+        return True
+    try:
+        metadata = registry.load_metadata(row.get("model") or "")
+    except registry.RegistryError:
+        return False
+    return model_is_public(metadata) and metadata.get("run_id") == row.get("run_id")
+
+
+def current_run(statuses: list[dict[str, Any]], visitor: Visitor) -> str | None:
+    """The run a visitor follows on the training page: their own training run, else their first in line, found on
+    disk by owner, so a reload, a new tab or a server restart (which requeues it under a new id) never loses it;
+    None when they have neither. `statuses` as cnn_core.training.runs.list_runs returns them."""
+    mine = [status for status in statuses if status.get("owner") == visitor.owner]
+    if not settings.public_mode():  # a desktop: the run that is training, whoever started it
+        mine = statuses
+    training = [status for status in mine if status["state"] in ("starting", "running")]
+    waiting = sorted((status for status in mine if status["state"] == "queued"),
+                     key=lambda status: (status.get("queued_at") or 0, status["run_id"]))
+    return next((status["run_id"] for status in training + waiting), None)
+
+
+def name_taken_by_other(name: str, visitor: Visitor, statuses: list[dict[str, Any]] = ()) -> str | None:
+    """Public mode: the model name, spelt as saved, that someone else owns and that `name` would be mistaken for
+    (registry.name_key: case, "_", "-" and spaces folded), among saved models and the runs in `statuses` that will
+    save one; None when the name is free for this visitor (or a teacher, or a desktop)."""
+    if not settings.public_mode() or visitor.admin:
+        return None
+    key = registry.name_key(name)
+    saved = [(model["name"], model.get("owner")) for model in registry.list_models()]
+    coming = [(status.get("model_name") or "", status.get("owner")) for status in statuses
+              if status["state"] in ("queued", "starting", "running")]
+    return next((other for other, owner in saved + coming
+                 if other and registry.name_key(other) == key and owner != visitor.owner), None)
+
+
+def reports_for(statuses: list[dict[str, Any]], visitor: Visitor) -> list[dict[str, Any]]:
+    """The runs whose reports `visitor` may see (compare, galleries), in the given order."""
+    return [status for status in statuses if may_see_report(status, visitor)]

@@ -129,3 +129,27 @@ def test_python_dash_m_cnn_core_models_delete_rename_and_protect(app_dirs):
                                                                       "action": "rename"}
     assert cli("delete", "kept").returncode == 0
     assert not (app_dirs["models"] / "kept").exists() and not (app_dirs["models"] / "keep-me").exists()
+
+
+def test_the_command_line_in_public_mode_sees_and_changes_models_as_the_pages_do(app_dirs, monkeypatch, capsys):
+    """`--owner` acts as that visitor, `--admin` as a teacher; another visitor's private model reads as absent."""
+    registry.save_model(build_model(TrainConfig(filters=[4])), "alices", {**tiny_metadata(), "owner": "alice"})
+    registry.save_model(build_model(TrainConfig(filters=[4])), "shared", {**tiny_metadata(), "owner": "alice",
+                                                                           "shared": True})
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+
+    def listed(*who: str) -> list[str]:
+        assert main(["models", "list", *who]) == 0
+        return sorted(json.loads(line)["name"] for line in capsys.readouterr().out.splitlines())
+
+    assert listed() == ["shared"] and listed("--owner", "bob") == ["shared"]
+    assert listed("--owner", "alice") == ["alices", "shared"] == listed("--admin")
+    assert main(["models", "delete", "alices", "--owner", "bob"]) == 2  # "no such model": not even its existence
+    assert "no saved model named 'alices'" in capsys.readouterr().err.lower()
+    assert main(["models", "delete", "shared", "--owner", "bob"]) == 1  # seen by all, changed by its owner only
+    assert main(["models", "protect", "shared", "--owner", "alice"]) == 1  # protecting is a teacher's
+    assert main(["export", "--model", "alices", "--format", "keras-code", "--out", str(app_dirs["data"]),
+                 "--owner", "bob"]) == 2
+    capsys.readouterr()
+    assert main(["models", "delete", "alices", "--owner", "alice"]) == 0
+    assert not (app_dirs["models"] / "alices").exists() and (app_dirs["models"] / "shared").exists()

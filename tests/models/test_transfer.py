@@ -15,7 +15,7 @@ import pytest
 from cnn_core import i18n
 from cnn_core.models import transfer
 from cnn_core.models.transfer import ModelImportError, build_with_weights, parse_import_config
-from cnn_core.training.config import parameter_count
+from cnn_core.training.layers import parameter_count
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.model import build_model
 from helpers.paths import PROJECT_ROOT
@@ -237,6 +237,10 @@ def test_import_saves_a_working_model_into_the_registry(source_model, app_dirs, 
     np.testing.assert_allclose(loaded(images, training=False), source_model(images, training=False), atol=1e-6)
     with pytest.raises(ModelImportError, match="already exists"):
         transfer.import_model(saved, description(), weights_of(source_model, tmp_path))
+    with pytest.raises(ModelImportError, match="'my-import' already exists"):  # the same name as people read it
+        transfer.import_model("MY_IMPORT", description(), weights_of(source_model, tmp_path))
+    mine = transfer.import_model("visitors", description(), weights_of(source_model, tmp_path), owner="anon-ann")
+    assert registry.load_metadata(mine)["owner"] == "anon-ann"  # on a shared server it is the importer's to see
     # A hostile name is made safe by the registry: it lands inside the models folder.
     escaped = transfer.import_model("../../escape", description(), weights_of(source_model, tmp_path))
     assert (app_dirs["models"] / escaped / "model.keras").is_file()

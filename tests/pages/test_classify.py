@@ -167,6 +167,37 @@ def test_the_formulas_carry_this_photos_numbers(registry_with_model):
     assert any("Why ReLU after the convolution?" in markdown.value for markdown in at.markdown)
 
 
+def test_with_test_time_flip_the_worked_softmax_ends_at_the_reported_probability(app_dirs, trained_colour_model):
+    """The worked example once showed a single pass (cat 42.9 %) under a headline that averaged two (frog 36.5 %)."""
+    from cnn_core.classify import figures as explain_figures
+    from cnn_core.models import registry
+
+    model, config = trained_colour_model
+    flipping = TrainConfig.from_dict({**config.to_dict(), "test_time_flip": True})
+    save(model, flipping, "flipping", "2025-01-01T00:00:00+00:00")
+    photo = np.zeros((64, 96, 3), dtype=np.uint8)
+    photo[:, :48] = (220, 30, 30)  # red on the left, blue on the right: the mirror image reads differently
+    photo[:, 48:] = (30, 30, 220)
+    buffer = io.BytesIO()
+    Image.fromarray(photo).save(buffer, format="PNG")
+    at = upload(open_page("en"), ("halves.png", buffer.getvalue()))
+    assert not at.exception
+    from cnn_core.classify import inference
+
+    image = inference.prepare_image(Image.fromarray(photo), "crop")
+    loaded = registry.load_model("flipping")
+    both = loaded(np.stack([image, image[:, ::-1]]).astype("float32"), training=False).numpy()
+    reported = both.mean(axis=0)  # independent reference: the model's own softmax of both passes, averaged
+    best = int(reported.argmax())
+    headline = at.subheader[-1].value
+    assert f"{reported[best]:.1%}" in headline and CLASSES[best] in headline
+    latex = [element.value for element in at.latex]
+    average = next(value for value in latex if "photo}}" in value and "mirror}}" in value)
+    assert average.rstrip("$\n").endswith(f"= {explain_figures.number(float(reported[best]))}")
+    assert len([value for value in latex if r"\sum_j e^{z_j}" in value]) == 2  # worked out for each pass
+    assert any(f"That is the {reported[best]:.1%} for **{CLASSES[best]}**" in caption.value for caption in at.caption)
+
+
 def test_in_chinese_class_names_text_and_formulas_are_chinese(registry_with_cifar_names):
     at = upload(open_page("zh"), ("red.png", png((220, 30, 30))), ("blue.png", png((20, 40, 230))))
     assert not at.exception

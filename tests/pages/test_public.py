@@ -107,10 +107,12 @@ def test_anothers_run_report_is_private_and_has_no_stop_button(public):
     assert "secret photos" not in " ".join(markdown.value for markdown in at.markdown)
 
 
-def test_a_typed_path_outside_the_data_folder_is_refused(public, cifar_subset):
-    import streamlit as st
+def test_a_typed_path_outside_the_data_folder_is_refused(public, cifar_subset, monkeypatch):
+    from cnn_core.datasets import summary
 
-    st.cache_data.clear()  # an earlier desktop-mode test in this process may have cached this folder's summary
+    monkeypatch.delenv("CNN_STUDIO_PUBLIC")
+    summary.summarize(str(cifar_subset))  # a summary kept server-wide (read off public mode): no way around the roots
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
     at = open_page("app_pages/training.py")
     at.text_input(key="data_path").set_value(str(cifar_subset)).run()
     assert any("outside" in error.value or "administrator" in error.value for error in at.error)
@@ -125,3 +127,67 @@ def test_the_teacher_password_makes_an_admin(public, monkeypatch):
     at.text_input(key="admin_password_input").set_value("unused").run()
     assert at.session_state["_visitor"].admin
     assert "bobs-secret" in at.selectbox(key="registry_model").options
+
+
+def test_anothers_private_model_is_not_listed_on_the_classify_page_nor_loaded_when_forced(public, monkeypatch):
+    from app_pages import classify
+
+    at = open_page("app_pages/classify.py")
+    assert sorted(classify_names(at)) == ["bobs-shared", SHIPPED]
+    loaded = []
+    monkeypatch.setattr(classify.owners, "load_model_for", lambda name, who: loaded.append(name))
+    at.session_state["classify_model"] = "bobs-secret"  # a crafted session state
+    try:
+        at.run()
+    except ValueError:  # AppTest cannot show a value that is not among the options; the page itself ran
+        pass
+    assert "bobs-secret" not in loaded and not at.exception
+    text = " ".join(item.value for kind in (at.markdown, at.caption, at.error, at.info) for item in kind)
+    assert "bobs-secret" not in text
+
+
+def classify_names(at) -> list[str]:
+    """The classify picker's model names (its options are labels "name · accuracy · ...")."""
+    return [option.split(" · ")[0] for option in at.selectbox(key="classify_model").options]
+
+
+def test_the_compare_tab_lists_only_runs_whose_reports_the_visitor_may_see(public):
+    config = TrainConfig(filters=[4])
+    for owner in ("anon-bob", "anon-bob"):
+        run_id = runs.create_run(config.to_dict(), {"data": None, "model_name": "x"}, state="finished", owner=owner,
+                                 test_accuracy=0.5)
+        runs.append_event(run_id, {"type": "finish", "test_accuracy": 0.5, "per_class_accuracy": {"a": 0.5}})
+    at = open_page("app_pages/training.py")
+    assert not [box for box in at.multiselect if box.key == "compare_runs"]  # none of them are this visitor's
+    assert any("Compare needs two finished runs" in info.value for info in at.info)
+
+
+def open_as(owner_key: str | None, page: str) -> AppTest:
+    """A new session (a reload, another tab) of the browser whose owner-key cookie is `owner_key` (None: a new one)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["lang"] = "en"
+    if owner_key:
+        at.session_state["_owner_key"] = owner_key  # what identity.py reads back from the cookie
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [item.value for item in at.exception]
+    return at
+
+
+def test_after_a_reload_the_owner_finds_their_queued_run_with_its_cancel_button_and_nobody_else_does(public):
+    from cnn_core.server import queue
+    from cnn_core.training import launch
+
+    first = open_as(None, "app_pages/training.py")
+    key, owner = first.session_state["_owner_key"], first.session_state["_visitor"].owner
+    config = TrainConfig(filters=[4])
+    run_id = queue.submit(config, launch.make_request(config, None, "mine"), owner=owner)  # pressed Train, then left
+    reloaded = open_as(key, "app_pages/training.py")  # the same browser: a new session, no run id in it
+    assert "run_id" not in reloaded.session_state
+    assert any("number **1** in line" in info.value for info in reloaded.info)
+    assert [button.key for button in reloaded.button if button.key.startswith("cancel_")] == [f"cancel_current_{run_id}"]
+    stranger = open_as(None, "app_pages/training.py")
+    assert not [button for button in stranger.button if button.key.startswith("cancel_")]
+    assert not any("in line" in info.value for info in stranger.info)
+    reloaded.button(key=f"cancel_current_{run_id}").click().run()
+    assert runs.read_status(run_id)["state"] == "cancelled"

@@ -1,0 +1,90 @@
+"""Two visitors on one public server, in two Chromium contexts (their own cookies), as a class meets it.
+
+The zip the teacher hands out is uploaded by both (the second visitor's page once crashed replaying the first one's
+progress bar). Alice trains on it; her run keeps the epochs she asked for (the server's time cap once stretched every
+run to fill it); she reloads mid-run and still finds her live view and Stop (it lived only in the lost session);
+Bob never sees her Stop, and her private model never appears in his classify picker. Loopback only; bounded waits.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from helpers.class_folders import class_files, write_zip
+from helpers.paths import CHROMIUM_ARGS
+from helpers.runs import wait_until
+from helpers.server import free_port, start_server, stop_server
+
+pytestmark = pytest.mark.browser
+TIMEOUT_MS = 240_000  # a loaded 2-core machine: TensorFlow's import, a first batch beside other tests
+EPOCHS = 400  # tiny images: long enough to reload mid-run, far fewer than the 300 s cap would have stretched it to
+LINK = f"/training?filters=%5B4%5D&epochs={EPOCHS}&batch_size=32"
+ALICES_MODEL = "alices-private-model"
+
+
+def upload_zip(page, archive) -> None:
+    page.get_by_text("Upload a zip").click()
+    page.locator('[data-testid="stFileUploader"]').filter(has_text="Zip of class folders").locator(
+        'input[type="file"]').set_input_files(str(archive))
+    page.get_by_text(re.compile(r"images in 2 classes")).first.wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert "Something went wrong" not in page.inner_text("body")
+
+
+def stop_buttons(page) -> int:
+    return page.get_by_role("button", name="Stop", exact=True).count()
+
+
+def test_two_visitors_share_a_zip_and_keep_what_is_theirs(app_dirs, chromium_path, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from cnn_core.training import runs
+
+    archive = write_zip(tmp_path / "class-pets.zip", class_files({"cats": (200, 40, 40), "dogs": (40, 200, 40)}, 24))
+    env = {"CNN_STUDIO_PUBLIC": "1", "CNN_STUDIO_MAX_RUNS": "1", "CNN_STUDIO_DISPATCHER": "on"}
+    port = free_port()
+    server = start_server(port, env, tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
+            alice, bob = (browser.new_context(viewport={"width": 1400, "height": 1000}).new_page() for _ in range(2))
+            for page in (alice, bob):
+                page.set_default_timeout(TIMEOUT_MS)
+            alice.goto(url + LINK)
+            bob.goto(url + "/training")
+            upload_zip(alice, archive)
+            upload_zip(bob, archive)  # the same file: the summary Alice's visit made
+
+            name = alice.get_by_role("textbox", name="Save the model as")
+            name.fill(ALICES_MODEL)
+            name.press("Enter")
+            alice.wait_for_timeout(500)
+            alice.get_by_role("button", name="Train", exact=True).click()
+            alice.get_by_text("Loss per batch").first.wait_for()
+            alice.reload()  # a new session of the same browser: the run is found by its owner
+            alice.get_by_role("button", name="Stop", exact=True).wait_for()
+            alice.get_by_text(re.compile(rf"{ALICES_MODEL}.*epoch \d+ of {EPOCHS}")).first.wait_for()
+            bob.reload()
+            bob.get_by_text("Zip of class folders").first.wait_for()
+            assert stop_buttons(bob) == 0 and ALICES_MODEL not in bob.inner_text("body")
+
+            run = next(status for status in runs.list_runs() if status["model_name"] == ALICES_MODEL)
+            start = next(event for event in runs.read_events(run["run_id"]) if event["type"] == "start")
+            assert start["epochs"] == EPOCHS and start["max_seconds"] == 300  # kept, under the ceiling
+            alice.get_by_role("button", name="Stop", exact=True).click()
+            alice.get_by_text("Test accuracy").first.wait_for()
+            wait_until(lambda: (app_dirs["models"] / ALICES_MODEL / "model.keras").is_file(), timeout=60)
+
+            bob.goto(url + "/classify")
+            bob.get_by_text("Upload photos").wait_for()
+            bob.locator('[data-testid="stSelectbox"]').first.click()
+            options = bob.get_by_role("option")
+            options.first.wait_for()
+            shown = [options.nth(index).inner_text() for index in range(options.count())]
+            assert shown and not [option for option in shown if ALICES_MODEL in option], shown
+            browser.close()
+    finally:
+        stop_server(server)
