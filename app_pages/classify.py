@@ -237,12 +237,15 @@ def details(model, item: dict, fit: str, class_names: list[str]) -> explain.Grad
 def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: bool) -> None:
     """The dense layer, softmax and cross-entropy with this photo's numbers, and why dense layers come last. The
     worked example ends at the probability the page reports: with test-time flip, both passes and their average."""
+    section = st.expander(t("classify.math.title"), expanded=True, key="classify_math_open", on_change="rerun")
+    if not section.open:
+        return  # closed: nothing computed (the last layer's passes run only while it is open)
     passes = explain.last_layer_passes(model, item["input"], test_time_flip)
     reported = explain.answer_probabilities(passes)
     best, runner_up = (int(index) for index in np.argsort(-reported, kind="stable")[:2])
     numbers = passes[0]
     inputs, classes = numbers.kernel.shape
-    with st.expander(t("classify.math.title"), expanded=True):
+    with section:
         # Layer names are ours (build_model), shown in `code`, where an escape would show as a backslash.
         st.markdown(t("classify.math.dense", inputs=f"{inputs:,}", source=Markdown(numbers.source),
                       weights=f"{numbers.kernel.size:,}", biases=classes))
@@ -289,7 +292,10 @@ def grad_cam_math(cam: explain.GradCam, class_names: list[str]) -> None:
     """What Grad-CAM computes, with this photo's channel weights."""
     height, width, channels = cam.feature_shape
     name = class_names[cam.class_index]
-    with st.expander(t("classify.grad_cam.title")):
+    section = st.expander(t("classify.grad_cam.title"), key="classify_grad_cam_open", on_change="rerun")
+    if not section.open:
+        return
+    with section:
         st.markdown(t("classify.grad_cam.intro", channels=channels, height=height, width=width,
                       layer=Markdown(cam.layer_name),
                       class_name=class_label(name)))
@@ -303,7 +309,10 @@ def grad_cam_math(cam: explain.GradCam, class_names: list[str]) -> None:
 
 def look_inside(model, item: dict, activation: str) -> None:
     """Every conv/pool layer's activations, why ReLU, the first layer's filters; send one to the conv page."""
-    with st.expander(t("classify.inside.title")):
+    section = st.expander(t("classify.inside.title"), key="classify_inside_open", on_change="rerun")
+    if not section.open:
+        return  # closed: no activations, filter grids or kernel matches computed
+    with section:
         st.markdown(t("classify.inside.intro"))
         for layer, values in explain.layer_activations(model, item["input"]).items():
             height, width, channels = values.shape
@@ -359,7 +368,6 @@ def classify_section(models: list[dict]) -> None:
     """Pick a model and photos; show the answers and, for one photo, why (Grad-CAM, the math, the layers)."""
     name, metadata = pick_model(models)
     class_names = list(metadata.get("class_names") or [])
-    model, modified = loaded_model(name, class_names)
     config = metadata.get("config") or {}
     test_time_flip = bool(config.get("test_time_flip", False))
     activation = {"relu": "ReLU", "gelu": "GELU", "elu": "ELU", "tanh": "tanh"}.get(config.get("activation", "relu"),
@@ -369,10 +377,12 @@ def classify_section(models: list[dict]) -> None:
                    format_func=fit_labels.__getitem__)
     inputs = gather_inputs()
     st.session_state["classify_identities"] = [identity for _, identity, _ in inputs]
-    items = classify_all(model, inputs, (name, modified), fit, class_names, test_time_flip)
-    if not inputs:
+    if not inputs:  # the uploader is on the page before any model is loaded
         st.info(t("classify.prompt"))
-    elif items:
+        return
+    model, modified = loaded_model(name, class_names)
+    items = classify_all(model, inputs, (name, modified), fit, class_names, test_time_flip)
+    if items:
         item = summary(items) if len(items) > 1 else items[0]
         cam = details(model, item, fit, class_names)
         last_layer_math(model, item, class_names, test_time_flip)

@@ -51,11 +51,20 @@ def train_section(config: TrainConfig | None, spec: str | None, problem: str | N
     if st.button(t("training.train.button"), type="primary", key="train", disabled=bool(problem or config is None)):
         if start(config, spec, name):
             st.rerun()  # from the top: the flash message and the queued or live view
-    # The visitor's own queued or training run, found on disk by owner (a reload, a new tab or a restart loses the
-    # session, never the run); else the run this session last started, to show its results.
-    shown = owners.current_run(runs.list_runs(), visitor()) or st.session_state.get("run_id")
+    shown = run_to_show()
     if shown:
         show_run(shown, "current")
+
+
+def run_to_show() -> str | None:
+    """The run section 4 follows: the one this tab started while it is queued or training; else the visitor's own
+    queued or training run, found on disk by owner (a reload, a new tab or a restart loses the session, never the
+    run); else this tab's last run or, after a reload, the visitor's latest, to show its report."""
+    statuses, who, started_here = runs.list_runs(), visitor(), st.session_state.get("run_id")
+    state = next((status["state"] for status in statuses if status["run_id"] == started_here), None)
+    if state in FOLLOWED_STATES:
+        return started_here
+    return owners.current_run(statuses, who) or (started_here if state else None) or owners.latest_run(statuses, who)
 
 
 def start(config: TrainConfig, spec: str | None, name: str, resume_from: str | None = None) -> bool:

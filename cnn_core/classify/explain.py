@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from cnn_core.classify.inference import square_box
+from cnn_core.classify.inference import square_box, traced
 from cnn_core.i18n import TranslatableError
 
 _CONV = re.compile(r"^block(\d+)_conv(\d+)$")
@@ -79,6 +80,15 @@ def _batch(image: np.ndarray) -> np.ndarray:
     return array[None].astype(np.float32)
 
 
+def _outputs_of(model: keras.Model, outputs: list, what: str) -> Callable:
+    """A traced call of the sub-model from the input to `outputs`, for a batch of images of any size."""
+    def build() -> Callable:
+        probe = keras.Model(model.input, outputs)
+        return tf.function(lambda images: tuple(tf.nest.flatten(probe(images, training=False))),  # always a tuple
+                           input_signature=[tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)])
+    return traced(model, what, build)
+
+
 # --- Logits and softmax. ---
 
 
@@ -105,8 +115,8 @@ class LastLayer:
 def last_layer(model: keras.Model, image: np.ndarray) -> LastLayer:
     """What enters the final Dense layer for `image`, with that layer's weights and bias."""
     predictions = model.get_layer("predictions")
-    features = keras.Model(model.input, predictions.input)
-    values = keras.ops.convert_to_numpy(features(_batch(image), training=False))[0]
+    features = _outputs_of(model, [predictions.input], "last_layer_input")
+    values = keras.ops.convert_to_numpy(features(_batch(image))[0])[0]
     kernel, bias = (keras.ops.convert_to_numpy(weight) for weight in predictions.weights[:2])
     # Dropout is the identity when predicting, so name the layer that actually computed x.
     names = [layer.name for layer in model.layers]
@@ -158,31 +168,47 @@ def grad_cam_details(model: keras.Model, image: np.ndarray, class_index: int | N
                      layer_name: str | None = None) -> GradCam:
     """Grad-CAM of `class_index` (default: the predicted class) with its channel weights."""
     layer_name = layer_name or last_conv_layer_name(model)
-    predictions = model.get_layer("predictions")
-    # Gradients of the logit, not the softmax output: probabilities near 1 saturate and give ~0 gradients.
-    grad_model = keras.Model(model.input, [model.get_layer(layer_name).output, predictions.input])
-    kernel, bias = (tf.constant(keras.ops.convert_to_numpy(weight)) for weight in predictions.weights[:2])
-    with tf.GradientTape() as tape:
-        feature_map, features = grad_model(_batch(image), training=False)
-        # float32 even for a model trained in mixed precision (16-bit features, float32 weights)
-        feature_map, features = tf.cast(feature_map, tf.float32), tf.cast(features, tf.float32)
-        class_logits = tf.matmul(features, kernel) + bias
-        if class_index is None:
-            class_index = int(tf.argmax(class_logits[0]))
-        if not 0 <= class_index < class_logits.shape[-1]:
-            raise ExplainError("bad_class_index", index=class_index, highest=class_logits.shape[-1] - 1)
-        score = class_logits[0, class_index]
-    gradients = tape.gradient(score, feature_map)
-    if gradients is None:  # only if the feature map does not feed the prediction at all
+    classes = int(model.output_shape[-1])
+    if class_index is None:
+        class_index = int(np.argmax(last_layer(model, image).logits))
+    if not 0 <= class_index < classes:
+        raise ExplainError("bad_class_index", index=class_index, highest=classes - 1)
+    maps, gradients = _grad_cam_step(model, layer_name)(_batch(image), tf.constant(class_index, tf.int32))
+    if gradients.shape.rank != 4:
         raise ExplainError("no_gradient", layer=layer_name)
-    gradients = gradients[0].numpy()
+    maps, gradients = maps[0].numpy(), gradients[0].numpy()
     channel_weights = gradients.mean(axis=(0, 1))  # one importance per channel
-    maps = feature_map[0].numpy()
     cam = np.maximum(maps @ channel_weights, 0.0)
     peak = float(cam.max())
     cam = cam / peak if peak > 0 else np.zeros_like(cam)
     return GradCam(cam.astype(np.float32), int(class_index), layer_name, channel_weights.astype(np.float64),
                    tuple(int(side) for side in maps.shape))
+
+
+def _grad_cam_step(model: keras.Model, layer_name: str) -> Callable:
+    """(feature map A, d z_c / d A) of a batch for class c: traced once per model and layer."""
+    predictions = model.get_layer("predictions")
+    kernel, bias = (tf.constant(keras.ops.convert_to_numpy(weight)) for weight in predictions.weights[:2])
+
+    def build() -> Callable:
+        # A plain sub-model inside the traced step: the tape must see A feed the features (a nested traced call
+        # would hand it both as outputs of one opaque op, with no gradient between them).
+        probe = keras.Model(model.input, [model.get_layer(layer_name).output, predictions.input])
+
+        @tf.function(reduce_retracing=True)
+        def step(images, class_index):
+            # Gradients of the logit, not the softmax output: probabilities near 1 saturate and give ~0 gradients.
+            with tf.GradientTape() as tape:
+                feature_map, features = probe(images, training=False)
+                # float32 even for a model trained in mixed precision (16-bit features, float32 weights)
+                score = (tf.matmul(tf.cast(features, tf.float32), kernel) + bias)[:, class_index]
+            gradients = tape.gradient(score, feature_map)
+            if gradients is None:  # only if the feature map does not feed the prediction at all
+                return tf.cast(feature_map, tf.float32), tf.fill([1], float("nan"))
+            return tf.cast(feature_map, tf.float32), tf.cast(gradients, tf.float32)
+        return step
+
+    return traced(model, f"grad_cam_step_{layer_name}", build)
 
 
 def grad_cam_map(model: keras.Model, image: np.ndarray, class_index: int | None = None,
@@ -253,10 +279,8 @@ def layer_activations(model: keras.Model, image: np.ndarray) -> dict[str, np.nda
     names = feature_layer_names(model)
     if not names:
         return {}
-    probe = keras.Model(model.input, [model.get_layer(name).output for name in names])
-    outputs = probe(_batch(image), training=False)
-    if len(names) == 1:
-        outputs = [outputs]
+    probe = _outputs_of(model, [model.get_layer(name).output for name in names], "activations")
+    outputs = probe(_batch(image))
     return {name: keras.ops.convert_to_numpy(output)[0] for name, output in zip(names, outputs)}
 
 

@@ -128,6 +128,11 @@ def name_taken_by_other(name: str, visitor: Visitor, statuses: list[dict[str, An
                  if other and registry.name_key(other) == key and owner != visitor.owner), None)
 
 
+def latest_run(statuses: list[dict[str, Any]], visitor: Visitor) -> str | None:
+    """The visitor's most recent run of any state (to show its report again after a reload), or None."""
+    return next((status["run_id"] for status in statuses if status.get("owner") == visitor.owner), None)
+
+
 def reports_for(statuses: list[dict[str, Any]], visitor: Visitor) -> list[dict[str, Any]]:
     """The runs whose reports `visitor` may see (compare, galleries), in the given order."""
     return [status for status in statuses if may_see_report(status, visitor)]

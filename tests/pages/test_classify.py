@@ -72,6 +72,13 @@ def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
     return at.file_uploader(key="classify_uploads").set_value([(name, data, "image/png") for name, data in files]).run()
 
 
+def open_sections(at: AppTest, *keys: str) -> AppTest:
+    """Open the page's lazy expanders (a click reruns the page; closed, they compute nothing)."""
+    for key in keys or ("classify_grad_cam_open", "classify_inside_open"):
+        at.session_state[key] = True
+    return at.run()
+
+
 def shown_texts(at: AppTest) -> list[str]:
     """Every piece of text the page shows: headings, Markdown, messages, widget and expander labels."""
     texts = []
@@ -146,7 +153,7 @@ def test_the_formulas_carry_this_photos_numbers(registry_with_model):
     from cnn_core.classify import figures as explain_figures
     from cnn_core.models import registry
 
-    at = upload(open_page(), ("red.png", png((220, 30, 30))))
+    at = open_sections(upload(open_page(), ("red.png", png((220, 30, 30)))))
     assert not at.exception
     model = registry.load_model("colours")
     image = inference.prepare_image(Image.open(io.BytesIO(png((220, 30, 30)))).convert("RGB"), "crop")
@@ -252,6 +259,8 @@ def test_a_bad_upload_is_reported_and_the_others_still_classified(registry_with_
 
 def test_look_inside_lists_every_layer_and_sends_a_filter_to_the_convolution_page(registry_with_model):
     at = upload(open_page(), ("red.png", png((220, 30, 30))))
+    assert not any(caption.startswith("block1_act1") for image in at.image for caption in image.captions)  # closed
+    at = open_sections(at, "classify_inside_open")
     assert not at.exception
     captions = [shown(caption) for image in at.image for caption in image.captions]
     # The model has one block with batch norm: conv -> bn -> act -> pool, so two activation grids.
@@ -279,7 +288,7 @@ def test_look_inside_says_a_whitening_first_layer_was_computed_not_learned(app_d
     model = train_colour_model(config)
     adapt_whitening(model, colour_images(60, seed=3)[0], config)
     save(model, config, "whitened", "2025-01-01T00:00:00+00:00")
-    at = upload(open_page(), ("red.png", png((220, 30, 30))))
+    at = open_sections(upload(open_page(), ("red.png", png((220, 30, 30)))), "classify_inside_open")
     assert not at.exception
     captions = [shown(caption) for image in at.image for caption in image.captions]
     assert any(caption.startswith("The 24 2x2 filters of the first convolution: the whitening layer") for caption in captions)
@@ -346,6 +355,8 @@ def test_an_unsure_prediction_is_flagged(app_dirs):
 def test_a_damaged_model_file_gives_a_message_not_a_crash(registry_with_model, app_dirs):
     (app_dirs["models"] / "colours" / "model.keras").write_bytes(b"PK\x03\x04 truncated zip")
     at = open_page()
+    assert at.file_uploader(key="classify_uploads")  # the uploader first: the model is loaded for a photo
+    at = upload(at, ("red.png", png((220, 30, 30))))
     assert not at.exception
     assert any("cannot be used" in error.value for error in at.error)
 

@@ -113,6 +113,8 @@ def test_each_learned_filter_sits_beside_its_closest_preset_and_opens_it(saved, 
     from cnn_core.convolution.kernels import closest_preset
 
     at = open_with_photo("en")
+    at.session_state["classify_inside_open"] = True  # "Look inside", where the filters are, computes once opened
+    at.run()
     table = next(frame.value for frame in at.dataframe if "Closest preset" in frame.value.columns)
     filters = explain.first_layer_filters(colour_model[0])
     assert list(table["Filter"]) == list(range(1, filters.shape[-1] + 1))
@@ -123,6 +125,8 @@ def test_each_learned_filter_sits_beside_its_closest_preset_and_opens_it(saved, 
     assert at.selectbox(key="preset").value == "from_model"
     at.switch_page("app_pages/classify.py").run()
     at.file_uploader(key="classify_uploads").set_value([("red.png", png((220, 40, 30)), "image/png")]).run()
+    at.session_state["classify_inside_open"] = True
+    at.run()
     at.button(key="classify_open_preset").click().run()
     assert not at.exception
     assert at.selectbox(key="preset").value == expected.name
