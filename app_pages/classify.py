@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
@@ -22,8 +23,8 @@ from app_pages.classify_probes import filter_matches, probes_section
 from app_pages.identity import visitor
 from app_pages.language import class_label, current_language, error_text, plain_t, recorded_text, t
 from cnn_core import samples
-from cnn_core.classify import explain, inference
 from cnn_core.classify import figures as explain_figures
+from cnn_core.classify import inference
 from cnn_core.convolution import figures as convolution_figures
 from cnn_core.images import MAX_DISPLAY_SIDE, UPLOAD_TYPES, ImageError, fit_for_display, load_shrunk
 from cnn_core.models import registry
@@ -31,6 +32,9 @@ from cnn_core.models.transfer import import_model
 from cnn_core.server import owners
 from cnn_core.server.owners import Visitor
 from cnn_core.untrusted import Markdown
+
+if TYPE_CHECKING:
+    from cnn_core.classify.explain import GradCam
 
 SHOWN_SIZE = 224  # the 32x32 input and heatmaps are enlarged to this many pixels for display
 THRESHOLD = inference.LOW_CONFIDENCE_THRESHOLD
@@ -73,7 +77,12 @@ def enlarged(pixels: np.ndarray | Image.Image, side: int = SHOWN_SIZE) -> Image.
 def import_section() -> None:
     """Import a model trained elsewhere: our JSON schema + a .weights.h5, never a model file."""
     message = st.session_state.pop("import_message", None)
-    with st.expander(t("classify.import.title"), expanded=bool(message)):
+    if message:
+        st.session_state["classify_import_open"] = True  # show what the import did
+    section = st.expander(t("classify.import.title"), key="classify_import_open", on_change="rerun")
+    if not section.open:
+        return  # closed: its form and two uploaders are not drawn
+    with section:
         if message:
             st.success(message)
         st.markdown(t("classify.import.help"))
@@ -206,8 +215,10 @@ def summary(items: list[dict]) -> dict:
     return items[index or 0]
 
 
-def details(model, item: dict, fit: str, class_names: list[str]) -> explain.GradCam:
+def details(model, item: dict, fit: str, class_names: list[str]) -> GradCam:
     """One image: headline, warning, photo, network input, Grad-CAM of a chosen class, top-k chart."""
+    from cnn_core.classify import explain  # TensorFlow: only once a photo is classified
+
     top = item["top"]
     st.subheader(t("classify.details.heading", label=item["label"], class_name=class_label(top[0][0]),
                    probability=f"{top[0][1]:.1%}"))
@@ -237,7 +248,9 @@ def details(model, item: dict, fit: str, class_names: list[str]) -> explain.Grad
 def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: bool) -> None:
     """The dense layer, softmax and cross-entropy with this photo's numbers, and why dense layers come last. The
     worked example ends at the probability the page reports: with test-time flip, both passes and their average."""
-    section = st.expander(t("classify.math.title"), expanded=True, key="classify_math_open", on_change="rerun")
+    from cnn_core.classify import explain  # TensorFlow: only once a photo is classified
+
+    section = st.expander(t("classify.math.title"), key="classify_math_open", on_change="rerun")
     if not section.open:
         return  # closed: nothing computed (the last layer's passes run only while it is open)
     passes = explain.last_layer_passes(model, item["input"], test_time_flip)
@@ -263,6 +276,8 @@ def last_layer_math(model, item: dict, class_names: list[str], test_time_flip: b
 
 def softmax_math(passes: list, reported: np.ndarray, best: int, class_names: list[str]) -> None:
     """Softmax of each pass's scores for the answer's class; with two passes, their average: what the page reports."""
+    from cnn_core.classify import explain  # TensorFlow: only once a photo is classified
+
     language = current_language()
     st.markdown(t("classify.math.softmax"))
     st.latex(explain_figures.SOFTMAX)
@@ -288,8 +303,10 @@ def cross_entropy_math(reported: np.ndarray, best: int, runner_up: int, class_na
         st.latex(explain_figures.cross_entropy_latex(class_names[index], reported[index], language=language))
 
 
-def grad_cam_math(cam: explain.GradCam, class_names: list[str]) -> None:
+def grad_cam_math(cam: GradCam, class_names: list[str]) -> None:
     """What Grad-CAM computes, with this photo's channel weights."""
+    from cnn_core.classify import explain  # TensorFlow: only once a photo is classified
+
     height, width, channels = cam.feature_shape
     name = class_names[cam.class_index]
     section = st.expander(t("classify.grad_cam.title"), key="classify_grad_cam_open", on_change="rerun")
@@ -309,6 +326,8 @@ def grad_cam_math(cam: explain.GradCam, class_names: list[str]) -> None:
 
 def look_inside(model, item: dict, activation: str) -> None:
     """Every conv/pool layer's activations, why ReLU, the first layer's filters; send one to the conv page."""
+    from cnn_core.classify import explain  # TensorFlow: only once a photo is classified
+
     section = st.expander(t("classify.inside.title"), key="classify_inside_open", on_change="rerun")
     if not section.open:
         return  # closed: no activations, filter grids or kernel matches computed
@@ -365,7 +384,10 @@ def loaded_model(name: str, class_names: list[str]) -> tuple:
 
 
 def classify_section(models: list[dict]) -> None:
-    """Pick a model and photos; show the answers and, for one photo, why (Grad-CAM, the math, the layers)."""
+    """Photos and a model; the answers and, for one photo, why (Grad-CAM, the math, the layers). The uploader comes
+    first: with a class arriving at once, a browser draws it seconds before the pickers below it."""
+    inputs = gather_inputs()
+    st.session_state["classify_identities"] = [identity for _, identity, _ in inputs]
     name, metadata = pick_model(models)
     class_names = list(metadata.get("class_names") or [])
     config = metadata.get("config") or {}
@@ -375,8 +397,6 @@ def classify_section(models: list[dict]) -> None:
     fit_labels = {value: t(f"classify.inputs.fit_{value}") for value in inference.FIT_CHOICES}
     fit = st.radio(t("classify.inputs.fit"), list(fit_labels), horizontal=True, key="classify_fit",
                    format_func=fit_labels.__getitem__)
-    inputs = gather_inputs()
-    st.session_state["classify_identities"] = [identity for _, identity, _ in inputs]
     if not inputs:  # the uploader is on the page before any model is loaded
         st.info(t("classify.prompt"))
         return

@@ -1,7 +1,7 @@
 """Not a page: the classify page's probes of one photo. Occlusion, what-if sliders and the adversarial lab.
 
-Each probe sits in an expander behind a toggle, so opening the page costs nothing: the model is only
-asked once the learner switches a probe on (cnn_core.classify.probes / adversarial do the work, batched).
+Each probe sits in a lazy expander (nothing is drawn or computed until it is opened) behind a toggle: the model is
+only asked once the learner switches a probe on (cnn_core.classify.probes / adversarial do the work, batched).
 Every chart is followed by the numbers it shows (a table), its text alternative.
 """
 
@@ -48,7 +48,10 @@ def occlusion_section(model, item: dict, class_index: int, class_names: list[str
     from cnn_core.classify import probes
 
     name = class_label(class_names[class_index])
-    with st.expander(t("probes.occlusion.title", class_name=name)):
+    section = st.expander(t("probes.occlusion.title", class_name=name), key="probe_occlusion_open", on_change="rerun")
+    if not section.open:
+        return  # closed: not even its sliders are drawn
+    with section:
         st.markdown(t("probes.occlusion.intro"))
         left, right = st.columns(2)
         patch = left.slider(t("probes.occlusion.patch"), 2, 16, 8, key="occlusion_patch")
@@ -78,7 +81,10 @@ def what_if_section(model, item: dict, class_names: list[str]) -> None:
     """Change the photo with one slider; the top classes' probabilities over the slider's whole range."""
     from cnn_core.classify import probes
 
-    with st.expander(t("probes.whatif.title")):
+    section = st.expander(t("probes.whatif.title"), key="probe_whatif_open", on_change="rerun")
+    if not section.open:
+        return
+    with section:
         st.markdown(t("probes.whatif.intro"))
         kinds = {kind: t(f"probes.whatif.kinds.{kind}") for kind in probes.PERTURBATIONS}
         kind = st.radio(t("probes.whatif.kind"), list(kinds), horizontal=True, key="whatif_kind",
@@ -112,7 +118,10 @@ def adversarial_section(model, model_key: str, item: dict, class_names: list[str
     """FGSM or PGD against this photo, explained with its numbers; the test split against epsilon on request."""
     from cnn_core.classify import adversarial
 
-    with st.expander(t("probes.adversarial.title")):
+    section = st.expander(t("probes.adversarial.title"), key="probe_adversarial_open", on_change="rerun")
+    if not section.open:
+        return
+    with section:
         st.markdown(t("probes.adversarial.intro"))
         left, middle, right = st.columns(3)
         names = {kind: t(f"probes.adversarial.attacks.{kind}") for kind in adversarial.ATTACKS}

@@ -39,19 +39,8 @@ with train_tab:
     config, config_problem, lesson_columns = setup.config_section()
     if config is not None:
         rows, size = setup.summary_of(config, data_info)
-        train_images = data_info["train"] if data_info else setup.DOWNLOAD_TRAIN_IMAGES
         num_classes = len(data_info["classes"]) if data_info else 10
-        with lesson_columns["arch"][0]:
-            lessons.architecture(config, rows)
-        with lesson_columns["aug"][0]:
-            lessons.augmentation(config, data_info)
-        with lesson_columns["optim"][0]:
-            lessons.optimizer(config, train_images)
-        with lesson_columns["fit"][0]:
-            lessons.loss(config, num_classes, train_images)
-        for group in ("arch", "aug", "fit"):  # the tutorial's questions, below their settings
-            with lesson_columns[group][1]:
-                lessons.questions(group, rows, config)
+        lessons.beside_settings(lesson_columns, config, rows, data_info)  # the open groups' lessons and questions
         # 3 · Before training: what the network costs.
         setup.summary_section(rows, size)
         exercise_box.exercises_section(exercise_box.for_training(config, rows, num_classes), "training")

@@ -105,6 +105,20 @@ def question(key: str, **values: object) -> None:
 # --- Augmentation: what happens to a pixel, and what the network sees. ---
 
 
+def beside_settings(columns: dict, config: TrainConfig, rows: list[dict], info: dict | None) -> None:
+    """Each open group's lesson in the column beside its settings, and the tutorial's questions below them."""
+    train_images = info["train"] if info else setup.DOWNLOAD_TRAIN_IMAGES
+    num_classes = len(info["classes"]) if info else 10
+    lessons = {"arch": lambda: architecture(config, rows), "aug": lambda: augmentation(config, info),
+               "optim": lambda: optimizer(config, train_images), "fit": lambda: loss(config, num_classes, train_images)}
+    for group, (beside, below) in columns.items():
+        with beside:
+            lessons[group]()
+        if group != "optim":  # optimisation has no tutorial questions
+            with below:
+                questions(group, rows, config)
+
+
 def augmentation(config: TrainConfig, info: dict | None) -> None:
     """Formulas of the active augmentations and the preview grid."""
     heading()

@@ -203,8 +203,8 @@ def data_section() -> tuple[str | None, dict | None, str | None]:
 def config_section() -> tuple[TrainConfig | None, str | None, dict]:
     """Preset, JSON load/save and the grouped editor.
 
-    Returns (config or None, its problem, {group: (column beside the widgets, container below them)}): the
-    page fills those with the group's lesson and questions once it knows the config is valid.
+    Returns (config or None, its problem, {group: (column beside the widgets, container below them)} of the groups
+    open now): the page fills those with the group's lesson and questions once it knows the config is valid.
     """
     st.subheader(t("training.model.heading"))
     left, right = st.columns([2, 1])
@@ -216,7 +216,12 @@ def config_section() -> tuple[TrainConfig | None, str | None, dict]:
         st.error(error_text(st.session_state["upload_error"]))
     lessons = {}
     for group, draw in zip(GROUPS, (architecture_widgets, augmentation_widgets, optimizer_widgets, fit_widgets)):
-        with st.expander(t(f"training.groups.{group}"), expanded=group == "arch"):
+        # Lazy: a closed group draws neither its settings (they keep their values: persist_state) nor its lesson.
+        section = st.expander(t(f"training.groups.{group}"), expanded=group == "arch", key=f"group_{group}_open",
+                              on_change="rerun")
+        if not section.open:
+            continue
+        with section:
             controls, beside = st.columns(2, gap="large")
             with controls:
                 draw()

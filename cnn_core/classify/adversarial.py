@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from cnn_core.classify.inference import traced
 from cnn_core.classify.probes import BATCH, forward
 from cnn_core.i18n import TranslatableError
 
@@ -56,7 +57,7 @@ def _scores(model, x):
     if "predictions" not in names:
         return tf.math.log(tf.maximum(model(x, training=False), 1e-30))
     dense = model.get_layer("predictions")
-    features = keras.Model(model.input, dense.input)
+    features = traced(model, "features_model", lambda: keras.Model(model.input, dense.input))  # built once per model
     return tf.matmul(features(x, training=False), dense.kernel) + dense.bias
 
 

@@ -74,7 +74,7 @@ def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
 
 def open_sections(at: AppTest, *keys: str) -> AppTest:
     """Open the page's lazy expanders (a click reruns the page; closed, they compute nothing)."""
-    for key in keys or ("classify_grad_cam_open", "classify_inside_open"):
+    for key in keys or ("classify_math_open", "classify_grad_cam_open", "classify_inside_open"):
         at.session_state[key] = True
     return at.run()
 
@@ -133,7 +133,8 @@ def test_the_models_training_data_is_described_in_the_pages_language(app_dirs, t
 
 
 def test_two_uploads_give_two_results_with_thumbnails(registry_with_model):
-    at = upload(open_page(), ("red.png", png((220, 30, 30))), ("blue.png", png((20, 40, 230))))
+    at = open_sections(upload(open_page(), ("red.png", png((220, 30, 30))), ("blue.png", png((20, 40, 230)))),
+                       "classify_math_open")
     assert not at.exception
     table = next(frame.value for frame in at.dataframe if "top class" in frame.value.columns)
     assert list(table["file"]) == ["red.png", "blue.png"]
@@ -187,7 +188,7 @@ def test_with_test_time_flip_the_worked_softmax_ends_at_the_reported_probability
     photo[:, 48:] = (30, 30, 220)
     buffer = io.BytesIO()
     Image.fromarray(photo).save(buffer, format="PNG")
-    at = upload(open_page("en"), ("halves.png", buffer.getvalue()))
+    at = open_sections(upload(open_page("en"), ("halves.png", buffer.getvalue())), "classify_math_open")
     assert not at.exception
     from cnn_core.classify import inference
 
@@ -206,7 +207,8 @@ def test_with_test_time_flip_the_worked_softmax_ends_at_the_reported_probability
 
 
 def test_in_chinese_class_names_text_and_formulas_are_chinese(registry_with_cifar_names):
-    at = upload(open_page("zh"), ("red.png", png((220, 30, 30))), ("blue.png", png((20, 40, 230))))
+    at = open_sections(upload(open_page("zh"), ("red.png", png((220, 30, 30))), ("blue.png", png((20, 40, 230)))),
+                       "classify_math_open")
     assert not at.exception
     assert [title.value for title in at.title] == ["图像分类"]
     table = next(frame.value for frame in at.dataframe if "最可能的类别" in frame.value.columns)
@@ -318,7 +320,7 @@ def test_importing_a_model_from_config_and_weights(app_dirs, trained_colour_mode
     weights = tmp_path / "exported.weights.h5"
     model.save_weights(weights)
     description = json.dumps({"config": config.to_dict(), "class_names": CLASSES}).encode()
-    at = open_page()
+    at = open_sections(open_page(), "classify_import_open")
     at.file_uploader(key="import_config").set_value(("model.json", description, "application/json"))
     at.file_uploader(key="import_weights").set_value(("exported.weights.h5", weights.read_bytes(), "application/x-hdf5"))
     at.text_input(key="import_name").set_value("from-elsewhere")
@@ -329,6 +331,7 @@ def test_importing_a_model_from_config_and_weights(app_dirs, trained_colour_mode
     # A full model file is refused, with the reason.
     keras_file = tmp_path / "model.keras"
     model.save(keras_file)
+    at = open_sections(at, "classify_import_open")
     at.file_uploader(key="import_config").set_value(("model.json", description, "application/json"))
     at.file_uploader(key="import_weights").set_value(("model.weights.h5", keras_file.read_bytes(), "application/x-hdf5"))
     at.text_input(key="import_name").set_value("sneaky")

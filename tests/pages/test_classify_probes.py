@@ -43,11 +43,18 @@ def png(colour) -> bytes:
     return buffer.getvalue()
 
 
-def open_with_photo(language: str) -> AppTest:
+PROBES = ("probe_occlusion_open", "probe_whatif_open", "probe_adversarial_open")  # their lazy expanders
+
+
+def open_with_photo(language: str, opened: tuple[str, ...] = PROBES) -> AppTest:
+    """The classify page with a photo, the probes' expanders opened (as a click on each would)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["lang"] = language
     at = at.switch_page("app_pages/classify.py").run()
-    return at.file_uploader(key="classify_uploads").set_value([("red.png", png((220, 40, 30)), "image/png")]).run()
+    at = at.file_uploader(key="classify_uploads").set_value([("red.png", png((220, 40, 30)), "image/png")]).run()
+    for key in opened:
+        at.session_state[key] = True
+    return at.run() if opened else at
 
 
 def probe_texts(at: AppTest, language: str) -> str:
@@ -68,6 +75,9 @@ def probe_texts(at: AppTest, language: str) -> str:
 
 
 def test_probes_are_off_until_asked(saved):
+    closed = open_with_photo("en", opened=())
+    probe_switches = ("occlusion_on", "whatif_on", "attack_on")
+    assert not closed.exception and not [toggle for toggle in closed.toggle if toggle.key in probe_switches]
     at = open_with_photo("en")
     assert not at.exception
     assert not any(chart.proto.spec and "Cividis" in chart.proto.spec for chart in at.get("plotly_chart"))
@@ -144,6 +154,8 @@ def test_accuracy_against_epsilon_for_the_shipped_model_matches_the_library(ship
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at = at.switch_page("app_pages/classify.py").run()
     at = at.file_uploader(key="classify_uploads").set_value([("red.png", png((220, 40, 30)), "image/png")]).run()
+    at.session_state["probe_adversarial_open"] = True
+    at = at.run()
     at.text_input(key="attack_data").set_value(str(cifar_subset))
     at = at.button(key="attack_curve").click().run()
     assert not at.exception, at.exception

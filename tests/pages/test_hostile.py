@@ -20,6 +20,8 @@ def open_app(page: str, language: str = "en", query: dict | None = None) -> AppT
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params["lang"] = language
     at.query_params.update(query or {})
+    for group in ("arch", "aug", "optim", "fit"):  # the training page's lazy groups of settings, opened
+        at.session_state[f"group_{group}_open"] = True
     at.run()
     at.switch_page(page).run()
     return at

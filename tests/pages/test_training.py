@@ -65,11 +65,17 @@ def write_run(runs_dir: Path, run_id: str, state: str, *, data: str | None = Non
     (folder / "events.jsonl").write_text("".join(json.dumps(event) + "\n" for event in events))
 
 
-def run_page(query_params: dict | None = None, language: str = "en") -> AppTest:
-    """The app opened on its home page with `?lang=` (and a shared link's settings), then the training page."""
+GROUPS = ("arch", "aug", "optim", "fit")  # the settings' lazy expanders (training_setup.GROUPS)
+
+
+def run_page(query_params: dict | None = None, language: str = "en", open_groups: bool = True) -> AppTest:
+    """The app opened on its home page with `?lang=` (and a shared link's settings), then the training page, every
+    group of settings opened (as a visitor's clicks would; closed, a group draws nothing)."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params["lang"] = language
     at.query_params.update(query_params or {})
+    for group in GROUPS if open_groups else ():
+        at.session_state[f"group_{group}_open"] = True
     at.run()
     at.switch_page(PAGE).run()
     assert not at.exception, [item.value for item in at.exception]
@@ -553,3 +559,14 @@ def test_two_visitors_upload_the_same_zip_and_both_see_it(app_dirs, monkeypatch,
         at.number_input(key="cfg_epochs").set_value(3).run()  # a rerun of the whole page: still fine
         assert not at.exception and not at.error
     assert len([spec for spec in decoded if str(spec).endswith("-class.zip")]) == 1  # decoded once for both
+
+
+def test_closed_groups_draw_nothing_and_keep_their_settings(app_dirs):
+    """A closed group of settings costs the page nothing (its widgets and lesson are not drawn), and its values hold."""
+    at = run_page({"epochs": "7"}, open_groups=False)
+    assert at.text_input(key="cfg_filters").value == "32, 64"  # "Architecture" opens by default
+    assert not [box for box in at.number_input if box.key == "cfg_epochs"]  # "Training" is closed: not drawn
+    assert TrainConfig.from_query_params(at.query_params).epochs == 7  # yet its value is part of the config
+    at.session_state["group_fit_open"] = True  # the visitor opens it
+    at.run()
+    assert at.number_input(key="cfg_epochs").value == 7
