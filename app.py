@@ -2,7 +2,7 @@
 
 Streamlit finds the `st.App` below and serves it: every visitor's page is `router.py` (the pages), and the server's
 lifespan belongs to the app, not to any visitor. Before the first request it loads what the pages need
-(app_pages.preload), puts runs that the last shutdown interrupted back into the training queue and starts the
+(app_pages.parts.preload), puts runs that the last shutdown interrupted back into the training queue and starts the
 queue's dispatcher, so queued runs train after a restart with nobody on the site; when the host stops the server
 (SIGTERM) it ends the runs it trains within seconds, each recorded "interrupted" with its checkpoint, to be requeued
 on the next start (cnn_core.server.lifecycle).
@@ -23,8 +23,8 @@ script_runner._clean_problem_modules = lambda: None
 
 
 def preload() -> None:
-    """app_pages.preload, imported here too: app.py itself is imported before the server answers."""
-    from app_pages.preload import preload as load_pages
+    """app_pages.parts.preload, imported here too: app.py itself is imported before the server answers."""
+    from app_pages.parts.preload import preload as load_pages
 
     load_pages()
 

@@ -8,9 +8,9 @@ mode whenever a fresh server's first request is a page's own URL.)
 
 import streamlit as st
 
-from app_pages.guard import reported_errors
-from app_pages.identity import visitor_sidebar
-from app_pages.language import choose_language, t
+from app_pages.parts.guard import reported_errors
+from app_pages.parts.identity import visitor_sidebar
+from app_pages.parts.language import choose_language, t
 from cnn_core.server.dispatcher import ensure_dispatcher
 
 st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")

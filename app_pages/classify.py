@@ -19,18 +19,18 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages.classify_probes import filter_matches, probes_section
-from app_pages.identity import visitor
-from app_pages.language import class_label, current_language, error_text, plain_t, recorded_text, t
+from app_pages.classify.probes import filter_matches, probes_section
+from app_pages.parts.identity import visitor
+from app_pages.parts.language import class_label, current_language, error_text, plain_t, recorded_text, t
 from cnn_core import samples
 from cnn_core.classify import figures as explain_figures
 from cnn_core.classify import inference
 from cnn_core.convolution import figures as convolution_figures
 from cnn_core.images import MAX_DISPLAY_SIDE, UPLOAD_TYPES, ImageError, fit_for_display, load_shrunk
 from cnn_core.models import registry
-from cnn_core.models.transfer import import_model
 from cnn_core.server import owners
 from cnn_core.server.owners import Visitor
+from cnn_core.training.transfer import import_model
 from cnn_core.untrusted import Markdown
 
 if TYPE_CHECKING:

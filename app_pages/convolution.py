@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages import exercise_box
-from app_pages.language import current_language, error_text, t
+from app_pages.parts import exercises as exercise_box
+from app_pages.parts.language import current_language, error_text, t
 from cnn_core import images, samples
 from cnn_core.convolution import figures, kernels, ops
-from cnn_core.exercises import convolution_exercises
+from cnn_core.convolution.exercises import convolution_exercises
 
 FROM_MODEL = "from_model"  # the preset slot of a learned filter sent from the classify page
 CHANNELS = ("red", "green", "blue")

@@ -6,7 +6,7 @@ Every word comes from locales/<language>/home.toml (and math.toml for the formul
 
 import streamlit as st
 
-from app_pages.language import t
+from app_pages.parts.language import t
 from cnn_core import images, samples
 from cnn_core.convolution import figures, kernels, ops
 

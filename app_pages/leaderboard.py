@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.identity import visitor
-from app_pages.language import t
+from app_pages.parts.identity import visitor
+from app_pages.parts.language import t
 from cnn_core.server import leaderboard
 from cnn_core.server.owners import may_manage, may_see_settings
 

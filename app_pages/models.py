@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import training_runs
-from app_pages import training_setup as setup
-from app_pages.identity import visitor
-from app_pages.language import current_language, error_text, t
+from app_pages.parts.identity import visitor
+from app_pages.parts.language import current_language, error_text, t
+from app_pages.training import runs as training_runs
+from app_pages.training import setup
+from cnn_core import settings
 from cnn_core.datasets.base import location_name
-from cnn_core.models import export, registry, transfer
+from cnn_core.models import registry
 from cnn_core.models.card import model_card
 from cnn_core.models.protection import ProtectedError, protection_reason, set_protected
-from cnn_core.server import owners, settings
+from cnn_core.server import owners
 from cnn_core.server.owners import may_manage
-from cnn_core.training import view
+from cnn_core.training import export, transfer, view
 from cnn_core.training.config import TrainConfig
 
 TRAINING_PAGE = "app_pages/training.py"

@@ -1,10 +1,10 @@
 """Train a CNN: pick data, configure a model (with the math beside each setting), train it in the
 background and watch it learn.
 
-The page tells its story in four numbered sections, each drawn by a small helper module:
-1 · data and 2 · model (`training_setup`, with `training_lessons` beside every group of settings),
-3 · the model's summary, 4 · training and its live view (`training_runs`). A second tab lists every run, a
-third compares runs (`training_compare`).
+The page tells its story in four numbered sections, each drawn by a small module of app_pages/training/:
+1 · data and 2 · model (`setup`, with `lessons` beside every group of settings), 3 · the model's summary,
+4 · training and its live view (`runs`, with `queue` while a run waits and `report` once it ends). A second tab
+lists every run, a third compares runs (`compare`).
 Saved models live on their own page (app_pages/models.py).
 """
 
@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import exercise_box
-from app_pages import training_compare as compare
-from app_pages import training_lessons as lessons
-from app_pages import training_runs as runs
-from app_pages import training_setup as setup
-from app_pages.language import t
+from app_pages.parts import exercises
+from app_pages.parts.language import t
+from app_pages.training import compare, lessons, runs, setup
 
 st.title(t("training.title"))
 st.markdown(t("training.intro"))
@@ -43,7 +40,7 @@ with train_tab:
         lessons.beside_settings(lesson_columns, config, rows, data_info)  # the open groups' lessons and questions
         # 3 · Before training: what the network costs.
         setup.summary_section(rows, size)
-        exercise_box.exercises_section(exercise_box.for_training(config, rows, num_classes), "training")
+        exercises.exercises_section(exercises.for_training(config, rows, num_classes), "training")
     # 4 · Train, then watch it live (or see the last run's results).
     runs.train_section(config, data_spec, data_problem or config_problem)
     st.page_link("app_pages/models.py", label=t("training.models_link"), icon="💾")

@@ -53,6 +53,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from cnn_core.classify.inference import predict_probabilities  # noqa: E402
 from cnn_core.datasets.base import hold_out_validation, stratified_holdout  # noqa: E402
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training import model as training_model  # noqa: E402
@@ -103,7 +104,7 @@ def translated_tta_probabilities(model: keras.Model, images: np.ndarray) -> np.n
     (down-right, up-left; edges reflected), each flip-averaged, a quarter each."""
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
     down_right, up_left = padded[:, :-2, :-2], padded[:, 2:, 2:]
-    views = [training_model.predict_probabilities(model, view, True) for view in (images, down_right, up_left)]
+    views = [predict_probabilities(model, view, True) for view in (images, down_right, up_left)]
     return 0.5 * views[0] + 0.25 * views[1] + 0.25 * views[2]
 
 
@@ -156,7 +157,7 @@ def train_once(config: TrainConfig, lever: str, data: Path, policy: str = "float
     history = model.fit(train.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0, callbacks=callbacks)
     seconds = time.perf_counter() - start
     model = saved_form(model, config)  # float32, as a run scores and saves it
-    predicted = training_model.predict_probabilities(model, dataset.x_val, config.test_time_flip).argmax(axis=1)
+    predicted = predict_probabilities(model, dataset.x_val, config.test_time_flip).argmax(axis=1)
     translated = translated_tta_probabilities(model, dataset.x_val).argmax(axis=1)
     return {"fit_seconds": round(seconds, 1), "train_images": len(dataset.y_train),
             "train_accuracy": round(history.history["accuracy"][-1], 4),

@@ -32,11 +32,12 @@ import numpy as np  # noqa: E402
 
 from bench.bench_training import EpochClock  # noqa: E402
 from bench.machine import peak_gflops  # noqa: E402
+from cnn_core.classify.inference import traced_forward  # noqa: E402
 from cnn_core.datasets.base import hold_out_validation  # noqa: E402
 from cnn_core.datasets.loading import load_dataset  # noqa: E402
 from cnn_core.training.config import preset  # noqa: E402
 from cnn_core.training.layers import flops_per_image  # noqa: E402
-from cnn_core.training.model import build_model, compile_model, make_datasets, traced_forward  # noqa: E402
+from cnn_core.training.model import build_model, compile_model, make_datasets  # noqa: E402
 from cnn_core.training.pacing import estimate_step_seconds, steps_per_execution_for  # noqa: E402
 from cnn_core.training.precision import BF16_FLAGS, cpu_flags_and_clock  # noqa: E402
 

@@ -112,7 +112,7 @@ class TranslatableError(Exception):
 
     A subclass names its table `section` ("errors.config"); `raise ConfigError("reason", name=...)`
     looks up "errors.config.reason". `str(error)` is the English text, for logs, the CLI and tests;
-    pages call `text(language, error.key, **error.values)` (app_pages.language.error_text).
+    pages call `text(language, error.key, **error.values)` (app_pages.parts.language.error_text).
     Put the concrete built-in base after this one: `class ConfigError(TranslatableError, ValueError)`.
     """
 

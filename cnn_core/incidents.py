@@ -1,6 +1,6 @@
 """Unexpected errors: the whole traceback goes to the server log under a short reference id.
 
-A page shows a visitor only that id (app_pages.guard); whoever runs the server finds the details with it.
+A page shows a visitor only that id (app_pages.parts.guard); whoever runs the server finds the details with it.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ LaTeX between `$`, `:red[...]` colour directives, links, images and autolinked U
 its labels as a small HTML dialect (`<a href>`, `<b>`, `$...$` for MathJax). So:
 
 - `markdown_text(s)` for anything that reaches `st.markdown`, captions, messages, widget labels;
-  the page helper `app_pages.language.t` applies it to every value it puts into a table's template,
+  the page helper `app_pages.parts.language.t` applies it to every value it puts into a table's template,
   so a template's own Markdown still works while the values can only ever be words.
 - `plotly_text(s)` for axis categories, hover text and annotations of a figure.
 - `Markdown`: a str that is already safe Markdown (a table template with escaped values), so it is

@@ -1,6 +1,6 @@
 """cnn_core.i18n and the translation tables: complete, consistent, and used by every page.
 
-Besides the tables themselves, a static scan of app_pages/*.py (and router.py) keeps hard-coded text
+Besides the tables themselves, a static scan of app_pages/ (and router.py) keeps hard-coded text
 from creeping back: any string literal handed straight to a Streamlit display call fails the test.
 `english_leftovers` and `CJK` live in tests/helpers/text.py, shared with the page and browser tests.
 """
@@ -20,7 +20,7 @@ from cnn_core.datasets import cifar as data
 from helpers.paths import PROJECT_ROOT as ROOT
 from helpers.text import CJK, ENGLISH_FRAGMENTS, PROPER_NAMES, english_leftovers
 
-PAGE_FILES = sorted((ROOT / "app_pages").glob("*.py")) + [ROOT / "router.py", ROOT / "app.py"]
+PAGE_FILES = sorted((ROOT / "app_pages").rglob("*.py")) + [ROOT / "router.py", ROOT / "app.py"]
 EN, ZH = i18n.table("en"), i18n.table("zh")
 
 
@@ -165,7 +165,7 @@ def hard_coded_text(path: Path) -> list[str]:
 def test_the_scan_catches_hard_coded_text(tmp_path):
     sample = tmp_path / "page.py"
     sample.write_text(
-        'import streamlit as st\nfrom app_pages.language import t\nMODES = ["Fast", "Slow"]\n'
+        'import streamlit as st\nfrom app_pages.parts.language import t\nMODES = ["Fast", "Slow"]\n'
         'st.title("CNN Studio")\nst.header(t("home.title"))\nst.markdown(f"**{t(\'home.title\')}**: {3}")\n'
         'st.caption(f"Epoch {3}")\ncolumn = st\ncolumn.button("Stop", help=t("home.title"))\n'
         'st.radio(t("home.title"), MODES)\nst.radio(t("home.title"), ["a1", "b2"], format_func=t)\n'
@@ -312,7 +312,7 @@ def _impossible_config():
 
 
 def _refused_import():
-    from cnn_core.models.transfer import parse_import_config
+    from cnn_core.training.transfer import parse_import_config
 
     parse_import_config(b'{"config": {"filters": []}, "class_names": ["a", "b"]}')  # a ConfigError inside
 
@@ -340,7 +340,7 @@ def test_real_refusals_are_english_in_str_and_chinese_through_the_table(tmp_path
 def test_errors_survive_pickling_and_nested_details_follow_the_language():
     import pickle
 
-    from cnn_core.models.transfer import ModelImportError, _compare
+    from cnn_core.training.transfer import ModelImportError, _compare
 
     error = pickle.loads(pickle.dumps(_refusal(_refused_import)))  # as a training process would send it
     assert type(error) is ModelImportError and error.text("zh").startswith("配置被拒绝：请至少添加一个卷积块")

@@ -87,7 +87,7 @@ def top_level_names(path: Path) -> tuple[set[str], set[str]]:
 
 
 def python_files() -> list[Path]:
-    return sorted([*LIBRARY.rglob("*.py"), *(ROOT / "app_pages").glob("*.py"), ROOT / "app.py", ROOT / "router.py",
+    return sorted([*LIBRARY.rglob("*.py"), *(ROOT / "app_pages").rglob("*.py"), ROOT / "app.py", ROOT / "router.py",
                    *(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").glob("*.py")])
 
 
@@ -146,7 +146,8 @@ def test_the_size_check_sees_a_long_and_a_branchy_function(tmp_path):
 
 
 def test_no_function_is_over_60_lines_or_15_branches():
-    assert long_functions([*LIBRARY.rglob("*.py"), *(ROOT / "app_pages").glob("*.py"), ROOT / "app.py", ROOT / "router.py"]) == []
+    assert long_functions([*LIBRARY.rglob("*.py"), *(ROOT / "app_pages").rglob("*.py"), ROOT / "app.py",
+                           ROOT / "router.py"]) == []
 
 
 def test_page_scripts_are_short_calls_of_section_functions():
@@ -165,7 +166,7 @@ LIGHT_MODULES = ["cnn_core", "cnn_core.i18n", "cnn_core.images", "cnn_core.sampl
                  "cnn_core.convolution.kernels", "cnn_core.convolution.figures", "cnn_core.datasets.loading",
                  "cnn_core.datasets.uploads", "cnn_core.training.config", "cnn_core.training.runs",
                  "cnn_core.training.launch", "cnn_core.training.view", "cnn_core.models.registry",
-                 "cnn_core.cli.main", "cnn_core.exercises", "cnn_core.models.card", "cnn_core.classify.probes",
+                 "cnn_core.cli.main", "cnn_core.convolution.exercises", "cnn_core.models.card", "cnn_core.classify.probes",
                  "cnn_core.classify.adversarial", "cnn_core.classify.probe_figures", "cnn_core.training.snapshots"]
 
 
@@ -201,5 +202,60 @@ def test_the_registry_check_sees_a_direct_listing(tmp_path):
 
 def test_pages_and_commands_list_and_open_models_only_through_the_visibility_rule():
     # One page that listed models itself once showed every visitor's private models to everyone.
-    surfaces = [*(ROOT / "app_pages").glob("*.py"), *(ROOT).glob("*.py"), *(LIBRARY / "cli").glob("*.py")]
+    surfaces = [*(ROOT / "app_pages").rglob("*.py"), *(ROOT).glob("*.py"), *(LIBRARY / "cli").glob("*.py")]
     assert [line for path in surfaces for line in registry_reads(path)] == []
+
+
+# Dependencies point down: pages and the command line -> server -> training -> classify -> models, datasets and
+# convolution -> ground (the modules at cnn_core's top). A package imports only from itself and the packages below it:
+# training never imports the server (the server passes limits and priority to a run), models never imports training
+# (the registry saves and loads; training calls it), classify runs and explains a model (training uses it to score and
+# to keep its epoch records).
+BELOW = {
+    "ground": set(),
+    "convolution": {"ground"},
+    "datasets": {"ground"},
+    "models": {"ground"},
+    "classify": {"ground", "datasets", "models", "convolution"},
+    "training": {"ground", "datasets", "models", "convolution", "classify"},
+    "server": {"ground", "datasets", "models", "convolution", "classify", "training"},
+    "cli": {"ground", "datasets", "models", "convolution", "classify", "training", "server"},
+}
+ENTRY_POINTS = {"cnn_core.__main__": "cli"}  # `python -m cnn_core` runs the command line
+
+
+def layer_of(module: str) -> str:
+    if module in ENTRY_POINTS:
+        return ENTRY_POINTS[module]
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in BELOW) else "ground"
+
+
+def upward_imports() -> list[str]:
+    """Every import of a module from a package its own may not depend on."""
+    found = []
+    for name, path in MODULES.items():
+        layer = layer_of(name)
+        for target in imported_modules(path):
+            if layer_of(target) not in BELOW[layer] | {layer}:
+                found.append(f"{name} -> {target}")
+    return sorted(found)
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert layer_of("cnn_core.training.launch") == "training" and layer_of("cnn_core.settings") == "ground"
+    assert "training" not in BELOW["models"] and "server" not in BELOW["training"]
+
+
+def test_dependencies_point_down_training_never_imports_the_server_nor_models_training():
+    assert upward_imports() == []
+
+
+def test_app_pages_holds_the_page_scripts_and_one_folder_of_parts_per_page():
+    """The pages are app_pages/*.py (what router.py lists); their helpers live in app_pages/<page>/ or, shared by
+    several pages, app_pages/parts/, never beside the pages under a prefix."""
+    router = (ROOT / "router.py").read_text(encoding="utf-8")
+    pages = {path.name for path in (ROOT / "app_pages").glob("*.py")}
+    assert pages and all(f"app_pages/{name}" in router for name in pages)
+    folders = {path.name for path in (ROOT / "app_pages").iterdir() if path.is_dir() and path.name != "__pycache__"}
+    assert folders <= {"parts"} | {name.removesuffix(".py") for name in pages}

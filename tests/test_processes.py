@@ -10,8 +10,7 @@ import time
 import psutil
 import pytest
 
-from cnn_core import processes
-from cnn_core.server import settings
+from cnn_core import processes, settings
 
 from helpers.processes import child_env
 

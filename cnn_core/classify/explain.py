@@ -126,7 +126,7 @@ def last_layer(model: keras.Model, image: np.ndarray) -> LastLayer:
 
 def last_layer_passes(model: keras.Model, image: np.ndarray, test_time_flip: bool) -> list[LastLayer]:
     """The last layer at work on each pass the model's answer averages: the photo, and its mirror image when the
-    model was trained with test-time flip (cnn_core.training.model.predict_probabilities averages the two)."""
+    model was trained with test-time flip (cnn_core.classify.inference.predict_probabilities averages the two)."""
     passes = [last_layer(model, image)]
     if test_time_flip:
         passes.append(last_layer(model, np.ascontiguousarray(np.asarray(image)[:, ::-1])))

@@ -5,7 +5,7 @@
     tflite       a LiteRT / TensorFlow Lite file for phones and small boards
 
 `--out` may be an existing folder: the export then gets its default name inside it. Prints one JSON line
-`{"model", "format", "out"}`. Formats and what they hold: cnn_core.models.export.
+`{"model", "format", "out"}`. Formats and what they hold: cnn_core.training.export.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import json
 import sys
 
 from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
-from cnn_core.models.export import FORMATS, ExportError, export_model
 from cnn_core.server.owners import model_metadata_for
+from cnn_core.training.export import FORMATS, ExportError, export_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,10 +13,11 @@ import argparse
 import json
 import sys
 
+from cnn_core import settings
 from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
 from cnn_core.models import registry
 from cnn_core.models.protection import ProtectedError, protection_reason, set_protected
-from cnn_core.server import owners, settings
+from cnn_core.server import owners
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

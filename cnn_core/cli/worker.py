@@ -12,7 +12,8 @@ import argparse
 import signal
 import sys
 
-from cnn_core.server import lifecycle, settings
+from cnn_core import settings
+from cnn_core.server import lifecycle
 from cnn_core.server.dispatcher import POLL_SECONDS, run_worker
 from cnn_core.server.queue import requeue_interrupted
 

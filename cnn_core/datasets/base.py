@@ -17,7 +17,7 @@ import numpy as np
 from cnn_core import i18n, paths
 from cnn_core.datasets.uploads import original_name
 from cnn_core.i18n import TranslatableError
-from cnn_core.server.settings import public_mode
+from cnn_core.settings import public_mode
 
 MAX_CLASSES = 1000  # a dataset or an imported model with more classes is refused
 ProgressCallback = Callable[[int, int], None]  # (done, total), e.g. bytes downloaded

@@ -23,9 +23,9 @@ import threading
 import time
 from typing import Any
 
+from cnn_core import settings
 from cnn_core.atomic import read_json
 from cnn_core.processes import end_process
-from cnn_core.server import settings
 from cnn_core.server.queue import QUEUED, queue_lock, queue_order, run_limit, set_queued_status
 from cnn_core.training.runs import (
     ACTIVE_STATES,

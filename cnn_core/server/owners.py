@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnn_core import settings
 from cnn_core.models import registry
 from cnn_core.models.protection import shipped_names
-from cnn_core.server import settings
 
 LOCAL_OWNER = "local"
 

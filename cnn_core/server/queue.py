@@ -25,10 +25,10 @@ from typing import Any, Iterator
 
 from filelock import FileLock, Timeout
 
+from cnn_core import settings
 from cnn_core.atomic import read_json, write_json_atomic
 from cnn_core.i18n import TranslatableError
 from cnn_core.paths import runs_dir
-from cnn_core.server import settings
 from cnn_core.server.owners import Visitor, name_taken_by_other
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.limits import check_cost

@@ -30,10 +30,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from cnn_core import settings
 from cnn_core.atomic import read_json, temp_path_for, write_json_atomic
 from cnn_core.paths import PROJECT_ROOT
 from cnn_core.processes import process_start_marker
-from cnn_core.server import settings
 from cnn_core.training.resume import CHECKPOINT_INFO
 from cnn_core.training.runs import (
     ACTIVE_STATES,

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn_core.training.model import predict_probabilities, traced_forward
+from cnn_core.classify.inference import predict_probabilities, traced_forward
 
 # A model's metadata keeps its confusion matrix up to this many classes (100x100 is ~30 KB of JSON); a
 # 1,000-class one would be 9 MB read by every page that lists models. The run's own events keep it whole.

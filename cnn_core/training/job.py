@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from cnn_core import i18n
+from cnn_core.classify.inference import traced_forward
 from cnn_core.datasets.base import Dataset
 from cnn_core.models.registry import save_model
 from cnn_core.training.config import TrainConfig
@@ -38,7 +39,6 @@ from cnn_core.training.model import (
     make_datasets,
     ordered_batches,
     resize_schedule,
-    traced_forward,
 )
 from cnn_core.training.pacing import (
     EPOCH_OVERHEAD_SECONDS,

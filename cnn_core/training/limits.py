@@ -1,6 +1,6 @@
 """What one training run may cost on a shared server, computed from the settings alone (no TensorFlow).
 
-A shared server (cnn_core.server.settings.public_mode) trains one run at a time for a whole class, so a single
+A shared server (cnn_core.settings.public_mode) trains one run at a time for a whole class, so a single
 link must not hold it for weeks: the largest network the validator accepts (16.5 M weights, no pooling,
 batch 250, 1,000 epochs) trained at 3 images/s and took 108 s to honour Stop, because Stop is checked
 between batches and one batch took that long. Capping the work per image and per batch caps the time per batch,

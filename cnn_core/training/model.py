@@ -7,7 +7,7 @@ separate preprocessing step, and the input pipeline can stay uint8 (4x less memo
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -378,38 +378,3 @@ def _batched(images: np.ndarray, labels: np.ndarray, batch_size: int, num_classe
 
 
 # --- Prediction. ---
-
-
-def traced_forward(model: keras.Model) -> Callable[[np.ndarray], tf.Tensor]:
-    """The model's inference call as one traced graph (traced on first use, then reused for any batch size).
-
-    For whole splits: a traced call was ~1.4x faster per image than eager calls here, and the trace
-    (a fraction of a second) pays for itself from the second batch on. One photo stays eager (no trace).
-    """
-    signature = [tf.TensorSpec([None, *model.input_shape[1:]], tf.float32)]
-    return tf.function(lambda images: model(images, training=False), input_signature=signature)
-
-
-def predict_probabilities(model: keras.Model, images: np.ndarray, test_time_flip: bool, batch_size: int = 256,
-                          forward: Callable | None = None) -> np.ndarray:
-    """Class probabilities (n, classes) by calling the model directly in batches (no `model.predict`).
-
-    With `test_time_flip`, each image's probabilities are averaged with those of its mirror image.
-    `forward` (from `traced_forward`) replaces the eager call, for whole splits.
-    """
-    forward = forward or (lambda batch: model(batch, training=False))
-    images = np.asarray(images)
-    if images.ndim == 3:
-        images = images[None]
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start : start + batch_size].astype(np.float32)
-        if test_time_flip:
-            both = np.concatenate([batch, batch[:, :, ::-1, :]])
-            probabilities = keras.ops.convert_to_numpy(forward(both))
-            outputs.append((probabilities[: len(batch)] + probabilities[len(batch) :]) / 2)
-        else:
-            outputs.append(keras.ops.convert_to_numpy(forward(batch)))
-    if not outputs:
-        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
-    return np.concatenate(outputs).astype(np.float32)

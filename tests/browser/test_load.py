@@ -18,8 +18,8 @@ import psutil
 import pytest
 from PIL import Image
 
+from cnn_core import settings
 from cnn_core.datasets.cifar import CIFAR10_CLASSES
-from cnn_core.server import settings
 
 from helpers.memory import PeakMemory, tree_pids, tree_rss
 from helpers.paths import CHROMIUM_ARGS

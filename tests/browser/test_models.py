@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cnn_core.models import registry
-from cnn_core.models.export import keras_code
+from cnn_core.training.export import keras_code
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ import pytest
 
 from cnn_core.cli import main as cli
 from cnn_core.models import registry
-from cnn_core.models.export import keras_code
 from cnn_core.training.config import TrainConfig
+from cnn_core.training.export import keras_code
 from cnn_core.training.model import build_model
 
 from helpers.paths import PROJECT_ROOT

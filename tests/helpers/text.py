@@ -50,5 +50,5 @@ def english_leftovers(shown_text: str) -> list[str]:
 
 
 def shown(markdown: str) -> str:
-    """What Markdown shows for text whose values were escaped (app_pages.language.t): backslash escapes undone."""
+    """What Markdown shows for text whose values were escaped (app_pages.parts.language.t): backslash escapes undone."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

@@ -147,7 +147,7 @@ def test_accuracy_against_epsilon_for_the_shipped_model_matches_the_library(ship
     """The button's chart and table hold adversarial.accuracy_curve's numbers on the first 256 test images."""
     import keras
 
-    from app_pages.classify_probes import CURVE_IMAGES, EPSILONS
+    from app_pages.classify.probes import CURVE_IMAGES, EPSILONS
     from cnn_core.classify.adversarial import accuracy_curve
     from cnn_core.datasets.loading import load_dataset
 

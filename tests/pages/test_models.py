@@ -36,7 +36,7 @@ def open_models(language: str = "en") -> AppTest:
 
 
 def test_compare_delete_with_confirmation_and_continue_training(app_dirs, monkeypatch):
-    from app_pages.training_setup import default_data
+    from app_pages.training.setup import default_data
     from cnn_core.server import queue
 
     write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)

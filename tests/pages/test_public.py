@@ -130,12 +130,12 @@ def test_the_teacher_password_makes_an_admin(public, monkeypatch):
 
 
 def test_anothers_private_model_is_not_listed_on_the_classify_page_nor_loaded_when_forced(public, monkeypatch):
-    from app_pages import classify
+    from cnn_core.server import owners
 
     at = open_page("app_pages/classify.py")
     assert sorted(classify_names(at)) == ["bobs-shared", SHIPPED]
     loaded = []
-    monkeypatch.setattr(classify.owners, "load_model_for", lambda name, who: loaded.append(name))
+    monkeypatch.setattr(owners, "load_model_for", lambda name, who: loaded.append(name))
     at.session_state["classify_model"] = "bobs-secret"  # a crafted session state
     try:
         at.run()

@@ -25,7 +25,6 @@ from cnn_core import i18n, processes
 from cnn_core.datasets.base import DataError, stratified_holdout
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models import registry
-from cnn_core.models.transfer import METADATA_KEYS
 from cnn_core.training import figures, launch, resume, runs
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.live_metrics import BATCH_EVENT_SECONDS, LiveMetrics
@@ -39,6 +38,7 @@ from cnn_core.training.pacing import (
     steps_per_execution_for,
 )
 from cnn_core.training.schedules import learning_rate_at
+from cnn_core.training.transfer import METADATA_KEYS
 
 from helpers.runs import TINY, first_epoch_seen, new_run, wait_until
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from cnn_core.classify.inference import predict_probabilities
 from cnn_core.datasets.base import Dataset
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.training.config import ConfigError, TrainConfig, preset
@@ -18,7 +19,6 @@ from cnn_core.training.model import (
     compile_model,
     layer_table,
     make_datasets,
-    predict_probabilities,
     whitening_weights,
 )
 from cnn_core.training.schedules import learning_rate_at

@@ -11,7 +11,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages.language import class_label, current_language, t
+from app_pages.parts.language import class_label, current_language, t
 from cnn_core.training import figures, runs
 from cnn_core.training.snapshots import load_snapshots
 

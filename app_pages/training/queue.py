@@ -2,15 +2,15 @@
 
 Train always accepts (within the server's limits): `submit` queues the run on disk and the server's
 dispatcher (cnn_core.server.dispatcher) starts it when a slot frees. A queued run's panel is drawn by the training
-page's one polling fragment (training_runs.follow_run), which shows the live view the moment its run starts.
+page's one polling fragment (runs.follow_run), which shows the live view the moment its run starts.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.identity import visitor
-from app_pages.language import current_language, error_text, t
+from app_pages.parts.identity import visitor
+from app_pages.parts.language import current_language, error_text, t
 from cnn_core.models.protection import ProtectedError
 from cnn_core.server import queue
 from cnn_core.server.owners import may_manage
@@ -39,7 +39,7 @@ def cancel(run_id: str) -> None:
 
 
 def queued_panel(run_id: str, place: str, status: dict) -> None:
-    """Place in line, expected start and Cancel of a waiting run (re-drawn each second by training_runs.follow_run)."""
+    """Place in line, expected start and Cancel of a waiting run (re-drawn each second by runs.follow_run)."""
     where = queue.positions().get(run_id, {"position": 1, "eta": 0.0})
     eta = figures.format_seconds(where["eta"], language=current_language())
     st.info(t("training.queue.waiting", model=status.get("model_name"), position=where["position"], eta=eta))

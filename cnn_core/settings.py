@@ -1,4 +1,4 @@
-"""How this server is hosted: public mode, slots and limits, admins. Read from the environment first, then
+"""How this installation is hosted: public mode, slots and limits, admins. Read from the environment first, then
 from Streamlit's secrets file (read here as plain TOML: cnn_core imports no Streamlit).
 
     CNN_STUDIO_PUBLIC=1               public mode: owners, private reports, caps (off on a desktop)

@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from cnn_core.training.config import MAX_PARAMETERS, ConfigError, TrainConfig
-from cnn_core.training.layers import parameter_count
 from cnn_core import i18n
 from cnn_core.datasets.base import MAX_CLASSES
 from cnn_core.i18n import Message, TranslatableError
+from cnn_core.models import registry
+from cnn_core.training.config import MAX_PARAMETERS, ConfigError, TrainConfig
+from cnn_core.training.layers import parameter_count
 
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_WEIGHTS_BYTES = 4 * MAX_PARAMETERS  # 64 MB: the largest network TrainConfig allows, as float32
@@ -238,8 +239,6 @@ def import_model(name: str, config_data: bytes, weights: bytes, *, weights_filen
     an import never replaces a model."""
     import keras
 
-    from cnn_core.models import registry
-
     try:
         safe_name = registry.sanitize_name(name)
     except ValueError as error:
@@ -280,8 +279,6 @@ EXPORTED_KEYS = ("name", "config", "class_names", "dataset", "dataset_about", "t
 
 def export_description(name: str) -> bytes:
     """The JSON half of an export: the model's settings, classes and where its data came from."""
-    from cnn_core.models import registry
-
     metadata = registry.load_metadata(name)
     document = {key: metadata[key] for key in EXPORTED_KEYS if key in metadata}
     return json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
@@ -289,8 +286,6 @@ def export_description(name: str) -> bytes:
 
 def export_weights(name: str) -> bytes:
     """The weights half of an export: `model.save_weights` output, arrays only."""
-    from cnn_core.models import registry
-
     model = registry.load_model(name)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.weights.h5"

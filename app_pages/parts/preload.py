@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import importlib
 
-from app_pages import training_setup
+from app_pages.training import setup as training_setup
 from cnn_core.datasets import summary
 from cnn_core.datasets.base import DataError
 
 MODULES = (
     "pandas", "plotly.graph_objects", "streamlit.emojis",  # what Streamlit's dataframes, charts and page icon use
-    "app_pages.classify_probes", "app_pages.exercise_box", "app_pages.guard", "app_pages.identity",
-    "app_pages.training_compare", "app_pages.training_lessons", "app_pages.training_queue", "app_pages.training_report",
-    "app_pages.training_runs", "app_pages.epoch_scrubber", "cnn_core.classify.inference", "cnn_core.classify.figures",
-    "cnn_core.convolution.figures", "cnn_core.exercises", "cnn_core.models.card", "cnn_core.models.export",
-    "cnn_core.models.transfer", "cnn_core.server.leaderboard", "cnn_core.training.figures",
+    "app_pages.classify.probes", "app_pages.parts.exercises", "app_pages.parts.guard", "app_pages.parts.identity",
+    "app_pages.training.compare", "app_pages.training.lessons", "app_pages.training.queue", "app_pages.training.report",
+    "app_pages.training.runs", "app_pages.training.scrubber", "cnn_core.classify.inference", "cnn_core.classify.figures",
+    "cnn_core.convolution.figures", "cnn_core.convolution.exercises", "cnn_core.models.card", "cnn_core.training.export",
+    "cnn_core.training.transfer", "cnn_core.server.leaderboard", "cnn_core.training.figures",
 )
 
 

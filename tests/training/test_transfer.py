@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from pathlib import Path
 
 import h5py
 import keras
@@ -13,11 +12,12 @@ import numpy as np
 import pytest
 
 from cnn_core import i18n
-from cnn_core.models import transfer
-from cnn_core.models.transfer import ModelImportError, build_with_weights, parse_import_config
-from cnn_core.training.layers import parameter_count
+from cnn_core.training import transfer
 from cnn_core.training.config import TrainConfig
+from cnn_core.training.layers import parameter_count
 from cnn_core.training.model import build_model
+from cnn_core.training.transfer import ModelImportError, build_with_weights, parse_import_config
+
 from helpers.paths import PROJECT_ROOT
 
 SMALL = TrainConfig(filters=[4, 8], padding="same", batch_norm=True, head="global_avg")

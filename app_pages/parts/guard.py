@@ -3,7 +3,7 @@
 app.py runs every page inside `reported_errors()`, and fragments are wrapped with `guarded`: an error
 nobody foresaw becomes a short message in the reader's language with a reference id, while the full
 traceback goes to the server log under that id (so a teacher can find it). Only a desktop copy (not
-public mode, see cnn_core.server.settings) also shows the details under the message. `st.stop()` and `st.rerun()`
+public mode, see cnn_core.settings) also shows the details under the message. `st.stop()` and `st.rerun()`
 raise BaseException, which passes through untouched.
 """
 
@@ -14,9 +14,8 @@ import functools
 
 import streamlit as st
 
-from app_pages.language import t
-from cnn_core import incidents
-from cnn_core.server import settings
+from app_pages.parts.language import t
+from cnn_core import incidents, settings
 
 
 def report(error: BaseException) -> str:

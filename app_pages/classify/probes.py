@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from app_pages.language import class_label, current_language, error_text, t
+from app_pages.parts.language import class_label, current_language, error_text, t
 from cnn_core.classify import probe_figures as figures
 from cnn_core.classify.probes import ProbeError
 from cnn_core.convolution.kernels import KERNEL_PRESETS, closest_preset
@@ -32,7 +32,7 @@ def big(pixels: np.ndarray) -> Image.Image:
 
 def probes_section(model, model_key: str, item: dict, class_index: int, class_names: list[str]) -> None:
     """The three probes of the photo shown in detail; `model_key` names the model file's version (for caches)."""
-    from app_pages.training_setup import default_data
+    from app_pages.training.setup import default_data
 
     data_spec = (st.session_state.get("data_choice") or {}).get("spec") or default_data()[1]
     occlusion_section(model, item, class_index, class_names)

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from cnn_core import exercises
-from cnn_core.exercises import ExerciseError, check, parse_guess
+from cnn_core.convolution import exercises
+from cnn_core.convolution.exercises import ExerciseError, check, parse_guess
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.model import build_model
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages.identity import visitor
-from app_pages.language import current_language, t
-from app_pages.training_report import run_test_images
+from app_pages.parts.identity import visitor
+from app_pages.parts.language import current_language, t
+from app_pages.training.report import run_test_images
 from cnn_core.server import owners
 from cnn_core.training import compare, launch, runs, view
 

@@ -1,4 +1,4 @@
-"""Not a page: starting runs and showing them, live while they train and (app_pages.training_report) once they end.
+"""Not a page: starting runs and showing them, live while they train and (app_pages.training.report) once they end.
 
 Training never runs in a script run: `cnn_core.training.launch` starts a separate process and these functions
 only read what it writes (runs/<id>/status.json and events.jsonl). The live view is a fragment that
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import training_queue, training_report
-from app_pages.guard import guarded
-from app_pages.identity import visitor
-from app_pages.language import current_language, error_text, t
+from app_pages.parts.guard import guarded
+from app_pages.parts.identity import visitor
+from app_pages.parts.language import current_language, error_text, t
+from app_pages.training import queue as waiting
+from app_pages.training import report
 from cnn_core.models import registry
 from cnn_core.server import owners, queue
 from cnn_core.server.owners import may_manage, may_see_report
@@ -47,7 +48,7 @@ def train_section(config: TrainConfig | None, spec: str | None, problem: str | N
         name, problem = "", problem or error_text(error)
     if problem and config is not None:
         st.warning(problem)
-    # Train always accepts: the run joins the server's queue (training_queue) and starts when a slot frees.
+    # Train always accepts: the run joins the server's queue (app_pages.training.queue) and starts when a slot frees.
     if st.button(t("training.train.button"), type="primary", key="train", disabled=bool(problem or config is None)):
         if start(config, spec, name):
             st.rerun()  # from the top: the flash message and the queued or live view
@@ -69,7 +70,7 @@ def run_to_show() -> str | None:
 
 def start(config: TrainConfig, spec: str | None, name: str, resume_from: str | None = None) -> bool:
     """Queue a run and follow it on the training page; a full queue or bad request gets a message."""
-    run_id = training_queue.submit(config, spec, name, resume_from=resume_from)
+    run_id = waiting.submit(config, spec, name, resume_from=resume_from)
     if run_id is None:
         return False
     st.session_state["run_id"], st.session_state["flash"] = run_id, t("training.queue.queued", run=run_id)
@@ -93,12 +94,12 @@ def show_run(run_id: str, place: str) -> None:
 
 def ended_run(run_id: str, place: str, status: dict) -> None:
     """A run's report; for its owner, Resume when it stopped before its plan did and left a checkpoint."""
-    training_report.report_header(run_id, status)
+    report.report_header(run_id, status)
     if status["state"] in RESUMABLE_STATES and may_manage(status, visitor()):
         checkpoint = resume.read_checkpoint(run_id)
         if checkpoint is not None:
             resume_button(run_id, status, checkpoint, place)
-    training_report.report_body(run_id, place, status)
+    report.report_body(run_id, place, status)
 
 
 def resume_button(run_id: str, status: dict, checkpoint: resume.Checkpoint, place: str) -> None:
@@ -120,7 +121,7 @@ def follow_run(run_id: str, place: str) -> None:
     fragment under a new identity once left the browser polling one the server no longer had (a frozen view)."""
     status = runs.read_status(run_id)
     if status["state"] == queue.QUEUED:
-        training_queue.queued_panel(run_id, place, status)
+        waiting.queued_panel(run_id, place, status)
     elif status["state"] not in LIVE_STATES:
         st.rerun()  # show the final report (and stop polling)
     elif not may_see_report(status, visitor()):
@@ -131,10 +132,10 @@ def follow_run(run_id: str, place: str) -> None:
 
 def live_panel(run_id: str, place: str, status: dict) -> None:
     """Phase, progress, speed, Stop, and the charts so far of a training run."""
-    events = training_report.run_events(run_id)
+    events = report.run_events(run_id)
     numbers = figures.progress_numbers(status, events)
     phase_status(events)
-    training_report.plan_notes(events)
+    report.plan_notes(events)
     label = t("training.live.progress", model=status.get("model_name"), epoch=numbers["epoch"],
               last=numbers["last_epoch"])
     st.progress(numbers["fraction"], label)
@@ -149,7 +150,7 @@ def live_panel(run_id: str, place: str, status: dict) -> None:
         d.button(t("training.live.stop"), key=f"stop_{place}", disabled=stopping, on_click=stop, args=(run_id,))
     if stopping:
         st.info(t("training.live.stopping"))
-    training_report.run_charts(run_id, events, place)
+    report.run_charts(run_id, events, place)
 
 
 def phase_status(events: list[dict]) -> None:
@@ -184,7 +185,7 @@ def runs_section() -> None:
     if not all_runs:
         st.info(t("training.runs.none"))
         return
-    table = [{"run": run["run_id"], "state": training_report.state_name(run["state"]),
+    table = [{"run": run["run_id"], "state": report.state_name(run["state"]),
               "model": run.get("model_name"),
               "owner": run.get("display_name") or run.get("owner"),
               "started": view.short_time(run.get("started") or run.get("created")), "epochs": run.get("epochs"),
@@ -193,7 +194,7 @@ def runs_section() -> None:
                                                                      "epochs")}
     columns["test_accuracy"] = st.column_config.NumberColumn(t("training.runs.columns.test_accuracy"), format="percent")
     st.dataframe(table, hide_index=True, key="runs_table", column_config=columns)
-    labels = {run["run_id"]: f"{run['run_id']} · {run.get('model_name')} · {training_report.state_name(run['state'])}"
+    labels = {run["run_id"]: f"{run['run_id']} · {run.get('model_name')} · {report.state_name(run['state'])}"
               for run in all_runs}
     chosen = st.selectbox(t("training.runs.open"), list(labels), format_func=labels.get, key="open_run")
     status = runs.read_status(chosen)

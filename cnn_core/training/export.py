@@ -33,6 +33,7 @@ from typing import Any
 
 from cnn_core.atomic import temp_path_for
 from cnn_core.i18n import TranslatableError
+from cnn_core.models import registry
 from cnn_core.models.registry import sanitize_name
 from cnn_core.training.config import ConfigError, TrainConfig
 
@@ -224,8 +225,6 @@ def default_target(name: str, fmt: str) -> str:
 
 def export_model(name: str, fmt: str, out: str | Path) -> Path:
     """Export the saved model `name` as `fmt` to `out` (a folder gets the default name inside); returns the path."""
-    from cnn_core.models import registry
-
     if fmt not in FORMATS:
         raise ExportError("unknown_format", format=fmt, choices=", ".join(FORMATS))
     metadata = registry.load_metadata(name)
@@ -245,8 +244,6 @@ def export_model(name: str, fmt: str, out: str | Path) -> Path:
 
 def saved_model_zip(name: str) -> bytes:
     """The SavedModel of a saved model as a .zip (one `<name>_saved_model/` folder inside)."""
-    from cnn_core.models import registry
-
     model = registry.load_model(name)
     folder_name = default_target(registry.sanitize_name(name), "saved_model")
     with tempfile.TemporaryDirectory() as temp:
@@ -261,8 +258,6 @@ def saved_model_zip(name: str) -> bytes:
 
 def tflite_bytes(name: str) -> bytes:
     """The .tflite file of a saved model."""
-    from cnn_core.models import registry
-
     model = registry.load_model(name)
     with tempfile.TemporaryDirectory() as temp:
         path = Path(temp) / "model.tflite"
@@ -272,6 +267,4 @@ def tflite_bytes(name: str) -> bytes:
 
 def keras_code_bytes(name: str) -> bytes:
     """The training script of a saved model, UTF-8."""
-    from cnn_core.models import registry
-
     return keras_code(registry.load_metadata(name)).encode("utf-8")

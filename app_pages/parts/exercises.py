@@ -1,6 +1,6 @@
 """Not a page: "Predict, then reveal" exercises, shown on the convolution and training pages.
 
-The questions come from cnn_core.exercises, built from the settings the learner is looking at. Each one
+The questions come from cnn_core.convolution.exercises, built from the settings the learner is looking at. Each one
 is a small form (typing does not rerun the page); a check shows right or wrong and the worked answer.
 The score counts each question's first check, lives in the session (one per browser tab) and never
 blocks anything: the exercises sit in a collapsed expander below the page's own content.
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.language import error_text, t
-from cnn_core.exercises import EXACT, Exercise, ExerciseError, check, training_exercises
+from app_pages.parts.language import error_text, t
+from cnn_core.convolution.exercises import EXACT, Exercise, ExerciseError, check, training_exercises
 
 SCORE_KEY = "exercise_score"  # {"right": n, "tried": n, "answers": {identity: (guess, right)}}
 SEED_KEY = "exercise_seed"  # bumped by "New numbers": the random windows and scores change

@@ -1,6 +1,6 @@
 """Not a page: the math beside each group of training settings, with this model's own numbers plugged in.
 
-Each lesson draws into the column next to its group of widgets (see `training_setup.config_section`):
+Each lesson draws into the column next to its group of widgets (see `setup.config_section`):
 the dense layer y = Wx + b with the real matrix sizes, what augmentation does to a pixel, one optimizer
 step and the learning-rate schedule, softmax and cross-entropy with label smoothing. The tutorial's
 questions that belong to a group are answered below it (`questions`). Formulas are language-neutral
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages import training_setup as setup
-from app_pages.language import current_language, t
+from app_pages.parts.language import current_language, t
+from app_pages.training import setup
 from cnn_core.training import figures, view
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.schedules import ONE_CYCLE_START_DIVISOR, warmup_steps_for

@@ -21,8 +21,8 @@ import secrets
 
 import streamlit as st
 
-from app_pages.language import t
-from cnn_core.server import settings
+from app_pages.parts.language import t
+from cnn_core import settings
 from cnn_core.server.owners import Visitor, desktop_visitor
 
 COOKIE = "cnn_studio_owner"

@@ -20,21 +20,22 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from cnn_core.classify.inference import predict_probabilities
 from cnn_core.datasets.base import stratified_holdout
 from cnn_core.datasets.cifar import CIFAR10_CLASSES
 from cnn_core.datasets.loading import load_dataset
-from cnn_core.models import export, registry
-from cnn_core.models.export import SETTING_COMMENTS, ExportError, export_model, keras_code
+from cnn_core.models import registry
+from cnn_core.training import export
 from cnn_core.training.config import PRESETS, TrainConfig
-from cnn_core.training.schedules import learning_rate_at
+from cnn_core.training.export import SETTING_COMMENTS, ExportError, export_model, keras_code
 from cnn_core.training.model import (
     build_model,
     learning_rate_schedule,
     make_optimizer,
-    predict_probabilities,
     whitening_weights,
 )
 from cnn_core.training.progressive import epoch_side
+from cnn_core.training.schedules import learning_rate_at
 
 from helpers.class_folders import class_files, write_tree
 from helpers.mixup import marked_images, read_blends

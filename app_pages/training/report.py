@@ -9,9 +9,9 @@ import json
 import numpy as np
 import streamlit as st
 
-from app_pages.epoch_scrubber import scrubber_section
-from app_pages.identity import visitor
-from app_pages.language import class_label, current_language, error_text, recorded_text, t
+from app_pages.parts.identity import visitor
+from app_pages.parts.language import class_label, current_language, error_text, recorded_text, t
+from app_pages.training.scrubber import scrubber_section
 from cnn_core import i18n
 from cnn_core.datasets.base import DataError
 from cnn_core.server.owners import may_manage

@@ -3,7 +3,7 @@
 Every setting is a widget keyed `cfg_<name>` (see `cnn_core.training.view.FORM_KEYS`), kept for the whole
 session (`persist_state`), mirrored into the page URL (share a setup as a link) and turned into a
 validated `TrainConfig` here. Each group of settings sits in an expander with room beside it, where
-`training_lessons` explains the math with the current numbers.
+`lessons` explains the math with the current numbers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from app_pages.language import current_language, error_text, t
+from app_pages.parts.language import current_language, error_text, t
 from cnn_core import i18n, paths
 from cnn_core.datasets import summary, uploads
 from cnn_core.datasets.base import DataError

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import i18n, untrusted
-from cnn_core.server import settings
+from cnn_core import i18n, settings, untrusted
 
 STATE_KEY = "language"
 _WRITTEN_KEY = "_language_in_url"  # what we last put in the URL, to tell a user's edit from our own write
