@@ -1,12 +1,14 @@
 """A class opens the classify page at the same moment: how long until each visitor sees the uploader and a result,
 and what each costs the server, against a bare Streamlit page doing the same upload in the same run.
 
-    python bench/bench_class.py [--visitors 1 10 30] [--timeout 300]
+    python bench/bench_class.py [--visitors 1 10 30] [--rounds 3] [--timeout 300]
 
 Two servers on loopback, started the same way: CNN Studio in public mode (`streamlit run app.py`, fresh folders
 with the shipped model) and a bare Streamlit app that takes the upload and draws one image and one Plotly bar
 chart. For each N, N Chromium contexts (each its own cookies: N visitors) open the page at once, each uploads a
-photo and waits for its result; the two servers take turns at each N. Printed per server and N: p50/p95 seconds
+photo and waits for its result; the two servers take turns at each N, --rounds times (the first N=1 wave meets a cold
+server: TensorFlow's import and the model's load). Printed per server and N, each figure the median over the rounds:
+p50/p95 seconds
 to the first control (the uploader) and to the result, failures (no result within --timeout), and the server
 process's CPU seconds per visitor (user + system, from psutil: Chromium's own load shares the 2 cores but is not
 counted), then CNN Studio's figures as ratios to the bare page's. Goals (issue 29): CPU per visitor <= 1.3x; at 10
@@ -21,6 +23,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,9 +147,21 @@ def ratio(ours: float | None, bare: float | None) -> str:
     return "-" if not ours or not bare else f"{ours / bare:.2f}x"
 
 
+def medians(rows: list[dict]) -> list[dict]:
+    """One row per server and N: each figure the median over that server's rounds at that N, failures summed."""
+    merged = []
+    for server, visitors in dict.fromkeys((row["server"], row["visitors"]) for row in rows):
+        same = [row for row in rows if (row["server"], row["visitors"]) == (server, visitors)]
+        figures = {key: statistics.median(values) if (values := [row[key] for row in same if row[key] is not None])
+                   else None for key in same[0] if key not in ("server", "visitors")}
+        merged.append({"server": server, "visitors": visitors, **figures,
+                       "failures": sum(row["failures"] for row in same)})
+    return merged
+
+
 def report(rows: list[dict]) -> None:
     """The table, then CNN Studio against the bare page at each N."""
-    print("| server | visitors | control p50 / p95 s | result p50 / p95 s | failures | server CPU s per visitor |")
+    print("| server | visitors | control p50 / p95 s | result p50 / p95 s | failures (all rounds) | server CPU s per visitor |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         cells = [f"{row[key]:.1f}" if row[key] is not None else "-" for key in
@@ -165,6 +180,7 @@ def report(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--visitors", type=int, nargs="+", default=[1, 10, 30])
+    parser.add_argument("--rounds", type=int, default=3, help="waves per N and server (the median is printed)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a visitor waits for a result")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
@@ -181,14 +197,15 @@ def main() -> None:
         rows = []
         try:
             for visitors in args.visitors:  # the servers take turns at each N
-                rows.append(measure("cnn-studio", ours[0], ours[1] + "/classify?lang=en", visitors, args.timeout))
-                rows.append(measure("bare", bare[0], bare[1], visitors, args.timeout))
-                print(json.dumps(rows[-2:]), flush=True)
+                for _ in range(args.rounds):
+                    rows.append(measure("cnn-studio", ours[0], ours[1] + "/classify?lang=en", visitors, args.timeout))
+                    rows.append(measure("bare", bare[0], bare[1], visitors, args.timeout))
+                    print(json.dumps(rows[-2:]), flush=True)
         finally:
             for process, _ in (ours, bare):
                 process.terminate()
                 process.wait(timeout=30)
-    report(rows)
+    report(medians(rows))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Not a page: the classify page's probes of one photo. Occlusion, what-if sliders and the adversarial lab.
 
-Each probe sits in a lazy expander (nothing is drawn or computed until it is opened) behind a toggle: the model is
-only asked once the learner switches a probe on (cnn_core.classify.probes / adversarial do the work, batched).
+Each probe is a fragment (its sliders rerun that probe, not the page) in a lazy expander (nothing is drawn or
+computed until it is opened) behind a toggle: the model is only asked once the learner switches a probe on
+(cnn_core.classify.probes / adversarial do the work, batched).
 Every chart is followed by the numbers it shows (a table), its text alternative.
 """
 
@@ -43,6 +44,7 @@ def probes_section(model, model_key: str, item: dict, class_index: int, class_na
 # --- Occlusion. ---
 
 
+@st.fragment  # its sliders and switches rerun this probe only, not the whole page
 def occlusion_section(model, item: dict, class_index: int, class_names: list[str]) -> None:
     """Slide a grey patch over the photo; map the chosen class's probability drop."""
     from cnn_core.classify import probes
@@ -77,6 +79,7 @@ def occlusion_section(model, item: dict, class_index: int, class_names: list[str
 # --- What-if sliders. ---
 
 
+@st.fragment  # its sliders and switches rerun this probe only, not the whole page
 def what_if_section(model, item: dict, class_names: list[str]) -> None:
     """Change the photo with one slider; the top classes' probabilities over the slider's whole range."""
     from cnn_core.classify import probes
@@ -114,6 +117,7 @@ def what_if_section(model, item: dict, class_names: list[str]) -> None:
 # --- The adversarial lab. ---
 
 
+@st.fragment  # its sliders and switches rerun this probe only, not the whole page
 def adversarial_section(model, model_key: str, item: dict, class_names: list[str], data_spec: str | None) -> None:
     """FGSM or PGD against this photo, explained with its numbers; the test split against epsilon on request."""
     from cnn_core.classify import adversarial

@@ -7,9 +7,10 @@ import re
 import pytest
 from PIL import Image
 
+from cnn_core.i18n import text
 from cnn_core.training.config import TrainConfig
 
-from helpers.browser import pick_option, settle
+from helpers.browser import open_expander, pick_option, settle
 from helpers.colour_task import CLASSES, save_colour_model, train_colour_model
 
 pytestmark = pytest.mark.browser
@@ -71,6 +72,7 @@ def test_in_chinese_an_upload_shows_a_chinese_class_name_with_its_probability(
     headline.wait_for()
     probability = float(re.search(r"（(\d+\.\d)%）", headline.inner_text()).group(1))
     assert 50.0 < probability <= 100.0
+    open_expander(page, text("zh", "classify.math.title"))  # the worked math is drawn once it is opened
     page.locator(".katex").first.wait_for()  # the formulas render (KaTeX), not as raw LaTeX
     assert page.locator(".katex-error").count() == 0
     assert page.locator(".js-plotly-plot .xtitle").first.text_content() == "概率"  # the top-k chart's axis

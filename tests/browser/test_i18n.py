@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from cnn_core.i18n import text
+
 from helpers.browser import open_options, settle
 from helpers.paths import PROJECT_ROOT as ROOT
 from helpers.text import CJK, english_leftovers
@@ -103,10 +105,11 @@ def test_classify_results_in_chinese(streamlit_server, browser_page):
     assert labels and all(CJK.search(label) for label in labels), labels  # no English "Select all" row
     options.first.click()
     browser_page.keyboard.press("Escape")
-    browser_page.locator(".katex").first.wait_for(timeout=120_000)
+    browser_page.get_by_text(text("zh", "classify.math.title")).first.wait_for(timeout=120_000)  # a result
     _settle(browser_page, timeout=120)
-    _open_expanders(browser_page)
-    _settle(browser_page)
+    _open_expanders(browser_page)  # the lazy ones (the worked math among them) draw once opened
+    _settle(browser_page, timeout=120)
+    browser_page.locator(".katex").first.wait_for(timeout=60_000)
     shown = browser_page.evaluate(SHOWN_TEXT, UNTRANSLATABLE)
     assert any(name in shown for name in ("飞机", "汽车", "鸟", "猫", "鹿", "狗", "青蛙", "马", "船", "卡车"))
     assert english_leftovers(shown) == []
