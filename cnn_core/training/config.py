@@ -37,6 +37,9 @@ MAX_BATCH_ACTIVATION_BYTES = 4 * 2**30
 MAX_DENSE_LAYERS = 8
 MAX_SEED = 2**31 - 1
 MAX_WHITENING_PATCH = 4  # 4 x 4 patches already give 96 whitened channels at full resolution
+MAX_WHITENING_GAIN = 100.0  # above 1/√ε ≈ 45 (cnn_core.training.model.WHITENING_EPSILON) a cap changes nothing
+MAX_NOISE_STD = 64.0  # pixel levels: a quarter of the range, already hard to recognise anything through
+MAX_BLUR_SIGMA = 3.0  # pixels: a 32 x 32 picture blurred more is a smudge
 
 
 @dataclass
@@ -48,6 +51,10 @@ class TrainConfig:
     # decorrelates each k x k patch's pixels (PCA whitening, as airbench does) so training starts on features of
     # equal scale. 2 gives 24 channels (12 directions and their negatives); 0 = off, as in the seed tutorial.
     whitening_patch: int = 0
+    # > 0: no whitening direction is amplified more than this. Whitening divides each direction by its spread, so the
+    # rarest ones (fine colour and texture detail) get gains up to ~43 on the subset's 2x2 patches, and a little
+    # noise along them moves the network far; a cap scales those directions down to it. 0 = no cap.
+    whitening_max_gain: float = 0.0
     filters: list[int] = field(default_factory=lambda: [32, 64])  # output channels, one per block
     convs_per_block: int = 1  # convolutions (each + optional batch norm + activation) per block
     kernel_size: int = 3  # square kernels, "same" padding inside blocks after the first conv
@@ -70,6 +77,15 @@ class TrainConfig:
     # > 0: mixup (Zhang et al. 2018): each training image is blended with another of its batch, x = λ·a + (1 − λ)·b,
     # and its label alike, λ drawn per image from Beta(α, α). α = 0.2 keeps most images nearly whole; 0 = off.
     mixup_alpha: float = 0.0
+    # > 0: Gaussian noise added to every training image, its standard deviation (pixel levels out of 255) drawn per
+    # image uniformly between 0 and this, so the network also meets images as grainy as a phone's. 0 = off.
+    noise_std: float = 0.0
+    # > 0: every training image blurred by a Gaussian whose standard deviation (pixels) is drawn per image uniformly
+    # between 0 and this, as a photo slightly out of focus. 0 = off.
+    blur_sigma: float = 0.0
+    # > 0: every training image saved as a JPEG and read back, at a quality drawn per image uniformly between this
+    # and 100, as photos shared through the web are. 0 = off.
+    jpeg_quality: int = 0
     test_time_flip: bool = False  # average predictions over the image and its mirror
 
     # --- Optimisation. ---
@@ -181,6 +197,12 @@ class TrainConfig:
         _check_range("rotation_degrees", self.rotation_degrees, 0.0, 180.0)
         _check_range("shift_fraction", self.shift_fraction, 0.0, 0.5)
         _check_range("mixup_alpha", self.mixup_alpha, 0.0, 1.0)
+        _check_range("noise_std", self.noise_std, 0.0, MAX_NOISE_STD)
+        _check_range("blur_sigma", self.blur_sigma, 0.0, MAX_BLUR_SIGMA)
+        if self.jpeg_quality != 0:
+            _check_range("jpeg_quality", self.jpeg_quality, 1, 99)
+        if self.whitening_max_gain != 0:
+            _check_range("whitening_max_gain", self.whitening_max_gain, 1.0, MAX_WHITENING_GAIN)
         _check_range("learning_rate", self.learning_rate, 1e-6, 1.0)
         _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
         _check_range("momentum", self.momentum, 0.0, 0.999)
