@@ -7,7 +7,8 @@ The story of a run:
 3. with a time budget, calibrate on real steps and choose the epoch count that fits, so the learning-rate
    schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes);
 4. fit, streaming events through LiveMetrics (which also honours Stop and keeps the best weights);
-5. keep the final weights (the best epoch if stopped early), score the test split, save, report.
+5. keep the final weights (the best epoch if stopped early), score the test split (clean, then under the
+   corruption suite of cnn_core.classify.corruptions), save, report.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import keras
 import numpy as np
 
 from cnn_core import i18n
+from cnn_core.classify.corruptions import SUITE, corruption_accuracy
 from cnn_core.datasets.base import Dataset, hold_out_validation
 from cnn_core.datasets.loading import load_dataset
 from cnn_core.models.registry import save_model
@@ -36,6 +38,7 @@ from cnn_core.training.model import (
     compile_model,
     make_datasets,
     ordered_batches,
+    predict_probabilities,
     resize_schedule,
     traced_forward,
 )
@@ -49,6 +52,7 @@ from cnn_core.training.pacing import (
     epochs_for_budget,
     estimate_step_seconds,
     finish_seconds_estimate,
+    robustness_seconds_estimate,
     steps_per_execution_for,
     training_seconds,
 )
@@ -243,9 +247,12 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
     plan.calibration = calibrate(model, train, timed, plan.steps_per_execution, calibration_seconds_for(budget))
     seconds_per_image = plan.calibration.evaluation_seconds / max(timed_images, 1)
     plan.calibration.evaluation_seconds = seconds_per_image * len(dataset.y_val)  # one validation pass per epoch
-    # The end: the final model is scored on the validation and the test split once each.
+    # The end: the final model is scored on the validation and the test split once each, then on the test split's
+    # corrupted copies.
     plan.finish_seconds = finish_seconds_estimate(seconds_per_image * (len(dataset.y_val) + len(dataset.y_test)),
                                                   config.test_time_flip)
+    plan.finish_seconds += robustness_seconds_estimate(seconds_per_image * len(dataset.y_test), len(dataset.y_test),
+                                                       len(SUITE))
     elapsed = time.monotonic() - job.started
     cost = epoch_costs(config)
     plan.epochs = epochs_for_budget(budget, elapsed, plan.calibration, plan.steps_per_epoch,
@@ -349,6 +356,7 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
                            ["accuracy"] if len(dataset.y_val) else None)
     scores = evaluate_model(model, dataset.x_test, dataset.y_test, dataset.class_names, flip, forward)
     scores["validation_accuracy"] = validation_accuracy
+    scores["robustness"] = test_robustness(model, dataset, forward)
     np.savez(
         job.folder / "predictions.npz", labels=dataset.y_test, predictions=scores["predictions"],
         probabilities=scores["probabilities"].astype(np.float16),
@@ -370,6 +378,12 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
     update_status(job.run_id, state=summary["state"], ended=now_iso(), test_accuracy=scores["accuracy"],
                   model_saved=True, epochs_completed=live.epochs_completed)
     return summary
+
+
+def test_robustness(model: keras.Model, dataset: Dataset, forward: Callable) -> dict[str, float]:
+    """The corruption suite on the test split with the model that is kept (test-time flip off, as `robustness`)."""
+    return corruption_accuracy(model, dataset.x_test, dataset.y_test,
+                               predict=lambda images: predict_probabilities(model, images, False, forward=forward))
 
 
 def saved_form(model: keras.Model, config: TrainConfig) -> keras.Model:
@@ -397,7 +411,7 @@ def model_metadata(job: Job, dataset: Dataset, scores: dict[str, Any], summary: 
         "training_seconds": time.monotonic() - job.started, "keras_version": keras.__version__, "run_id": job.run_id,
         "epochs_trained": initial_epoch + live.epochs_completed, "best_epoch": live.best_epoch,
         "resumed_from": job.request.get("resume_from"), "images_per_second": summary["images_per_second"],
-        "stopped_by": live.stop_reason, "owner": job.request.get("owner"),
+        "stopped_by": live.stop_reason, "owner": job.request.get("owner"), "robustness": scores.get("robustness"),
     }
 
 
