@@ -204,6 +204,15 @@ def test_script_noise_spreads_are_drawn_per_image_up_to_the_setting(script_for):
     assert stats.kstest(spreads, stats.uniform(0, 16).cdf).pvalue > 1e-3
 
 
+def test_script_gives_each_image_one_camera_augmentation_as_the_app_does(script_for):
+    module = script_for(TrainConfig(noise_std=16.0, blur_sigma=1.0, batch_size=100))
+    grey = np.full((400, 32, 32, 3), 128, dtype=np.uint8)  # blur leaves flat grey as it is, noise does not
+    batches = module.TrainingBatches(grey, keras.utils.to_categorical(np.arange(400) % 3, 3), np.random.default_rng(0))
+    images = np.concatenate([batches[index][0] for index in range(len(batches))])
+    untouched = (images - 128.0).reshape(400, -1).std(axis=1) < 1e-3
+    assert 0.4 < untouched.mean() < 0.6  # blur or noise, half each
+
+
 def test_script_batches_shrink_after_augmenting(script_for):
     module = script_for(TrainConfig(noise_std=4.0, batch_size=10, head="global_avg", progressive_resizing=True))
     images = np.random.default_rng(0).integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)

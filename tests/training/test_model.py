@@ -503,6 +503,23 @@ def test_jpeg_augmentation_is_close_to_pillows_round_trip_at_the_drawn_quality(c
     assert np.abs(strong - images).mean() < np.abs(compressed - images).mean()  # quality 99..100 changes less
 
 
+def test_each_image_gets_one_of_the_camera_augmentations():
+    # Mid-grey images: blur and JPEG leave a flat grey as it is, noise does not. With noise and blur both set, about
+    # half the images are noisy (spreads uniform up to the setting) and the rest exactly grey: never both.
+    from scipy import stats
+
+    labels = np.arange(400) % 10
+    grey = np.full((400, 32, 32, 3), 128, dtype=np.uint8)
+    data = Dataset(grey, labels, grey[:1], labels[:1], [str(k) for k in range(10)], "grey")
+    config = TrainConfig(batch_size=100, seed=0, noise_std=16.0, blur_sigma=1.0, jpeg_quality=30)
+    train, _ = make_datasets(data, config, num_classes=10)
+    images = np.concatenate([batch.numpy() for batch, _ in train.take(4)])
+    spreads = (images - 128.0).reshape(400, -1).std(axis=1)
+    untouched = spreads < 1e-3
+    assert 0.55 < untouched.mean() < 0.78  # blur or JPEG: two in three images
+    assert stats.kstest(spreads[~untouched], stats.uniform(0, 16).cdf).pvalue > 1e-3  # noise, with its own spread
+
+
 def test_without_noise_augmentation_training_batches_stay_uint8_pixels():
     labels = np.arange(20) % 10
     data = Dataset(IMAGES[np.arange(20) % 6], labels, IMAGES[:1], labels[:1], [str(k) for k in range(10)], "x")
