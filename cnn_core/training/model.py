@@ -334,14 +334,14 @@ def camera_augmentations(images: tf.Tensor, config: TrainConfig) -> tf.Tensor:
     kinds = [augment for augment, on in ((add_blur, config.blur_sigma > 0), (add_noise, config.noise_std > 0),
                                          (jpeg_round_trip, config.jpeg_quality > 0)) if on]
     strengths = {add_blur: config.blur_sigma, add_noise: config.noise_std, jpeg_round_trip: config.jpeg_quality}
-    outputs = [tf.cast(augment(images, strengths[augment], config.seed), tf.float32) for augment in kinds]
-    if len(outputs) == 1:
-        return outputs[0]
-    pick = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], 0, len(outputs), tf.int32, seed=config.seed + 10)
-    chosen = outputs[0]
-    for index, output in enumerate(outputs[1:], start=1):
-        chosen = tf.where(pick == index, output, chosen)
-    return chosen
+    if len(kinds) == 1:
+        return tf.cast(kinds[0](images, strengths[kinds[0]], config.seed), tf.float32)
+    # Each image goes through its own augmentation only: the batch split by the draw, changed, put back in order.
+    pick = tf.random.uniform([tf.shape(images)[0]], 0, len(kinds), tf.int32, seed=config.seed + 10)
+    parts = tf.dynamic_partition(images, pick, len(kinds))
+    places = tf.dynamic_partition(tf.range(tf.shape(images)[0]), pick, len(kinds))
+    changed = [tf.cast(augment(part, strengths[augment], config.seed), tf.float32) for augment, part in zip(kinds, parts)]
+    return tf.ensure_shape(tf.dynamic_stitch(places, changed), images.shape)
 
 
 def add_blur(images: tf.Tensor, most: float, seed: int) -> tf.Tensor:
@@ -369,8 +369,9 @@ def jpeg_round_trip(images: tf.Tensor, lowest: int, seed: int) -> tf.Tensor:
     """One training batch saved as JPEG and decoded: image i at a quality drawn uniformly from `lowest`..100."""
     pixels = tf.cast(tf.clip_by_value(tf.round(tf.cast(images, tf.float32)), 0.0, 255.0), tf.uint8)
     quality = tf.random.uniform([tf.shape(pixels)[0]], lowest, 101, tf.int32, seed=seed + 9)
-    return tf.map_fn(lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]), (pixels, quality),
-                     fn_output_signature=tf.uint8)
+    compressed = tf.map_fn(lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]), (pixels, quality),
+                           fn_output_signature=tf.uint8)
+    return tf.reshape(compressed, tf.shape(pixels))  # an empty batch keeps its image shape
 
 
 def add_noise(images: tf.Tensor, most: float, seed: int) -> tf.Tensor:
