@@ -331,16 +331,16 @@ def camera_augmentations(images: tf.Tensor, config: TrainConfig) -> tf.Tensor:
     """A training batch through one of what a camera and the web do to a photo: blur, noise or JPEG, each image one of
     those configured (drawn per image, as is its strength). One each, not all in turn: JPEG after noise smooths the
     noise away, and the three together cost more clean accuracy than they buy."""
-    kinds = [augment for augment, on in ((add_blur, config.blur_sigma > 0), (add_noise, config.noise_std > 0),
-                                         (jpeg_round_trip, config.jpeg_quality > 0)) if on]
-    strengths = {add_blur: config.blur_sigma, add_noise: config.noise_std, jpeg_round_trip: config.jpeg_quality}
+    kinds = [(augment, strength) for augment, strength in (
+        (add_blur, config.blur_sigma), (add_noise, config.noise_std), (jpeg_round_trip, config.jpeg_quality)) if strength > 0]
     if len(kinds) == 1:
-        return tf.cast(kinds[0](images, strengths[kinds[0]], config.seed), tf.float32)
+        augment, strength = kinds[0]
+        return tf.cast(augment(images, strength, config.seed), tf.float32)
     # Each image goes through its own augmentation only: the batch split by the draw, changed, put back in order.
     pick = tf.random.uniform([tf.shape(images)[0]], 0, len(kinds), tf.int32, seed=config.seed + 10)
     parts = tf.dynamic_partition(images, pick, len(kinds))
     places = tf.dynamic_partition(tf.range(tf.shape(images)[0]), pick, len(kinds))
-    changed = [tf.cast(augment(part, strengths[augment], config.seed), tf.float32) for augment, part in zip(kinds, parts)]
+    changed = [tf.cast(augment(part, strength, config.seed), tf.float32) for (augment, strength), part in zip(kinds, parts)]
     return tf.ensure_shape(tf.dynamic_stitch(places, changed), images.shape)
 
 
