@@ -52,6 +52,7 @@ from cnn_core.training.pacing import (
     epochs_for_budget,
     estimate_step_seconds,
     finish_seconds_estimate,
+    long_run_mixup,
     robustness_seconds_estimate,
     steps_per_execution_for,
     training_seconds,
@@ -154,6 +155,8 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
         dataset, model, initial_epoch, checkpoint = prepare(job)
         train, validation = make_datasets(dataset, job.config, dataset.num_classes)
         plan, schedule = plan_training(job, model, dataset, train, validation, initial_epoch, checkpoint)
+        if plan.calibration is not None and use_long_run_mixup(job.config, plan.epochs):
+            train, _ = make_datasets(dataset, job.config, dataset.num_classes)  # the same element types: no retrace
         if checkpoint is not None:
             restore_checkpoint(model, job.request["resume_from"], checkpoint)  # weights and optimizer state
         update_status(run_id, epochs=plan.epochs)
@@ -261,6 +264,13 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
     # Over the budget only when not even one epoch fits (a slow machine, a tiny budget): the start event says so.
     plan.expected_seconds = (elapsed + training_seconds(plan.calibration, plan.steps_per_epoch, plan.epochs, cost)
                              + plan.finish_seconds)
+
+
+def use_long_run_mixup(config: TrainConfig, planned_epochs: int) -> bool:
+    """Turn mixup on (config.mixup_alpha) for a budget that holds far more epochs than the config's; True if it did."""
+    alpha = long_run_mixup(config.mixup_alpha, config.long_run_mixup_alpha, config.epochs, planned_epochs)
+    changed, config.mixup_alpha = alpha != config.mixup_alpha, alpha
+    return changed
 
 
 def epoch_costs(config: TrainConfig) -> EpochCost | None:

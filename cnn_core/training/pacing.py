@@ -130,6 +130,17 @@ def robustness_seconds_estimate(test_evaluation_seconds: float, test_images: int
     return corruptions * test_evaluation_seconds + CORRUPTING_SECONDS_PER_IMAGE * test_images
 
 
+LONG_RUN_FACTOR = 2  # a budget holding this many times a config's epochs is a long run (long_run_mixup_alpha)
+
+
+def long_run_mixup(mixup_alpha: float, long_run_alpha: float, epochs: int, planned_epochs: int) -> float:
+    """The mixup α a budgeted run trains with: `long_run_alpha` when it holds LONG_RUN_FACTOR x its `epochs` and has no
+    mixup of its own, else `mixup_alpha`."""
+    if mixup_alpha > 0 or long_run_alpha <= 0 or planned_epochs < LONG_RUN_FACTOR * epochs:
+        return mixup_alpha
+    return long_run_alpha
+
+
 def epochs_for_budget(
     budget_seconds: float,
     elapsed_seconds: float,
