@@ -369,9 +369,11 @@ def jpeg_round_trip(images: tf.Tensor, lowest: int, seed: int) -> tf.Tensor:
     """One training batch saved as JPEG and decoded: image i at a quality drawn uniformly from `lowest`..100."""
     pixels = tf.cast(tf.clip_by_value(tf.round(tf.cast(images, tf.float32)), 0.0, 255.0), tf.uint8)
     quality = tf.random.uniform([tf.shape(pixels)[0]], lowest, 101, tf.int32, seed=seed + 9)
-    compressed = tf.map_fn(lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]), (pixels, quality),
-                           fn_output_signature=tf.uint8)
-    return tf.reshape(compressed, tf.shape(pixels))  # an empty batch keeps its image shape
+    # An empty batch (a share of a small last batch) is returned as it is: map_fn cannot stack zero images of a
+    # shape it only learns from the decoder.
+    return tf.cond(tf.shape(pixels)[0] > 0, lambda: tf.reshape(tf.map_fn(
+        lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]), (pixels, quality), fn_output_signature=tf.uint8),
+        tf.shape(pixels)), lambda: pixels)
 
 
 def add_noise(images: tf.Tensor, most: float, seed: int) -> tf.Tensor:

@@ -520,6 +520,17 @@ def test_each_image_gets_one_of_the_camera_augmentations():
     assert stats.kstest(spreads[~untouched], stats.uniform(0, 16).cdf).pvalue > 1e-3  # noise, with its own spread
 
 
+def test_camera_augmentations_take_batches_too_small_to_give_each_kind_an_image(cifar_subset):
+    # 5 training images in batches of 2, then 1: some kinds get no image of a batch (an empty share), in the graph
+    # tf.data traces, as a run's last, smaller batch does.
+    data = small_dataset(cifar_subset, 5, 1)
+    config = TrainConfig(batch_size=2, seed=0, noise_std=16.0, blur_sigma=1.0, jpeg_quality=30)
+    train, _ = make_datasets(data, config, num_classes=10)
+    batches = [images.numpy() for images, _ in train.repeat(20)]
+    assert [len(images) for images in batches[:3]] == [2, 2, 1] and len(batches) == 60
+    assert all(images.shape[1:] == (32, 32, 3) and images.dtype == np.float32 for images in batches)
+
+
 def test_without_noise_augmentation_training_batches_stay_uint8_pixels():
     labels = np.arange(20) % 10
     data = Dataset(IMAGES[np.arange(20) % 6], labels, IMAGES[:1], labels[:1], [str(k) for k in range(10)], "x")
