@@ -5,7 +5,8 @@ The story of a run:
    the model, copying weights when resuming;
 2. pick `steps_per_execution` from a quick speed probe (see cnn_core.training.pacing);
 3. with a time budget, calibrate on real steps and choose the epoch count that fits, so the learning-rate
-   schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes);
+   schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes); a budget that holds
+   twice the config's epochs turns its long-run mixup on;
 4. fit, streaming events through LiveMetrics (which also honours Stop and keeps the best weights);
 5. keep the final weights (the best epoch if stopped early), score the test split (clean, then under the
    corruption suite of cnn_core.classify.corruptions), save, report.
@@ -156,7 +157,8 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
         train, validation = make_datasets(dataset, job.config, dataset.num_classes)
         plan, schedule = plan_training(job, model, dataset, train, validation, initial_epoch, checkpoint)
         if plan.calibration is not None and use_long_run_mixup(job.config, plan.epochs):
-            train, _ = make_datasets(dataset, job.config, dataset.num_classes)  # the same element types: no retrace
+            # Mixup's batches are float32, as camera augmentations' already are: the calibrated trace is kept.
+            train, _ = make_datasets(dataset, job.config, dataset.num_classes)
         if checkpoint is not None:
             restore_checkpoint(model, job.request["resume_from"], checkpoint)  # weights and optimizer state
         update_status(run_id, epochs=plan.epochs)
@@ -366,7 +368,7 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
                            ["accuracy"] if len(dataset.y_val) else None)
     scores = evaluate_model(model, dataset.x_test, dataset.y_test, dataset.class_names, flip, forward)
     scores["validation_accuracy"] = validation_accuracy
-    scores["robustness"] = test_robustness(model, dataset, forward)
+    scores["robustness"] = robustness_on_test_split(model, dataset, forward)
     np.savez(
         job.folder / "predictions.npz", labels=dataset.y_test, predictions=scores["predictions"],
         probabilities=scores["probabilities"].astype(np.float16),
@@ -390,7 +392,7 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
     return summary
 
 
-def test_robustness(model: keras.Model, dataset: Dataset, forward: Callable) -> dict[str, float]:
+def robustness_on_test_split(model: keras.Model, dataset: Dataset, forward: Callable) -> dict[str, float]:
     """The corruption suite on the test split with the model that is kept (test-time flip off, as `robustness`)."""
     return corruption_accuracy(model, dataset.x_test, dataset.y_test,
                                predict=lambda images: predict_probabilities(model, images, False, forward=forward))
