@@ -10,7 +10,8 @@ Printed per run: whole-command seconds, CPU seconds of the command (its children
 other work on the machine inflates wall time, much less CPU time), epochs, training images/s and the
 GFLOP/s they mean (3 x the forward FLOPs per image) with the % of this machine's peak (bench/machine.py),
 peak resident memory of the training process (Streamlit Community Cloud gives 690 MB-2.7 GB; goal
-<= 1.5 GB), validation and test accuracy. The goals (issue 17): quick >= 70 % in 30 s, default >= 80 % in
+<= 1.5 GB), validation and test accuracy, and the corruption suite the run scored on the test split (its saved
+metadata: noise 4 and 8, blur 1, JPEG 30, contrast 0.6 and their mean, test-time flip off). The goals (issue 17): quick >= 70 % in 30 s, default >= 80 % in
 180 s, best >= 84 % in 900 s, on 2 CPU cores, median of 2 seeds. 509 test images make one accuracy
 uncertain by about +-2 points.
 
@@ -89,6 +90,7 @@ def train_preset(name: str, seed: int, data: str, folder: Path, args: argparse.N
         "gflops": metadata["images_per_second"] * 3 * trained_flops_per_image(metadata) / 1e9,
         "peak_bytes": memory.peak, "accuracy": metadata["test_accuracy"],
         "validation_accuracy": metadata.get("validation_accuracy"), "precision": metadata.get("precision"),
+        "robustness": metadata.get("robustness") or {},
     }
 
 
@@ -103,17 +105,27 @@ def trained_flops_per_image(metadata: dict) -> float:
     return flops_per_image(config) * sum(shares) / len(shares)
 
 
+ROBUSTNESS_COLUMNS = ("noise_4", "noise_8", "blur_1", "jpeg_30", "contrast_0.6", "mean")
+
+
+def robustness_text(robustness: dict) -> str:
+    """The run's corruption accuracies on the test split, in ROBUSTNESS_COLUMNS' order ("-" where not recorded)."""
+    return " ".join(f"{robustness[name]:>7.1%}" if isinstance(robustness.get(name), float) else f"{'-':>7}"
+                    for name in ROBUSTNESS_COLUMNS)
+
+
 def print_runs(results: list[dict], peak: float | None) -> None:
     """One line per run."""
     print(f"\n{'preset':<8} {'seed':>4} {'epochs':>6} {'budget':>6} {'run s':>7} {'CPU s':>7} {'img/s':>6} "
-          f"{'GFLOP/s':>8} {'peak RSS':>9} {'val acc':>8} {'test acc':>9}")
+          f"{'GFLOP/s':>8} {'peak RSS':>9} {'val acc':>8} {'test acc':>9} "
+          + " ".join(f"{name[:7]:>7}" for name in ROBUSTNESS_COLUMNS))
     for r in results:
         budget = f"{r['budget']:g}" if r["budget"] else "-"
         share = f" ({100 * r['gflops'] / peak:.0f} %)" if peak else ""
         validation = "-" if r["validation_accuracy"] is None else f"{r['validation_accuracy']:.1%}"  # none held out
         print(f"{r['preset']:<8} {r['seed']:>4} {r['epochs']:>6} {budget:>6} {r['seconds']:>7.1f} {r['cpu_seconds']:>7.1f} "
               f"{r['images_per_second']:>6.0f} {r['gflops']:>5.1f}{share} {r['peak_bytes'] / 2**20:>6.0f} MB "
-              f"{validation:>8} {r['accuracy']:>8.1%}")
+              f"{validation:>8} {r['accuracy']:>8.1%} {robustness_text(r['robustness'])}")
 
 
 def print_medians(results: list[dict]) -> None:
@@ -123,10 +135,12 @@ def print_medians(results: list[dict]) -> None:
         runs = [r for r in results if r["preset"] == name]
         medians[name] = {key: statistics.median(r[key] for r in runs)
                          for key in ("seconds", "cpu_seconds", "accuracy", "peak_bytes")}
+        medians[name]["corrupted"] = statistics.median(r["robustness"].get("mean", float("nan")) for r in runs)
     reference = medians.get("seed")
     print("\nmedians over seeds" + (" (ratios: against the seed preset trained in this benchmark)" if reference else ""))
     for name, m in medians.items():
-        line = f"  {name:<8} {m['seconds']:7.1f} s  {m['cpu_seconds']:7.1f} CPU s  {m['accuracy']:6.1%}"
+        line = (f"  {name:<8} {m['seconds']:7.1f} s  {m['cpu_seconds']:7.1f} CPU s  {m['accuracy']:6.1%}"
+                f" (corrupted {m['corrupted']:.1%})")
         if reference and name != "seed":
             line += (f"   time x{m['seconds'] / reference['seconds']:.2f}, "
                      f"accuracy {100 * (m['accuracy'] - reference['accuracy']):+.1f} points")

@@ -167,7 +167,8 @@ LIGHT_MODULES = ["cnn_core", "cnn_core.i18n", "cnn_core.images", "cnn_core.sampl
                  "cnn_core.datasets.uploads", "cnn_core.training.config", "cnn_core.training.runs",
                  "cnn_core.training.launch", "cnn_core.training.view", "cnn_core.models.registry",
                  "cnn_core.cli.main", "cnn_core.convolution.exercises", "cnn_core.models.card", "cnn_core.classify.probes",
-                 "cnn_core.classify.adversarial", "cnn_core.classify.probe_figures", "cnn_core.training.snapshots"]
+                 "cnn_core.classify.adversarial", "cnn_core.classify.probe_figures", "cnn_core.training.snapshots",
+                 "cnn_core.classify.corruptions"]
 
 
 @pytest.mark.parametrize("module", LIGHT_MODULES)

@@ -6,14 +6,15 @@ inside the model (any classifier works) but costs one forward pass per patch pos
 go through the model together in a few large batches, so a 32x32 photo with an 8x8 patch at stride 2
 (13 x 13 = 169 copies) is one call.
 
-What-if perturbations (blur, noise, brightness, contrast, rotation, shift) change the whole photo by a
+What-if perturbations (blur, noise, brightness, contrast, rotation, shift, JPEG) change the whole photo by a
 chosen amount; `curve` sends every level of one slider through the model in one batch. Levels are in
 units a learner can read: pixels (0..255) for noise and brightness, a factor for contrast, degrees for
-rotation, pixels for shift and blur radius.
+rotation, pixels for shift and blur radius, Pillow's JPEG quality (1..100) for JPEG.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -25,7 +26,7 @@ from cnn_core.i18n import TranslatableError
 GREY = 128  # the patch's value: mid-grey, the least informative single colour for 0..255 inputs
 BATCH = 256  # images per model call: large enough to amortise the call, small enough for 0.7 GB servers
 NOISE_SEED = 0  # fixed noise, so moving a slider back returns exactly the same picture
-PERTURBATIONS = ("blur", "noise", "brightness", "contrast", "rotation", "shift")
+PERTURBATIONS = ("blur", "noise", "brightness", "contrast", "rotation", "shift", "jpeg")
 # Each slider's range (start, stop, number of levels in the curve) and its neutral value.
 RANGES = {
     "blur": (0.0, 3.0, 13, 0.0),  # Gaussian radius in pixels
@@ -34,6 +35,7 @@ RANGES = {
     "contrast": (0.0, 2.0, 21, 1.0),  # factor around the photo's mean
     "rotation": (-45.0, 45.0, 19, 0.0),  # degrees, counter-clockwise
     "shift": (-8.0, 8.0, 17, 0.0),  # pixels to the right
+    "jpeg": (10.0, 100.0, 10, 100.0),  # Pillow's JPEG quality; 100 is the slider's "off": the photo as it was
 }
 
 
@@ -135,14 +137,31 @@ def _mean_colour(array: np.ndarray) -> tuple[int, ...]:
     return tuple(int(round(value)) for value in array.reshape(-1, array.shape[-1]).mean(axis=0))
 
 
-def perturb(image: np.ndarray, kind: str, level: float) -> np.ndarray:
-    """`image` (h, w, 3) uint8 changed by `kind` at `level`; uint8 again (what a camera would have given)."""
+def jpeg(image: np.ndarray, quality: float) -> np.ndarray:
+    """`image` (h, w, 3) uint8 through Pillow's JPEG encoder at `quality` (1..99) and back; 100: unchanged."""
+    if not 1 <= quality <= 100:
+        raise ProbeError("bad_jpeg_quality", quality=f"{quality:g}")
+    if quality >= 100:
+        return np.array(image, dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, "JPEG", quality=int(round(quality)))
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"), dtype=np.uint8)
+
+
+def perturb(image: np.ndarray, kind: str, level: float, noise_seed: int = NOISE_SEED) -> np.ndarray:
+    """`image` (h, w, 3) uint8 changed by `kind` at `level`; uint8 again (what a camera would have given).
+
+    Noise is drawn from `noise_seed`: the same seed gives the same noise (a slider moved back gives the same photo).
+    """
     _range(kind)
     array = np.asarray(image, dtype=np.uint8)
     level = float(level)
     if kind == "noise":
-        noise = np.random.default_rng(NOISE_SEED).normal(0.0, 1.0, array.shape) * level
+        noise = np.random.default_rng(noise_seed).normal(0.0, 1.0, array.shape) * level
         return np.clip(array + noise, 0, 255).round().astype(np.uint8)
+    if kind == "jpeg":
+        return jpeg(array, level)
     if kind == "brightness":
         return np.clip(array.astype(np.float32) + level, 0, 255).round().astype(np.uint8)
     if kind == "contrast":

@@ -1,7 +1,8 @@
 """A model card (Mitchell et al., 2019) for every saved model, in the reader's language, as Markdown.
 
 Everything comes from the model's `metadata.json` (what training recorded): the data and its split,
-the recipe, validation and test accuracy, per-class accuracy, training time, and plain limits. Fields
+the recipe, validation and test accuracy, per-class accuracy, accuracy under common corruptions, training
+time, and plain limits. Fields
 an older, imported or hand-edited file lacks are left out rather than guessed. No Keras, no Streamlit:
 the Saved models page shows the text and offers it as a download.
 """
@@ -79,10 +80,8 @@ def _data_section(metadata: dict, language: str) -> list[str]:
     return lines + [""]
 
 
-def _recipe_section(metadata: dict, language: str) -> list[str]:
-    config = metadata.get("config") if isinstance(metadata.get("config"), dict) else {}
-    if not config:
-        return []
+def _augmentations(config: dict, language: str) -> list[str]:
+    """The recipe's training augmentations, in the card's words."""
     augment = [_t(language, "flip")] if config.get("flip") else []
     if _number(config.get("rotation_degrees")):
         augment.append(_t(language, "rotation", degrees=f"{config['rotation_degrees']:g}"))
@@ -90,8 +89,22 @@ def _recipe_section(metadata: dict, language: str) -> list[str]:
         augment.append(_t(language, "shift", share=f"{config['shift_fraction']:.0%}"))
     if _number(config.get("mixup_alpha")):
         augment.append(_t(language, "mixup", alpha=f"{config['mixup_alpha']:g}"))
+    if _number(config.get("blur_sigma")):
+        augment.append(_t(language, "blur", sigma=f"{config['blur_sigma']:g}"))
+    if _number(config.get("noise_std")):
+        augment.append(_t(language, "noise", std=f"{config['noise_std']:g}"))
+    if _number(config.get("jpeg_quality")):
+        augment.append(_t(language, "jpeg", quality=f"{config['jpeg_quality']:g}"))
     if config.get("progressive_resizing"):
         augment.append(_t(language, "progressive"))
+    return augment
+
+
+def _recipe_section(metadata: dict, language: str) -> list[str]:
+    config = metadata.get("config") if isinstance(metadata.get("config"), dict) else {}
+    if not config:
+        return []
+    augment = _augmentations(config, language)
     values = {
         "whitening": _option(language, "whitening_patch", config.get("whitening_patch", 0)),
         "filters": " → ".join(str(count) for count in config.get("filters") or []) or "?",
@@ -105,6 +118,8 @@ def _recipe_section(metadata: dict, language: str) -> list[str]:
     }
     lines = [f"## {_t(language, 'recipe')}", "", *(f"- {line}" for line in _t(language, "recipe_lines", **values)
                                                     .split("\n"))]
+    if config.get("whitening_patch") and (gain := _number(config.get("whitening_max_gain"))):
+        lines.append(f"- {_t(language, 'whitening_cap', gain=f'{gain:g}')}")
     # Recorded since mixed precision (cnn_core.training.precision); an unknown value is left out, never shown.
     arithmetic = i18n.table(language).get(f"card.precision_names.{metadata.get('precision')}")
     if arithmetic:
@@ -135,6 +150,40 @@ def _results_section(metadata: dict, language: str) -> list[str]:
     return lines + [""]
 
 
+def _robustness_section(metadata: dict, language: str) -> list[str]:
+    """Accuracy under the corruption suite, as training recorded it on the test split; nothing when not recorded."""
+    recorded = metadata.get("robustness") if isinstance(metadata.get("robustness"), dict) else {}
+    rows = _corruption_rows(recorded, language)
+    mean = _number(recorded.get("mean"))
+    if not rows or mean is None:
+        return []
+    lines = [f"## {_t(language, 'robustness')}", "", _t(language, "robustness_intro", mean=f"{mean:.1%}"), ""]
+    if (clean := _number(recorded.get("clean"))) is not None:
+        lines.append(_t(language, "robustness_clean", accuracy=f"{clean:.1%}"))
+        lines.append("")
+    lines += [f"| {_t(language, 'corruption')} | {_t(language, 'accuracy')} |", "|---|---:|"]
+    lines += [f"| {_t(language, f'corruptions.{kind}', level=f'{level:g}')} | {value:.1%} |" for kind, level, value in rows]
+    return lines + [""]
+
+
+def _corruption_rows(recorded: dict, language: str) -> list[tuple[str, float, float]]:
+    """(kind, level, accuracy) of each corruption recorded, in the record's order. The suite names each '<kind>_<level>'
+    (cnn_core.classify.corruptions, which sits above this module); a name the card has no words for is left out."""
+    rows = []
+    for name, value in recorded.items():
+        kind, _, level = str(name).rpartition("_")
+        if f"card.corruptions.{kind}" in i18n.table(language) and _number(value) is not None and _is_number(level):
+            rows.append((kind, float(level), float(value)))
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def _limits_section(metadata: dict, language: str) -> list[str]:
     names = metadata.get("class_names") or []
     lines = [f"## {_t(language, 'limits')}", "", f"- {_t(language, 'limit_classes', side=INPUT_SIDE, count=len(names))}"]
@@ -154,5 +203,6 @@ def model_card(metadata: dict, language: str = "en") -> str:
     if metadata.get("shipped"):
         lines += [_t(language, "shipped"), ""]
     lines += _data_section(metadata, language) + _recipe_section(metadata, language)
-    lines += _results_section(metadata, language) + _limits_section(metadata, language)
+    lines += _results_section(metadata, language) + _robustness_section(metadata, language)
+    lines += _limits_section(metadata, language)
     return "\n".join(lines).rstrip() + "\n"

@@ -57,6 +57,7 @@ class ExportError(TranslatableError, ValueError):
 # (constant in the script, comment) for each TrainConfig setting, in the order a reader meets them.
 SETTING_COMMENTS = {
     "whitening_patch": ("WHITENING_PATCH", "k > 0: a fixed first layer whitening k x k patches (0: none)"),
+    "whitening_max_gain": ("WHITENING_MAX_GAIN", "> 0: no whitened direction amplified more than this (0: no cap)"),
     "filters": ("FILTERS", "output channels of each convolution block"),
     "convs_per_block": ("CONVS_PER_BLOCK", "convolutions per block"),
     "kernel_size": ("KERNEL_SIZE", "square kernels"),
@@ -73,6 +74,9 @@ SETTING_COMMENTS = {
     "rotation_degrees": ("ROTATION_DEGREES", "random rotations up to this angle (0: none)"),
     "shift_fraction": ("SHIFT_FRACTION", "random shifts up to this share of the width and height"),
     "mixup_alpha": ("MIXUP_ALPHA", "a > 0: blend training images and labels in pairs, share ~ Beta(a, a)"),
+    "blur_sigma": ("BLUR_SIGMA", "> 0: blur each training image, sigma up to this many pixels (0: none)"),
+    "noise_std": ("NOISE_STD", "> 0: Gaussian noise on each training image, std up to this /255 (0: none)"),
+    "jpeg_quality": ("JPEG_QUALITY", "> 0: each training image through JPEG at quality this..100 (0: none)"),
     "test_time_flip": ("TEST_TIME_FLIP", "test: average each prediction with its mirror image's"),
     "optimizer": ("OPTIMIZER", "'adam', 'adamw' or 'sgd'"),
     "learning_rate": ("LEARNING_RATE", "peak learning rate"),

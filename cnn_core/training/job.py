@@ -5,9 +5,11 @@ The story of a run:
    the model, copying weights when resuming;
 2. pick `steps_per_execution` from a quick speed probe (see cnn_core.training.pacing);
 3. with a time budget, calibrate on real steps and choose the epoch count that fits, so the learning-rate
-   schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes);
+   schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes); a budget that holds
+   twice the config's epochs turns its long-run mixup on;
 4. fit, streaming events through LiveMetrics (which also honours Stop and keeps the best weights);
-5. keep the final weights (the best epoch if stopped early), score the test split, save, report.
+5. keep the final weights (the best epoch if stopped early), score the test split (clean, then under the
+   corruption suite of cnn_core.classify.corruptions), save, report.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import keras
 import numpy as np
 
 from cnn_core import i18n
-from cnn_core.classify.inference import traced_forward
+from cnn_core.classify.corruptions import SUITE, corruption_accuracy
+from cnn_core.classify.inference import predict_probabilities, traced_forward
 from cnn_core.datasets.base import Dataset
 from cnn_core.models.registry import save_model
 from cnn_core.training.config import TrainConfig
@@ -50,6 +53,8 @@ from cnn_core.training.pacing import (
     epochs_for_budget,
     estimate_step_seconds,
     finish_seconds_estimate,
+    long_run_mixup,
+    robustness_seconds_estimate,
     steps_per_execution_for,
     training_seconds,
 )
@@ -116,6 +121,9 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
         dataset, model, initial_epoch, checkpoint = prepare(job)
         train, validation = make_datasets(dataset, job.config, dataset.num_classes)
         plan, schedule = plan_training(job, model, dataset, train, validation, initial_epoch, checkpoint)
+        if plan.calibration is not None and use_long_run_mixup(job.config, plan.epochs):
+            # Mixup's batches are float32, as camera augmentations' already are: the calibrated trace is kept.
+            train, _ = make_datasets(dataset, job.config, dataset.num_classes)
         if checkpoint is not None:
             restore_checkpoint(model, job.request["resume_from"], checkpoint)  # weights and optimizer state
         update_status(run_id, epochs=plan.epochs)
@@ -220,9 +228,12 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
     plan.calibration = calibrate(model, train, timed, plan.steps_per_execution, calibration_seconds_for(budget))
     seconds_per_image = plan.calibration.evaluation_seconds / max(timed_images, 1)
     plan.calibration.evaluation_seconds = seconds_per_image * len(dataset.y_val)  # one validation pass per epoch
-    # The end: the final model is scored on the validation and the test split once each.
+    # The end: the final model is scored on the validation and the test split once each, then on the test split's
+    # corrupted copies.
     plan.finish_seconds = finish_seconds_estimate(seconds_per_image * (len(dataset.y_val) + len(dataset.y_test)),
                                                   config.test_time_flip)
+    plan.finish_seconds += robustness_seconds_estimate(seconds_per_image * len(dataset.y_test), len(dataset.y_test),
+                                                       len(SUITE))
     elapsed = time.monotonic() - job.started
     cost = epoch_costs(config)
     most = 1000 if config.time_budget_seconds > 0 else config.epochs  # a budget is filled; a ceiling is not
@@ -232,6 +243,13 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
     # Over the budget only when not even one epoch fits (a slow machine, a tiny budget): the start event says so.
     plan.expected_seconds = (elapsed + training_seconds(plan.calibration, plan.steps_per_epoch, plan.epochs, cost)
                              + plan.finish_seconds)
+
+
+def use_long_run_mixup(config: TrainConfig, planned_epochs: int) -> bool:
+    """Turn mixup on (config.mixup_alpha) for a budget that holds far more epochs than the config's; True if it did."""
+    alpha = long_run_mixup(config.mixup_alpha, config.long_run_mixup_alpha, config.epochs, planned_epochs)
+    changed, config.mixup_alpha = alpha != config.mixup_alpha, alpha
+    return changed
 
 
 def epoch_costs(config: TrainConfig) -> EpochCost | None:
@@ -330,6 +348,7 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
                            ["accuracy"] if len(dataset.y_val) else None)
     scores = evaluate_model(model, dataset.x_test, dataset.y_test, dataset.class_names, flip, forward)
     scores["validation_accuracy"] = validation_accuracy
+    scores["robustness"] = robustness_on_test_split(model, dataset, forward)
     np.savez(
         job.folder / "predictions.npz", labels=dataset.y_test, predictions=scores["predictions"],
         probabilities=scores["probabilities"].astype(np.float16),
@@ -351,6 +370,12 @@ def finish(job: Job, model: keras.Model, dataset: Dataset, live: LiveMetrics, in
     update_status(job.run_id, state=summary["state"], ended=now_iso(), test_accuracy=scores["accuracy"],
                   model_saved=True, epochs_completed=live.epochs_completed)
     return summary
+
+
+def robustness_on_test_split(model: keras.Model, dataset: Dataset, forward: Callable) -> dict[str, float]:
+    """The corruption suite on the test split with the model that is kept (test-time flip off, as `robustness`)."""
+    return corruption_accuracy(model, dataset.x_test, dataset.y_test,
+                               predict=lambda images: predict_probabilities(model, images, False, forward=forward))
 
 
 def saved_form(model: keras.Model, config: TrainConfig) -> keras.Model:
@@ -378,7 +403,7 @@ def model_metadata(job: Job, dataset: Dataset, scores: dict[str, Any], summary: 
         "training_seconds": time.monotonic() - job.started, "keras_version": keras.__version__, "run_id": job.run_id,
         "epochs_trained": initial_epoch + live.epochs_completed, "best_epoch": live.best_epoch,
         "resumed_from": job.request.get("resume_from"), "images_per_second": summary["images_per_second"],
-        "stopped_by": live.stop_reason, "owner": job.request.get("owner"),
+        "stopped_by": live.stop_reason, "owner": job.request.get("owner"), "robustness": scores.get("robustness"),
     }
 
 

@@ -7,6 +7,7 @@ separate preprocessing step, and the input pipeline can stay uint8 (4x less memo
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -89,12 +90,14 @@ def whitening_layer(x, config: TrainConfig) -> keras.KerasTensor:
     return keras.layers.Activation(config.activation, name="block0_act1")(x)
 
 
-def whitening_weights(images: np.ndarray, patch: int, epsilon: float = WHITENING_EPSILON) -> list[np.ndarray]:
+def whitening_weights(images: np.ndarray, patch: int, epsilon: float = WHITENING_EPSILON,
+                      max_gain: float = 0.0) -> list[np.ndarray]:
     """[kernel (k, k, 3, 6k²), bias] of a convolution that whitens the k x k patches of `images` (uint8 or 0..255).
 
     The patches' covariance (pixels scaled to 0..1, as the model's Rescaling does) has eigenvectors v_i and
     eigenvalues λ_i; filter i is v_i / sqrt(λ_i + ε) and its bias centres it, so over the training images the
     filters' outputs are uncorrelated with unit variance (ε keeps near-constant directions from amplifying noise).
+    `max_gain` > 0 caps each gain 1 / sqrt(λ_i + ε) there: the rarest directions then keep less than unit variance.
     Each filter comes with its negative, so a ReLU after it keeps both signs (airbench's first layer).
     """
     images = np.asarray(images[:WHITENING_MAX_IMAGES])
@@ -107,7 +110,10 @@ def whitening_weights(images: np.ndarray, patch: int, epsilon: float = WHITENING
         total, outer, count = total + patches.sum(0), outer + patches.T @ patches, count + len(patches)
     mean = total / count
     values, vectors = np.linalg.eigh(outer / count - np.outer(mean, mean))
-    filters = (vectors / np.sqrt(np.maximum(values, 0.0) + epsilon)).T  # (directions, size)
+    gains = 1.0 / np.sqrt(np.maximum(values, 0.0) + epsilon)
+    if max_gain > 0:
+        gains = np.minimum(gains, max_gain)
+    filters = (vectors * gains).T  # (directions, size)
     filters = np.concatenate([filters, -filters])
     kernel = filters.reshape(-1, patch, patch, 3).transpose(1, 2, 3, 0)
     return [kernel.astype(np.float32), (-filters @ mean).astype(np.float32)]
@@ -116,7 +122,8 @@ def whitening_weights(images: np.ndarray, patch: int, epsilon: float = WHITENING
 def adapt_whitening(model: keras.Model, images: np.ndarray, config: TrainConfig) -> None:
     """Fill the whitening layer (if the config has one) from the training images; before training, not when resuming."""
     if config.whitening_patch:
-        model.get_layer("block0_conv1").set_weights(whitening_weights(images, config.whitening_patch))
+        model.get_layer("block0_conv1").set_weights(
+            whitening_weights(images, config.whitening_patch, max_gain=config.whitening_max_gain))
 
 
 def conv_block(x, config: TrainConfig, block: int, filters: int, seeds) -> keras.KerasTensor:
@@ -331,6 +338,8 @@ def make_datasets(dataset, config: TrainConfig, num_classes: int) -> tuple[tf.da
     train = _batched(dataset.x_train, dataset.y_train, config.batch_size, num_classes, shuffle_seed=config.seed)
     if config.mixup_alpha > 0:
         train = train.map(lambda images, labels: mixup(images, labels, config.mixup_alpha, config.seed))
+    if config.blur_sigma > 0 or config.noise_std > 0 or config.jpeg_quality > 0:
+        train = train.map(lambda images, labels: (camera_augmentations(images, config), labels))
     if len(dataset.y_val) == 0:
         return train, None
     return train, ordered_batches(dataset.x_val, dataset.y_val, config.batch_size, num_classes)
@@ -352,6 +361,65 @@ def mixup(images: tf.Tensor, labels: tf.Tensor, alpha: float, seed: int) -> tupl
     pixel_share = share[:, None, None, None]
     blended = pixel_share * images + (1 - pixel_share) * tf.gather(images, partner)
     return blended, share[:, None] * labels + (1 - share[:, None]) * tf.gather(labels, partner)
+
+
+def camera_augmentations(images: tf.Tensor, config: TrainConfig) -> tf.Tensor:
+    """A training batch through one of what a camera and the web do to a photo: blur, noise or JPEG, each image one of
+    those configured (drawn per image, as is its strength). One each, not all in turn: JPEG after noise smooths the
+    noise away, and the three together cost more clean accuracy than they buy."""
+    kinds = [(augment, strength) for augment, strength in (
+        (add_blur, config.blur_sigma), (add_noise, config.noise_std), (jpeg_round_trip, config.jpeg_quality)) if strength > 0]
+    if len(kinds) == 1:
+        augment, strength = kinds[0]
+        return tf.cast(augment(images, strength, config.seed), tf.float32)
+    # Each image goes through its own augmentation only: the batch split by the draw, changed, put back in order.
+    pick = tf.random.uniform([tf.shape(images)[0]], 0, len(kinds), tf.int32, seed=config.seed + 10)
+    parts = tf.dynamic_partition(images, pick, len(kinds))
+    places = tf.dynamic_partition(tf.range(tf.shape(images)[0]), pick, len(kinds))
+    changed = [tf.cast(augment(part, strength, config.seed), tf.float32) for (augment, strength), part in zip(kinds, parts)]
+    return tf.ensure_shape(tf.dynamic_stitch(places, changed), images.shape)
+
+
+def add_blur(images: tf.Tensor, most: float, seed: int) -> tf.Tensor:
+    """One training batch blurred: image i by a Gaussian of standard deviation σᵢ ~ Uniform(0, `most`) pixels."""
+    sigma = tf.random.uniform([tf.shape(images)[0]], 0.0, most, seed=seed + 8)
+    return gaussian_blur(images, sigma, radius=max(1, math.ceil(3 * most)))
+
+
+def gaussian_blur(images: tf.Tensor, sigma: tf.Tensor, radius: int) -> tf.Tensor:
+    """Image i blurred by a Gaussian of standard deviation `sigma[i]` pixels, cut at `radius` pixels: a 1-D kernel
+    along the rows, then the columns, edges mirrored (as scipy.ndimage's "reflect"). Float32 pixels."""
+    images = tf.cast(images, tf.float32)
+    sigma = tf.cast(sigma, tf.float32)[:, None]
+    taps = tf.range(-radius, radius + 1, dtype=tf.float32)[None]
+    weights = tf.exp(-(taps**2) / (2 * tf.maximum(sigma, 1e-3) ** 2))  # σ near 0: all weight on the centre tap
+    weights = weights / tf.reduce_sum(weights, axis=1, keepdims=True)
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+    padded = tf.pad(images, [[0, 0], [radius, radius], [0, 0], [0, 0]], mode="SYMMETRIC")
+    images = tf.add_n([weights[:, k, None, None, None] * padded[:, k : k + height] for k in range(2 * radius + 1)])
+    padded = tf.pad(images, [[0, 0], [0, 0], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    return tf.add_n([weights[:, k, None, None, None] * padded[:, :, k : k + width] for k in range(2 * radius + 1)])
+
+
+def jpeg_round_trip(images: tf.Tensor, lowest: int, seed: int) -> tf.Tensor:
+    """One training batch saved as JPEG and decoded: image i at a quality drawn uniformly from `lowest`..100."""
+    pixels = tf.cast(tf.clip_by_value(tf.round(tf.cast(images, tf.float32)), 0.0, 255.0), tf.uint8)
+    quality = tf.random.uniform([tf.shape(pixels)[0]], lowest, 101, tf.int32, seed=seed + 9)
+    # An empty batch (a share of a small last batch) is returned as it is: map_fn cannot stack zero images of a
+    # shape it only learns from the decoder.
+    return tf.cond(tf.shape(pixels)[0] > 0, lambda: tf.reshape(tf.map_fn(
+        lambda pair: tf.image.adjust_jpeg_quality(pair[0], pair[1]), (pixels, quality), fn_output_signature=tf.uint8),
+        tf.shape(pixels)), lambda: pixels)
+
+
+def add_noise(images: tf.Tensor, most: float, seed: int) -> tf.Tensor:
+    """One training batch with Gaussian noise: image i gets standard deviation σᵢ ~ Uniform(0, `most`) pixel levels.
+
+    Float32 pixels clipped to 0..255, as a camera's would be; drawn afresh on each pass, the same for the same seed.
+    """
+    images = tf.cast(images, tf.float32)
+    spread = tf.random.uniform([tf.shape(images)[0], 1, 1, 1], 0.0, most, seed=seed + 6)
+    return tf.clip_by_value(images + spread * tf.random.normal(tf.shape(images), seed=seed + 7), 0.0, 255.0)
 
 
 def ordered_batches(images: np.ndarray, labels: np.ndarray, batch_size: int, num_classes: int) -> tf.data.Dataset:

@@ -35,6 +35,7 @@ EAGER_FORWARD_TO_TRAIN_STEP = 1.0  # measured: seed/quick/default eager forward 
 EPOCH_OVERHEAD_SECONDS = 0.3  # epoch-end bookkeeping: events, best weights, checkpoint, scrubber snapshot, TensorBoard
 SAVE_SECONDS = 1.0  # registry save: copy, write, reload, compare, rename (0.2-1.0 s measured on shared cores)
 TRACE_SECONDS = 0.5  # tracing the final evaluation's graph (0.2-0.6 s measured)
+CORRUPTING_SECONDS_PER_IMAGE = 5e-4  # one test image through every corruption of the suite (0.4 ms measured, Pillow)
 
 EpochCost = Callable[[int, int], float]  # (epoch, epochs of the run) -> its training time as a share of a full epoch
 
@@ -121,6 +122,23 @@ def calibrate(model: keras.Model, train, test, steps_per_execution: int, min_sec
 def finish_seconds_estimate(evaluation_seconds: float, test_time_flip: bool) -> float:
     """Expected time for the final evaluation (twice the work with flip averaging), its trace and the save."""
     return evaluation_seconds * (2 if test_time_flip else 1) + TRACE_SECONDS + SAVE_SECONDS
+
+
+def robustness_seconds_estimate(test_evaluation_seconds: float, test_images: int, corruptions: int) -> float:
+    """Expected time for the corruption suite at the end: each corruption's copy of the test split scored once
+    (test-time flip off), and making the copies."""
+    return corruptions * test_evaluation_seconds + CORRUPTING_SECONDS_PER_IMAGE * test_images
+
+
+LONG_RUN_FACTOR = 2  # a budget holding this many times a config's epochs is a long run (long_run_mixup_alpha)
+
+
+def long_run_mixup(mixup_alpha: float, long_run_alpha: float, epochs: int, planned_epochs: int) -> float:
+    """The mixup α a budgeted run trains with: `long_run_alpha` when it holds LONG_RUN_FACTOR x its `epochs` and has no
+    mixup of its own, else `mixup_alpha`."""
+    if mixup_alpha > 0 or long_run_alpha <= 0 or planned_epochs < LONG_RUN_FACTOR * epochs:
+        return mixup_alpha
+    return long_run_alpha
 
 
 def epochs_for_budget(

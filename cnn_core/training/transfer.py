@@ -47,7 +47,7 @@ METADATA_KEYS = {
     "name", "dataset", "dataset_about", "train_images", "test_images", "test_accuracy", "per_class_accuracy",
     "confusion_matrix", "history", "created", "training_seconds", "keras_version", "run_id", "epochs_trained",
     "best_epoch", "resumed_from", "images_per_second", "stopped_by", "shipped", "imported", "note", "source",
-    "validation_images", "validation_accuracy", "owner", "precision",
+    "validation_images", "validation_accuracy", "owner", "precision", "robustness",
 }
 
 

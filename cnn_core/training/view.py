@@ -65,14 +65,25 @@ def config_from_form(values: dict[str, Any]) -> TrainConfig:
     return TrainConfig.from_dict(settings)
 
 
+def corruption_accuracy(model: dict[str, Any]) -> float | None:
+    """A saved model's mean accuracy under the corruption suite on its test split, as training recorded it (None: not)."""
+    recorded = model.get("robustness")
+    mean = recorded.get("mean") if isinstance(recorded, dict) else None
+    return float(mean) if isinstance(mean, (int, float)) and not isinstance(mean, bool) and math.isfinite(mean) else None
+
+
 def compare_models(models: list[dict[str, Any]], language: str = "en") -> list[dict[str, Any]]:
-    """Rows for a side-by-side table: test accuracy, training time, then only the settings that differ."""
+    """Rows for a side-by-side table: test accuracy, corruption accuracy (where recorded), training time, then only
+    the settings that differ."""
     names = [model["name"] for model in models]
     rows = [
         {"": i18n.text(language, "models.test_accuracy"), **{model["name"]: model.get("test_accuracy") for model in models}},
         {"": i18n.text(language, "models.training_seconds"),
          **{model["name"]: model.get("training_seconds") for model in models}},
     ]
+    if any(corruption_accuracy(model) is not None for model in models):  # recorded since the corruption suite
+        rows.insert(1, {"": i18n.text(language, "models.corruption_accuracy"),
+                        **{model["name"]: corruption_accuracy(model) for model in models}})
     configs = [model.get("config") or {} for model in models]
     for setting in sorted({key for config in configs for key in config}):
         shown = [json.dumps(config.get(setting)) for config in configs]

@@ -66,3 +66,44 @@ def test_bad_arguments_exit_2(shipped_models_copy, cifar_subset, capsys):
     assert "Epsilon must be between" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: exactly one of --attack / --perturb
         cli.main(["robustness", "--model", MODEL, "--data", str(cifar_subset)])
+
+
+def test_jpeg_lines_match_pillows_round_trip_by_hand(shipped_models_copy, cifar_subset, reference, capsys):
+    import io
+
+    from PIL import Image
+
+    assert cli.main(["robustness", "--model", MODEL, "--data", str(cifar_subset), "--perturb", "jpeg",
+                     "--levels", "30", "--max-images", str(COUNT)]) == 0
+    (row,) = lines(capsys)
+    model, images, labels = reference
+    compressed = []
+    for image in images:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=30)
+        compressed.append(np.array(Image.open(buffer)))
+    predicted = np.argmax(keras.ops.convert_to_numpy(model(np.stack(compressed).astype(np.float32), training=False)), 1)
+    assert (row["perturb"], row["level"]) == ("jpeg", 30.0)
+    assert row["accuracy"] == pytest.approx(float(np.mean(predicted == labels)))
+
+
+def test_the_suite_prints_one_line_per_corruption_then_the_mean_and_the_clean_accuracy(
+        shipped_models_copy, cifar_subset, reference, capsys):
+    from cnn_core.classify import corruptions
+
+    assert cli.main(["robustness", "--model", MODEL, "--data", str(cifar_subset), "--suite",
+                     "--max-images", str(COUNT)]) == 0
+    rows = lines(capsys)
+    assert [row["corruption"] for row in rows] == [*corruptions.NAMES, "mean", "clean"]
+    assert [(row["perturb"], row["level"]) for row in rows[:5]] == [(c.kind, c.level) for c in corruptions.SUITE]
+    assert all(row["test_images"] == COUNT for row in rows)
+    model, images, labels = reference
+    for row, corruption in zip(rows, corruptions.SUITE):  # each line: that corruption of every image, scored directly
+        corrupted = np.stack([probes.perturb(image, corruption.kind, corruption.level, noise_seed=index)
+                              for index, image in enumerate(images)]).astype(np.float32)
+        predicted = np.argmax(keras.ops.convert_to_numpy(model(corrupted, training=False)), axis=1)
+        assert row["accuracy"] == pytest.approx(float(np.mean(predicted == labels))), row
+    assert rows[5]["accuracy"] == pytest.approx(np.mean([row["accuracy"] for row in rows[:5]]))
+    clean = np.argmax(keras.ops.convert_to_numpy(model(images.astype(np.float32), training=False)), axis=1)
+    assert rows[6]["accuracy"] == pytest.approx(float(np.mean(clean == labels)))
+    assert rows[1]["accuracy"] < rows[6]["accuracy"]  # noise 8/255 costs the shipped model accuracy

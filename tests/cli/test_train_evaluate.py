@@ -76,6 +76,16 @@ def test_train_then_evaluate_on_the_subset(app_dirs, cifar_subset, tiny_config_f
     for index, name in enumerate(dataset.class_names):
         mask = dataset.y_test == index
         assert scores["per_class"][name] == pytest.approx(np.mean(predicted[mask] == index))
+    # The run scored the corruption suite on the test split with the saved model, test-time flip off.
+    from cnn_core.classify.corruptions import NAMES, SUITE, corrupt
+
+    recorded = metadata["robustness"]
+    assert list(recorded) == ["clean", *NAMES, "mean"]
+    assert recorded["clean"] == pytest.approx(np.mean(predicted == dataset.y_test))  # the seed preset has no flip
+    for corruption in SUITE:
+        corrupted = keras.ops.convert_to_numpy(model(corrupt(dataset.x_test, corruption).astype(np.float32)))
+        assert recorded[corruption.name] == pytest.approx(np.mean(np.argmax(corrupted, axis=1) == dataset.y_test))
+    assert recorded["mean"] == pytest.approx(np.mean([recorded[name] for name in NAMES]))
 
 
 def test_missing_data_is_a_clean_error(app_dirs, tmp_path):

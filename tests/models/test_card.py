@@ -90,3 +90,46 @@ def test_the_arithmetic_a_model_trained_in_is_named_in_both_languages_and_an_unk
     assert "Arithmetic while training: 32-bit floating point" in model_card({**SHIPPED, "precision": "float32"}, "en")
     for unknown in (None, "float8", "[x](http://example.com)", ["float32"]):
         assert "Arithmetic" not in model_card({**SHIPPED, "precision": unknown}, "en")
+
+
+ROBUSTNESS = {"clean": 0.8, "noise_4": 0.75, "noise_8": 0.7, "blur_1": 0.65, "jpeg_30": 0.72, "contrast_0.6": 0.78,
+              "mean": 0.72}
+
+
+def test_corruption_accuracy_is_on_the_card_in_both_languages():
+    metadata = {**SHIPPED, "robustness": ROBUSTNESS}
+    english, chinese = model_card(metadata, "en"), model_card(metadata, "zh")
+    assert "## Common corruptions" in english and "the corruption accuracy: 72.0%" in english
+    assert "uncorrupted, without test-time flip: 80.0%" in english
+    assert "| Gaussian noise, standard deviation 8/255 (grain of a phone camera in dim light) | 70.0% |" in english
+    assert "| Gaussian blur, radius 1 pixel(s) (a photo slightly out of focus) | 65.0% |" in english
+    assert english.index("## Common corruptions") < english.index("## Limits")
+    assert "## 常见的图像损坏" in chinese and "损坏准确率：72.0%" in chinese and "| JPEG 压缩，质量 30 | 72.0% |" in chinese
+    assert english_leftovers(chinese) == []
+
+
+def test_a_card_without_a_usable_robustness_record_leaves_the_section_out():
+    for recorded in (None, "72%", {}, {"mean": 0.7}, {"noise_8": 0.7}, {"noise_8": "0.7", "mean": 0.7}):
+        metadata = {key: value for key, value in SHIPPED.items() if key != "robustness"}
+        if recorded is not None:
+            metadata["robustness"] = recorded
+        assert "## Common corruptions" not in model_card(metadata, "en"), recorded
+    partial = model_card({**SHIPPED, "robustness": {"noise_8": 0.7, "mean": 0.7}}, "en")  # an older suite: what it has
+    assert "| Gaussian noise, standard deviation 8/255" in partial and "JPEG" not in partial.split("## Common")[1]
+    odd = model_card({**SHIPPED, "robustness": {"noise_8": 0.7, "haze_2": 0.1, "blur_x": 0.2, "_": 0.3, "mean": 0.7}},
+                     "en").split("## Common")[1].split("## Limits")[0]  # names the card has no words for: left out
+    assert len([line for line in odd.splitlines() if line.startswith("| ")]) == 2 and "10.0%" not in odd and "20.0%" not in odd and "30.0%" not in odd
+
+
+def test_noise_augmentation_and_a_whitening_cap_are_part_of_the_recipe():
+    config = {**SHIPPED["config"], "noise_std": 8.0, "whitening_max_gain": 10.0, "blur_sigma": 0.5, "jpeg_quality": 40}
+    english, chinese = model_card({**SHIPPED, "config": config}, "en"), model_card({**SHIPPED, "config": config}, "zh")
+    assert "Gaussian noise (standard deviation drawn per image up to 8/255)" in english
+    assert "Whitening gain capped at 10" in english
+    assert "Gaussian blur (standard deviation drawn per image up to 0.5 pixels)" in english
+    assert "JPEG compression (quality drawn per image from 40 to 100)" in english
+    assert "高斯噪声（每张图像的标准差随机取值，最大 8/255）" in chinese and "白化增益上限为 10" in chinese
+    plain = model_card({**SHIPPED, "config": {**SHIPPED["config"], "noise_std": 0.0, "whitening_max_gain": 0.0,
+                                              "blur_sigma": 0.0, "jpeg_quality": 0}}, "en")
+    assert "Gaussian noise (" not in plain and "capped" not in plain and "Gaussian blur (" not in plain
+    assert "JPEG compression (" not in plain

@@ -15,14 +15,14 @@ from helpers.paths import APP
 from helpers.text import english_leftovers
 
 
-def write_model(models_dir: Path, name: str, config: TrainConfig, accuracy: float) -> None:
+def write_model(models_dir: Path, name: str, config: TrainConfig, accuracy: float, **extra) -> None:
     folder = models_dir / name
     folder.mkdir(parents=True)
     (folder / "model.keras").write_bytes(b"not a real model")
     (folder / "metadata.json").write_text(json.dumps({
         "name": name, "config": config.to_dict(), "class_names": CIFAR10_CLASSES, "dataset": "CIFAR-10 subset",
         "test_accuracy": accuracy, "created": f"2026-01-0{len(name) % 9 + 1}T10:00:00", "training_seconds": 12.0,
-        "train_images": 5085,
+        "train_images": 5085, **extra,
     }))
 
 
@@ -112,6 +112,20 @@ def test_the_model_card_of_the_picked_model(app_dirs):
     card = next(item.value for item in at.markdown if item.value.startswith("# Model card:"))
     assert card.startswith("# Model card: bigger") and "Test accuracy: 58.0%" in card and "32 → 64 filters" in card
     assert "Augmentation: horizontal flip" in card
+
+
+def test_corruption_accuracy_is_a_column_and_in_the_card(app_dirs):
+    robustness = {"clean": 0.6, "noise_4": 0.55, "noise_8": 0.5, "blur_1": 0.4, "jpeg_30": 0.52, "contrast_0.6": 0.53,
+                  "mean": 0.5}
+    write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
+    write_model(app_dirs["models"], "robust", TrainConfig(filters=[8], noise_std=8.0), 0.62, robustness=robustness)
+    at = open_models()
+    table = table_with(at, "corruption_accuracy").set_index("name")
+    assert table.loc["robust", "corruption_accuracy"] == 0.5 and table.loc["small", "corruption_accuracy"] != 0.5
+    at.selectbox(key="registry_model").set_value("robust").run()
+    card = next(item.value for item in at.markdown if item.value.startswith("# Model card:"))
+    assert "corruption accuracy: 50.0%" in card and "| JPEG compression at quality 30 | 52.0% |" in card
+    assert "Gaussian noise (standard deviation drawn per image up to 8/255)" in card
 
 
 def test_no_models_yet_points_to_the_training_page(app_dirs):

@@ -44,7 +44,8 @@ from helpers.processes import child_env
 SHIPPED = "cifar10-subset-best"
 DENSE = TrainConfig(filters=[8, 16], pooling="avg", head="flatten", dense_units=[32, 16], dropout_rate=0.3,
                     rotation_degrees=10.0, mixup_alpha=0.3, optimizer="sgd", weight_decay=1e-3, schedule="cosine",
-                    warmup_fraction=0.1, label_smoothing=0.05, batch_size=16, seed=7)
+                    warmup_fraction=0.1, label_smoothing=0.05, batch_size=16, seed=7, noise_std=6.0, blur_sigma=0.8,
+                    jpeg_quality=40, whitening_max_gain=12.0)
 CONFIGS = {"seed": PRESETS["seed"], "quick": PRESETS["quick"], "default": PRESETS["default"], "dense": DENSE,
            "bn_end_valid": TrainConfig(filters=[8, 8], convs_per_block=2, batch_norm=True, kernel_size=5,
                                        optimizer="adam", weight_decay=1e-4, schedule="linear", seed=3)}
@@ -164,9 +165,9 @@ def test_script_trains_with_the_runs_loss(script_for):
 def test_script_mixup_blends_images_and_labels_alike(script_for):
     from scipy import stats
 
-    module = script_for(DENSE)  # mixup α 0.3, batches of 16
+    module = script_for(TrainConfig(mixup_alpha=0.3, batch_size=16))
     labels = keras.utils.to_categorical(np.arange(40) % 3, 3)
-    batches = module.MixupBatches(marked_images(40), labels, np.random.default_rng(0))
+    batches = module.TrainingBatches(marked_images(40), labels, np.random.default_rng(0))
     assert len(batches) == 3
     shares, pairs = [], []
     for _ in range(6):
@@ -176,6 +177,48 @@ def test_script_mixup_blends_images_and_labels_alike(script_for):
         pairs.append({marked for marked, _ in blends})
     assert pairs[0] != pairs[1]
     assert stats.kstest(shares, stats.beta(0.3, 0.3).cdf).pvalue > 1e-3
+
+
+def test_script_blurs_and_compresses_as_the_app_does(script_for, cifar_subset):
+    from cnn_core.training.model import gaussian_blur
+
+    module = script_for(DENSE)  # blur up to 0.8 pixels: kernels of radius 3
+    images = load_dataset(cifar_subset).x_train[:8].astype(np.float32)
+    sigmas = np.linspace(0.05, 0.8, 8)
+    np.testing.assert_allclose(module.gaussian_blur(images, sigmas), gaussian_blur(images, sigmas, radius=3).numpy(),
+                               atol=1e-3)
+    qualities = [40, 55, 70, 85, 100, 40, 60, 90]
+    expected = [tf.image.adjust_jpeg_quality(image.astype(np.uint8), quality).numpy()  # the app's codec
+                for image, quality in zip(images, qualities)]
+    np.testing.assert_array_equal(module.jpeg_round_trip(images, qualities), np.stack(expected))
+
+
+def test_script_noise_spreads_are_drawn_per_image_up_to_the_setting(script_for):
+    from scipy import stats
+
+    module = script_for(TrainConfig(noise_std=16.0, batch_size=50))
+    grey = np.full((200, 32, 32, 3), 128, dtype=np.uint8)
+    batches = module.TrainingBatches(grey, keras.utils.to_categorical(np.arange(200) % 3, 3), np.random.default_rng(0))
+    noise = np.concatenate([batches[index][0] for index in range(len(batches))]) - 128.0
+    spreads = noise.reshape(200, -1).std(axis=1)
+    assert abs(noise.mean()) < 0.1 and spreads.max() <= 16 * 1.05
+    assert stats.kstest(spreads, stats.uniform(0, 16).cdf).pvalue > 1e-3
+
+
+def test_script_gives_each_image_one_camera_augmentation_as_the_app_does(script_for):
+    module = script_for(TrainConfig(noise_std=16.0, blur_sigma=1.0, batch_size=100))
+    grey = np.full((400, 32, 32, 3), 128, dtype=np.uint8)  # blur leaves flat grey as it is, noise does not
+    batches = module.TrainingBatches(grey, keras.utils.to_categorical(np.arange(400) % 3, 3), np.random.default_rng(0))
+    images = np.concatenate([batches[index][0] for index in range(len(batches))])
+    untouched = (images - 128.0).reshape(400, -1).std(axis=1) < 1e-3
+    assert 0.4 < untouched.mean() < 0.6  # blur or noise, half each
+
+
+def test_script_batches_shrink_after_augmenting(script_for):
+    module = script_for(TrainConfig(noise_std=4.0, batch_size=10, head="global_avg", progressive_resizing=True))
+    images = np.random.default_rng(0).integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    shrunk, labels = module.TrainingBatches(images, np.eye(3)[np.arange(20) % 3], np.random.default_rng(0), 16)[0]
+    assert shrunk.shape == (10, 16, 16, 3) and labels.shape == (10, 3)
 
 
 def test_script_reads_class_folders(script_for, tmp_path):
@@ -207,6 +250,9 @@ def test_script_whitens_as_the_app_does(script_for, cifar_subset):
         script = script_for(TrainConfig(filters=[8], whitening_patch=patch))
         for ours, theirs in zip(script.whitening_weights(images), whitening_weights(images, patch), strict=True):
             np.testing.assert_array_equal(ours, theirs)
+    capped = script_for(TrainConfig(filters=[8], whitening_patch=2, whitening_max_gain=10.0))
+    for ours, theirs in zip(capped.whitening_weights(images), whitening_weights(images, 2, max_gain=10.0), strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6)
 
 
 @pytest.mark.parametrize("epochs", [1, 2, 3, 12])
@@ -237,7 +283,8 @@ def test_script_trains_in_a_fresh_process(tmp_path, cifar_subset, config, epochs
                 if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
                  if isinstance(node, ast.ImportFrom)}
-    assert imported == {"argparse", "json", "math", "os", "pickle", "pathlib", "keras", "numpy"}  # no cnn_core
+    # No cnn_core; TensorFlow (Keras' backend) only inside the JPEG augmentation, for its JPEG codec.
+    assert imported == {"argparse", "json", "math", "os", "pickle", "pathlib", "keras", "numpy", "tensorflow"}
 
 
 # --- SavedModel and TFLite: the same top-1 class as the app's model on the test split. ---

@@ -416,3 +416,31 @@ def test_time_budget_is_respected_and_the_schedule_spans_it(app_dirs, cifar_subs
     assert start["epochs"] > 1 and len(epochs) == planned  # every planned epoch ran: not cut off
     assert summary["stopped_by"] is None
     assert epochs[-1]["learning_rate"] == pytest.approx(0.0, abs=1e-9)  # the schedule ends with the budget
+
+
+def test_long_run_mixup_turns_on_only_for_a_budget_holding_twice_the_epochs():
+    from cnn_core.training.pacing import LONG_RUN_FACTOR, long_run_mixup
+
+    assert LONG_RUN_FACTOR == 2
+    assert long_run_mixup(0.0, 0.2, epochs=17, planned_epochs=34) == 0.2  # twice the epochs: on
+    assert long_run_mixup(0.0, 0.2, epochs=17, planned_epochs=33) == 0.0  # less: off
+    assert long_run_mixup(0.4, 0.2, epochs=17, planned_epochs=80) == 0.4  # the run's own mixup wins
+    assert long_run_mixup(0.0, 0.0, epochs=17, planned_epochs=80) == 0.0  # not asked for
+
+
+@pytest.mark.parametrize(("epochs", "expected"), [(1, 0.3), (500, 0.0)])
+def test_a_budget_far_longer_than_the_configs_epochs_trains_with_mixup(app_dirs, cifar_subset, monkeypatch, epochs,
+                                                                       expected):
+    from cnn_core.training import job
+
+    built = []
+    original = job.make_datasets
+    monkeypatch.setattr(job, "make_datasets", lambda data, config, classes: (
+        built.append(config.mixup_alpha), original(data, config, classes))[1])
+    config = TrainConfig(**TINY, epochs=epochs, long_run_mixup_alpha=0.3, time_budget_seconds=12.0)
+    run_id = new_run(config, str(cifar_subset), max_images=600)
+    launch.run_training(run_id)
+    start = next(event for event in runs.read_events(run_id) if event["type"] == "start")
+    assert start["epochs"] >= 2  # 12 s hold a few epochs of 540 images: twice 1, never twice 500
+    assert start["mixup_alpha"] == expected and registry.load_metadata("tiny")["config"]["mixup_alpha"] == expected
+    assert built == ([0.0, 0.3] if expected else [0.0])  # the training pipeline is rebuilt with mixup on

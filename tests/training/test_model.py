@@ -131,6 +131,29 @@ def test_whitening_makes_the_patches_of_real_images_uncorrelated_with_unit_varia
     np.testing.assert_allclose(outputs[..., 3 * patch**2 :], -outputs[..., : 3 * patch**2], atol=1e-4)
 
 
+def test_a_whitening_gain_cap_scales_only_the_directions_above_it(cifar_subset):
+    images = load_dataset(cifar_subset).x_train[:400]
+    plain, bias = whitening_weights(images, 2, epsilon=1e-12)
+    capped, capped_bias = whitening_weights(images, 2, epsilon=1e-12, max_gain=10.0)
+    # Each filter is a unit eigenvector times its gain, so a filter's length is its gain.
+    gains, capped_gains = (np.linalg.norm(kernel.reshape(-1, 24), axis=0) for kernel in (plain, capped))
+    assert gains.max() > 30 and (gains < 10).sum() >= 4  # the subset's rarest directions are amplified > 30x
+    np.testing.assert_allclose(capped_gains, np.minimum(gains, 10.0), rtol=1e-5)
+    # Below the cap the filters are untouched; above it each is the same direction, shorter.
+    kept = gains < 10
+    np.testing.assert_array_equal(capped.reshape(-1, 24)[:, kept], plain.reshape(-1, 24)[:, kept])
+    np.testing.assert_allclose(capped.reshape(-1, 24) * gains, plain.reshape(-1, 24) * capped_gains, atol=1e-4)
+    # On the images, capped outputs are still uncorrelated and centred, with variance min(1, (10 / gain)²)... x gain²
+    outputs = keras.ops.convert_to_numpy(keras.ops.conv(images.astype(np.float32) / 255, capped)) + capped_bias
+    first_half = outputs[..., :12].reshape(-1, 12).astype(np.float64)
+    expected = np.minimum(1.0, (capped_gains[:12] / gains[:12]) ** 2)
+    np.testing.assert_allclose(np.cov(first_half, rowvar=False), np.diag(expected), atol=2e-3)
+    config = TrainConfig(filters=[8], whitening_patch=2, whitening_max_gain=10.0, padding="same")
+    model = build_model(config)
+    adapt_whitening(model, images, config)
+    assert np.linalg.norm(model.get_layer("block0_conv1").get_weights()[0].reshape(-1, 24), axis=0).max() <= 10 + 1e-4
+
+
 def test_the_whitening_layer_is_block_zero_filled_from_data_and_never_trained(cifar_subset):
     images = load_dataset(cifar_subset).x_train[:300]
     config = TrainConfig(filters=[8], whitening_patch=2, batch_norm=True, head="global_avg", padding="same")
@@ -385,6 +408,132 @@ def test_mixup_with_a_tiny_alpha_still_blends_whole_images():
 def test_mixup_is_reproducible_from_the_seed():
     assert mixup_draws(0.2, epochs=1, seed=3)[0] == mixup_draws(0.2, epochs=1, seed=3)[0]
     assert mixup_draws(0.2, epochs=1, seed=3)[0] != mixup_draws(0.2, epochs=1, seed=4)[0]
+
+
+def noise_spreads(noise_std: float, seed: int, epochs: int = 1) -> list[np.ndarray]:
+    """Each epoch's per-image standard deviation of the noise added to mid-grey images (their labels checked), from
+    one endless pass as training reads it."""
+    labels = np.arange(200) % 10
+    grey = np.full((200, 32, 32, 3), 128, dtype=np.uint8)
+    data = Dataset(grey, labels, grey[:1], labels[:1], [str(k) for k in range(10)], "grey")
+    train, _ = make_datasets(data, TrainConfig(batch_size=50, seed=seed, noise_std=noise_std), num_classes=10)
+    spreads, endless = [], iter(train.repeat())
+    for _ in range(epochs):
+        batches = [(images.numpy(), soft_labels.numpy()) for images, soft_labels in (next(endless) for _ in range(4))]
+        assert all(images.dtype == np.float32 and images.min() >= 0 and images.max() <= 255 for images, _ in batches)
+        assert sorted(np.concatenate([one_hot.argmax(1) for _, one_hot in batches])) == sorted(labels)
+        noise = np.concatenate([images for images, _ in batches]) - 128.0
+        assert abs(noise.mean()) < 0.1  # centred
+        spreads.append(noise.reshape(200, -1).std(axis=1))
+    return spreads
+
+
+def test_noise_augmentation_draws_each_images_spread_uniformly_up_to_the_setting():
+    from scipy import stats
+
+    (spreads,) = noise_spreads(16.0, seed=0)
+    assert spreads.max() <= 16.0 * 1.05 and spreads.min() < 2.0  # 3,072 values per image: its std is within ~3 %
+    assert stats.kstest(spreads, stats.uniform(0, 16).cdf).pvalue > 1e-3
+    assert stats.kstest(spreads, stats.uniform(0, 8).cdf).pvalue < 1e-3  # the test tells a smaller range apart
+    first, second = noise_spreads(16.0, seed=0, epochs=2)
+    assert not np.allclose(first, second)  # drawn afresh each epoch
+    np.testing.assert_array_equal(noise_spreads(16.0, seed=0)[0], first)  # the same again from the same seed
+    assert not np.allclose(noise_spreads(16.0, seed=1)[0], first)
+
+
+def test_gaussian_blur_is_scipys_with_mirrored_edges(cifar_subset):
+    from scipy import ndimage
+
+    from cnn_core.training.model import gaussian_blur
+
+    images = load_dataset(cifar_subset).x_train[:6]
+    sigmas = np.array([0.3, 0.5, 1.0, 1.5, 2.0, 1e-6], dtype=np.float32)
+    blurred = gaussian_blur(images, sigmas, radius=6).numpy()
+    for image, sigma, result in zip(images, sigmas, blurred):
+        expected = ndimage.gaussian_filter(image.astype(np.float64), sigma=(sigma, sigma, 0), mode="reflect",
+                                           truncate=6 / sigma)
+        np.testing.assert_allclose(result, expected, atol=1e-3)
+    np.testing.assert_allclose(blurred[-1], images[-1], atol=1e-4)  # σ ~ 0: the image itself
+
+
+def test_blur_augmentation_draws_each_images_sigma_up_to_the_setting(cifar_subset):
+    from scipy import ndimage
+
+    data = small_dataset(cifar_subset, 64, 8)
+    train, _ = make_datasets(data, TrainConfig(batch_size=64, seed=0, blur_sigma=1.5), num_classes=10)
+    images, _ = next(iter(train))
+    # Each blurred image is closest to its own original (the batch is shuffled); the σ that reproduces it best from
+    # there, on a grid reaching beyond the setting, is the one it was drawn.
+    grid = np.linspace(0.05, 2.5, 50)
+    found = []
+    for blurred in images.numpy()[:16]:
+        original = data.x_train[np.argmin(np.abs(data.x_train.astype(float) - blurred).mean(axis=(1, 2, 3)))]
+        errors = [np.abs(ndimage.gaussian_filter(original.astype(np.float64), (s, s, 0), mode="reflect", truncate=5 / s)
+                         - blurred).mean() for s in grid]
+        found.append(grid[int(np.argmin(errors))])
+    assert max(found) <= 1.55 and min(found) < 0.8 and np.std(found) > 0.2  # each image its own σ, none beyond 1.5
+
+
+def test_jpeg_augmentation_is_close_to_pillows_round_trip_at_the_drawn_quality(cifar_subset):
+    import io
+
+    from PIL import Image
+
+    from cnn_core.training.model import jpeg_round_trip
+
+    images = load_dataset(cifar_subset).x_train[:20]
+
+    def pillow(image: np.ndarray, quality: int) -> np.ndarray:
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+        return np.array(Image.open(buffer)).astype(int)
+
+    compressed = jpeg_round_trip(images, 30, seed=0).numpy().astype(int)  # qualities 30..100
+    assert compressed.dtype == int and np.abs(compressed - images).mean() > 2  # it did compress
+    qualities, gaps = [], []
+    for image, result in zip(images, compressed):  # TensorFlow's libjpeg and Pillow's differ by ~1 level on average
+        best = min(range(30, 101), key=lambda quality: np.abs(pillow(image, quality) - result).mean())
+        qualities.append(best)
+        gaps.append(np.abs(pillow(image, best) - result).mean())
+    assert np.mean(gaps) < 1.6 and max(gaps) < 3
+    assert min(qualities) < 50 and max(qualities) > 70  # each image its own quality
+    strong = jpeg_round_trip(images, 99, seed=0).numpy().astype(int)
+    assert np.abs(strong - images).mean() < np.abs(compressed - images).mean()  # quality 99..100 changes less
+
+
+def test_each_image_gets_one_of_the_camera_augmentations():
+    # Mid-grey images: blur and JPEG leave a flat grey as it is, noise does not. With noise and blur both set, about
+    # half the images are noisy (spreads uniform up to the setting) and the rest exactly grey: never both.
+    from scipy import stats
+
+    labels = np.arange(400) % 10
+    grey = np.full((400, 32, 32, 3), 128, dtype=np.uint8)
+    data = Dataset(grey, labels, grey[:1], labels[:1], [str(k) for k in range(10)], "grey")
+    config = TrainConfig(batch_size=100, seed=0, noise_std=16.0, blur_sigma=1.0, jpeg_quality=30)
+    train, _ = make_datasets(data, config, num_classes=10)
+    images = np.concatenate([batch.numpy() for batch, _ in train.take(4)])
+    spreads = (images - 128.0).reshape(400, -1).std(axis=1)
+    untouched = spreads < 1e-3
+    assert 0.55 < untouched.mean() < 0.78  # blur or JPEG: two in three images
+    assert stats.kstest(spreads[~untouched], stats.uniform(0, 16).cdf).pvalue > 1e-3  # noise, with its own spread
+
+
+def test_camera_augmentations_take_batches_too_small_to_give_each_kind_an_image(cifar_subset):
+    # 5 training images in batches of 2, then 1: some kinds get no image of a batch (an empty share), in the graph
+    # tf.data traces, as a run's last, smaller batch does.
+    data = small_dataset(cifar_subset, 5, 1)
+    config = TrainConfig(batch_size=2, seed=0, noise_std=16.0, blur_sigma=1.0, jpeg_quality=30)
+    train, _ = make_datasets(data, config, num_classes=10)
+    batches = [images.numpy() for images, _ in train.repeat(20)]
+    assert [len(images) for images in batches[:3]] == [2, 2, 1] and len(batches) == 60
+    assert all(images.shape[1:] == (32, 32, 3) and images.dtype == np.float32 for images in batches)
+
+
+def test_without_noise_augmentation_training_batches_stay_uint8_pixels():
+    labels = np.arange(20) % 10
+    data = Dataset(IMAGES[np.arange(20) % 6], labels, IMAGES[:1], labels[:1], [str(k) for k in range(10)], "x")
+    images, _ = next(iter(make_datasets(data, TrainConfig(batch_size=20), num_classes=10)[0]))
+    assert images.dtype == np.uint8
 
 
 def test_one_epoch_fit_reduces_the_loss(cifar_subset):

@@ -122,3 +122,27 @@ def test_steps_per_epoch_counts_the_last_partial_batch():
 ])
 def test_short_time(iso_time, shown):
     assert view.short_time(iso_time) == shown
+
+
+def test_compare_models_shows_corruption_accuracy_only_where_recorded():
+    plain = {"name": "a", "test_accuracy": 0.6, "config": TrainConfig().to_dict()}
+    robust = {"name": "b", "test_accuracy": 0.7, "config": TrainConfig().to_dict(),
+              "robustness": {"clean": 0.7, "noise_8": 0.5, "mean": 0.55}}
+    assert [row[""] for row in view.compare_models([plain, {**robust, "name": "c", "robustness": None}])] == [
+        "test accuracy", "training seconds"]
+    rows = view.compare_models([plain, robust])
+    assert rows[1] == {"": "corruption accuracy (mean of five corruptions)", "a": None, "b": 0.55}
+    assert view.compare_models([plain, robust], "zh")[1][""] == "损坏准确率（五种损坏的平均）"
+
+
+def test_corruption_accuracy_reads_the_recorded_mean_and_nothing_else():
+    assert view.corruption_accuracy({"robustness": {"mean": 0.61}}) == 0.61
+    for broken in ({}, {"robustness": None}, {"robustness": "0.6"}, {"robustness": {"mean": True}},
+                   {"robustness": {"mean": float("nan")}}, {"robustness": {"noise_8": 0.5}}):
+        assert view.corruption_accuracy(broken) is None
+
+
+def test_every_setting_has_a_label_in_both_languages():
+    for language in ("en", "zh"):
+        missing = [name for name in TrainConfig().to_dict() if view.setting_label(name, language) == name]
+        assert missing == [], language
