@@ -235,11 +235,13 @@ def over_budget(events: list[dict[str, Any]]) -> tuple[float, float] | None:
 
 def shortened(events: list[dict[str, Any]]) -> tuple[int, int, float] | None:
     """(epochs planned, epochs asked for, the server's ceiling in seconds) when the ceiling planned a run shorter
-    than it asked; None when it trains every epoch it asked for (or fills a time budget)."""
+    than it asked; None when it trains every epoch it asked for (or fills a time budget). A run that proved faster
+    than its first plan re-plans (`replan` events) back towards what it asked for: the latest plan counts."""
     start = start_fields(events)
     if not start.get("max_seconds") or start.get("time_budget_seconds") or not start.get("asked_epochs"):
         return None
-    planned, asked = int(start["epochs"]), int(start["asked_epochs"])
+    replans = [event["epochs"] for event in events if event.get("type") == "replan"]
+    planned, asked = int(replans[-1] if replans else start["epochs"]), int(start["asked_epochs"])
     return (planned, asked, float(start["max_seconds"])) if planned < asked else None
 
 

@@ -290,9 +290,10 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
             update_status(job.run_id, epochs=last_epoch - initial_epoch)
             job.emit({"type": "replan", "epochs": last_epoch - initial_epoch, "elapsed": time.monotonic() - job.started})
 
-        # A time budget has room to grow if the machine speeds up; under a ceiling the run never trains more than asked.
+        # A time budget has room to grow if the machine speeds up. Under a ceiling a run planned shorter than it asked
+        # (the first plan is cautious: a tiny network's epochs ran 4x faster than planned) grows back, never past it.
         grow = job.config.time_budget_seconds > 0
-        fit_last_epoch = initial_epoch + (min(2 * plan.epochs + 2, 1000) if grow else plan.epochs)
+        fit_last_epoch = initial_epoch + (min(2 * plan.epochs + 2, 1000) if grow else max(plan.epochs, job.config.epochs))
         callbacks.append(BudgetKeeper(
             resize=lambda total_steps: resize_schedule(schedule, job.config, total_steps), deadline=plan.deadline,
             steps_per_epoch=plan.steps_per_epoch, initial_epoch=initial_epoch, last_epoch=initial_epoch + plan.epochs,

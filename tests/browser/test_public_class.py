@@ -20,7 +20,7 @@ from helpers.server import free_port, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 240_000  # a loaded 2-core machine: TensorFlow's import, a first batch beside other tests
-EPOCHS = 1000  # the most a setting allows: minutes of tiny images, to reload mid-run (the cap used to stretch any run)
+EPOCHS = 1000  # the most a setting allows: a minute or more of tiny images, to reload mid-run (the cap used to stretch any run)
 LINK = f"/training?filters=%5B4%5D&epochs={EPOCHS}&batch_size=32"
 ALICES_MODEL = "alices-private-model"
 
@@ -34,6 +34,12 @@ def upload_zip(page, archive) -> None:
     assert "Something went wrong" not in page.inner_text("body")
 
 
+def start_event(run_id: str) -> dict | None:
+    from cnn_core.training import runs
+
+    return next((event for event in runs.read_events(run_id) if event["type"] == "start"), None)
+
+
 def stop_buttons(page) -> int:
     return page.get_by_role("button", name="Stop", exact=True).count()
 
@@ -42,7 +48,7 @@ def test_two_visitors_share_a_zip_and_keep_what_is_theirs(app_dirs, chromium_pat
     from playwright.sync_api import sync_playwright
 
     shutil.copytree(PROJECT_ROOT / "models" / "cifar10-subset-best", app_dirs["models"] / "cifar10-subset-best")
-    archive = write_zip(tmp_path / "class-pets.zip", class_files({"cats": (200, 40, 40), "dogs": (40, 200, 40)}, 24))
+    archive = write_zip(tmp_path / "class-pets.zip", class_files({"cats": (200, 40, 40), "dogs": (40, 200, 40)}, 48))
     env = {"CNN_STUDIO_PUBLIC": "1", "CNN_STUDIO_MAX_RUNS": "1", "CNN_STUDIO_DISPATCHER": "on"}
     port = free_port()
     server = start_server(port, env, tmp_path / "server.log")
@@ -79,16 +85,18 @@ def visit(url, alice, bob, archive, app_dirs) -> None:
     name.press("Enter")
     alice.wait_for_timeout(500)
     alice.get_by_role("button", name="Train", exact=True).click()
-    alice.get_by_text("Loss per batch").first.wait_for()
+    live = alice.get_by_text(re.compile(rf"{ALICES_MODEL} · epoch \d+ of \d+")).first  # the live view's progress
+    live.wait_for()
     alice.reload()  # a new session of the same browser: the run is found by its owner
     alice.get_by_role("button", name="Stop", exact=True).wait_for()
-    alice.get_by_text(re.compile(rf"{ALICES_MODEL}.*epoch \d+ of \d+")).first.wait_for()
+    live.wait_for()
     bob.reload()
     bob.get_by_role("textbox", name="Save the model as").wait_for()
     assert stop_buttons(bob) == 0 and ALICES_MODEL not in bob.inner_text("body")
 
     run = next(status for status in runs.list_runs() if status["model_name"] == ALICES_MODEL)
-    start = next(event for event in runs.read_events(run["run_id"]) if event["type"] == "start")
+    wait_until(lambda: start_event(run["run_id"]), timeout=120)  # the live view shows the run from its loading on
+    start = start_event(run["run_id"])
     assert start["asked_epochs"] == EPOCHS and start["max_seconds"] == 300  # under the server's ceiling, ...
     assert start["epochs"] == EPOCHS or start["expected_seconds"] > 0.8 * 300  # ... kept unless they do not fit
     alice.get_by_role("button", name="Stop", exact=True).click()

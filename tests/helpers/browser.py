@@ -50,9 +50,9 @@ def open_options(page, widget, attempts: int = 3, timeout_ms: int = 15_000):
 def open_expander(page, title: str, timeout_ms: int = 60_000) -> None:
     """Open the collapsed expander whose summary reads `title` (a lazy one draws its body only once opened)."""
     settle(page)
-    summary = page.locator("[data-testid='stExpander'] summary").filter(has_text=title).first
-    summary.wait_for(timeout=timeout_ms)
-    details = page.locator("[data-testid='stExpander'] details").filter(has=summary).first
+    details = page.locator("[data-testid='stExpander'] details").filter(
+        has=page.locator("summary", has_text=title)).first
+    details.wait_for(timeout=timeout_ms)
     if details.get_attribute("open") is None:
-        summary.click()
+        details.locator("summary").first.click()
     settle(page)

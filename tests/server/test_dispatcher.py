@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from cnn_core.server import dispatcher, queue
@@ -17,6 +19,14 @@ CONFIG = TrainConfig(**TINY, epochs=1)
 
 def submit(data, owner: str, name: str) -> str:
     return queue.submit(CONFIG, launch.make_request(CONFIG, str(data), name, max_images=64), owner=owner)
+
+
+def _started_at(status: dict) -> float:
+    return datetime.fromisoformat(status["started"]).timestamp()
+
+
+def _ended_at(status: dict) -> float:
+    return datetime.fromisoformat(status["ended"]).timestamp()
 
 
 def ended(run_id: str) -> bool:
@@ -118,7 +128,12 @@ def test_in_public_mode_a_run_keeps_the_epochs_it_asked_for_and_a_run_too_long_f
     wait_until(lambda: ended(many), timeout=300)
     start = next(event for event in runs.read_events(many) if event["type"] == "start")
     assert start["asked_epochs"] == 1000 and 1 <= start["epochs"] < 1000  # planned shorter, before training
-    assert runs.read_status(many)["state"] == "finished" and len(runs.history(many)) <= start["epochs"]
+    status, replans = runs.read_status(many), [e for e in runs.read_events(many) if e["type"] == "replan"]
+    assert status["state"] == "finished" and len(runs.history(many)) <= 1000  # never more than asked
+    assert len(runs.history(many)) == (replans[-1]["epochs"] if replans else start["epochs"])  # the plan, kept
+    seconds = _ended_at(status) - _started_at(status)
+    assert seconds < 25 + 10  # under the ceiling (its grace aside) ...
+    assert len(runs.history(many)) == 1000 or seconds > 0.6 * 25  # ... and a cautious first plan did not waste it
 
 
 def test_a_run_past_its_time_limit_is_ended_from_outside_and_the_next_one_starts(app_dirs, cifar_subset, monkeypatch):

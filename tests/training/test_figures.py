@@ -171,6 +171,15 @@ def test_over_budget_needs_a_budget_and_an_estimate_past_it_by_a_tenth():
     assert figures.over_budget([{"type": "loading"}]) is None
 
 
+def test_a_run_cut_to_the_ceiling_says_so_until_it_re_plans_back_to_what_it_asked_for():
+    start = {"type": "start", "epochs": 906, "asked_epochs": 1000, "max_seconds": 300.0, "time_budget_seconds": 0}
+    assert figures.shortened([{"type": "loading"}, start]) == (906, 1000, 300.0)
+    assert figures.shortened([start, {"type": "replan", "epochs": 950}]) == (950, 1000, 300.0)
+    assert figures.shortened([start, {"type": "replan", "epochs": 950}, {"type": "replan", "epochs": 1000}]) is None
+    assert figures.shortened([{**start, "epochs": 1000}]) is None  # every epoch it asked for fits
+    assert figures.shortened([{**start, "time_budget_seconds": 60.0}]) is None  # a budget is filled, not a ceiling
+
+
 def test_run_phase_follows_the_newest_event_that_names_one():
     assert figures.run_phase([]) == "loading"
     events = [{"type": "loading"}, {"type": "loading", "images_done": 5, "images_total": 9}]
