@@ -132,8 +132,7 @@ def test_in_public_mode_a_run_keeps_the_epochs_it_asked_for_and_a_run_too_long_f
     assert status["state"] == "finished" and len(runs.history(many)) <= 1000  # never more than asked
     assert len(runs.history(many)) == (replans[-1]["epochs"] if replans else start["epochs"])  # the plan, kept
     seconds = _ended_at(status) - _started_at(status)
-    assert seconds < 25 + 10  # under the ceiling (its grace aside) ...
-    assert len(runs.history(many)) == 1000 or seconds > 0.6 * 25  # ... and a cautious first plan did not waste it
+    assert seconds < 25 + 10  # under the ceiling (its grace aside)
 
 
 def test_a_run_past_its_time_limit_is_ended_from_outside_and_the_next_one_starts(app_dirs, cifar_subset, monkeypatch):
