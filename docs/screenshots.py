@@ -30,7 +30,8 @@ def classify_chinese(page, url: str, target: Path) -> None:
     page.get_by_role("option", name=re.compile("Chelsea")).click()
     page.keyboard.press("Escape")
     page.get_by_text(re.compile(r"示例：猫（Chelsea）：")).wait_for()
-    page.get_by_text("从得分到概率").first.wait_for()
+    page.get_by_text("从得分到概率").first.click()  # the worked softmax: a lazy expander, drawn once opened
+    page.locator(".katex").first.wait_for()
     page.wait_for_timeout(2000)  # the bar chart and the formulas finish drawing
     page.locator('[data-testid="stMain"]').screenshot(path=str(target))  # the page itself, not the sidebar
 
