@@ -39,7 +39,10 @@ def process_alive(pid: int | None, start_marker: str | None = None) -> bool:
     return not (start_marker and started != start_marker)
 
 
-def end_processes(records: list[tuple[int, str | None]], grace_seconds: float) -> list[bool]:
+END_GRACE_SECONDS = 3.0  # a run asked to end gets this long to record it itself, then it is killed
+
+
+def end_processes(records: list[tuple[int, str | None]], grace_seconds: float = END_GRACE_SECONDS) -> list[bool]:
     """Ask processes to end (SIGTERM; Windows: TerminateProcess), all at once, and kill those still there after
     `grace_seconds`; for each (pid, start marker), whether it is gone. A pid now used by another process is left alone."""
     targets = {}
@@ -62,7 +65,7 @@ def end_processes(records: list[tuple[int, str | None]], grace_seconds: float) -
     return [not process_alive(pid, marker) for pid, marker in records]
 
 
-def end_process(pid: int, start_marker: str | None, grace_seconds: float) -> bool:
+def end_process(pid: int, start_marker: str | None, grace_seconds: float = END_GRACE_SECONDS) -> bool:
     """One process, as `end_processes` ends them; whether it is gone."""
     return end_processes([(pid, start_marker)], grace_seconds)[0]
 

@@ -95,7 +95,8 @@ def show_run(run_id: str, place: str) -> None:
 def ended_run(run_id: str, place: str, status: dict) -> None:
     """A run's report; for its owner, Resume when it stopped before its plan did and left a checkpoint."""
     report.report_header(run_id, status)
-    if status["state"] in RESUMABLE_STATES and may_manage(status, visitor()):
+    # A run the server requeued after a restart resumes as its copy: a second Resume would train it twice.
+    if status["state"] in RESUMABLE_STATES and may_manage(status, visitor()) and not status.get("requeued_as"):
         checkpoint = resume.read_checkpoint(run_id)
         if checkpoint is not None:
             resume_button(run_id, status, checkpoint, place)

@@ -15,11 +15,15 @@ import sys
 import time
 from typing import Any
 
+from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
 from cnn_core.datasets.base import DataError
 from cnn_core.i18n import TranslatableError
+from cnn_core.models import registry
+from cnn_core.server import owners
+from cnn_core.server.owners import Visitor
 from cnn_core.training import figures, launch, runs
 from cnn_core.training.config import PRESETS, ConfigError, TrainConfig, preset
-from cnn_core.training.resume import resume_config
+from cnn_core.training.resume import check_resume_source, resume_config
 
 DEFAULT_PRESET = "default"
 
@@ -41,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume-from", metavar="RUN_ID_OR_MODEL",
                         help="continue training a run's checkpoint or a saved model (its config is the default)")
     parser.add_argument("--max-images", type=int, metavar="N", help="use only the first N images of each split (quick trials)")
+    add_visitor_arguments(parser)
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -148,10 +153,27 @@ def bar(fraction: float, width: int = 20) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%}"
 
 
+def check_visitor(args: argparse.Namespace, name: str) -> Visitor:
+    """Public mode: the command trains as its --owner (or --admin) under the app's rules: it continues only a run or
+    model that visitor may manage or see, and never saves under a name another owner holds. Returns the visitor."""
+    visitor = visitor_from(args)
+    if args.resume_from:
+        check_resume_source(args.resume_from)  # a run with a checkpoint or a saved model, else why not
+    if args.resume_from and runs.RUN_ID_PATTERN.match(args.resume_from):
+        if not owners.may_manage(runs.read_status(args.resume_from), visitor):
+            raise runs.RunNotFoundError("no_such_run", run_id=args.resume_from)  # as if absent: not theirs to see
+    elif args.resume_from:
+        owners.model_metadata_for(args.resume_from, visitor)  # RegistryError "no such model" when not theirs
+    if taken := owners.name_taken_by_other(name, visitor):
+        raise registry.RegistryError("name_taken", name=taken)
+    return visitor
+
+
 def run(args: argparse.Namespace) -> int:
     """Train in this process, save to the registry; progress as it goes (see Progress), a final JSON line."""
-    config = train_config_from_args(args)
     name = args.name or f"{args.preset or DEFAULT_PRESET}-{time.strftime('%Y%m%d-%H%M%S')}"
+    visitor = check_visitor(args, name)
+    config = train_config_from_args(args)
     request = launch.make_request(
         config, args.data, name, resume_from=args.resume_from, max_images=args.max_images
     )
@@ -159,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
         active = runs.active_run()
         if active:
             raise runs.BusyError("training_here", run_id=active)
-        run_id = runs.create_run(config.to_dict(), request)
+        run_id = runs.create_run(config.to_dict(), {**request, "owner": visitor.owner or None},
+                                 owner=visitor.owner or None)
     try:
         summary = launch.run_training(run_id, on_event=Progress(), started=args.started)
     except (DataError, ConfigError):

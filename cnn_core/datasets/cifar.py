@@ -98,7 +98,7 @@ def load_cifar_batches(location: Path) -> Dataset:
     arrays, meta = _read_batches(location)
     train_names = sorted((name for name in arrays if name.startswith("data_batch_")), key=lambda n: int(n[11:]))
     if not train_names or "test_batch" not in arrays:
-        raise DataError("no_batches", path=str(location))
+        raise DataError("no_batches", path=location_name(location))
     x_test, y_test = arrays.pop("test_batch")
     train = [arrays.pop(name) for name in train_names]
     class_names = list(CIFAR10_CLASSES)

@@ -75,7 +75,7 @@ def _folder_entries(root: Path) -> list[Entry]:
     for folder, subfolders, files in os.walk(root, followlinks=False):
         seen += len(files) + len(subfolders)
         if seen > MAX_FILES:
-            raise DataError("folder_too_many_files", path=str(root), limit=MAX_FILES)
+            raise DataError("folder_too_many_files", path=location_name(root), limit=MAX_FILES)
         for name in files:
             file = Path(folder, name)
             parts = file.relative_to(root).parts
@@ -105,10 +105,14 @@ def _zip_entries(archive: zipfile.ZipFile, archive_name: str) -> list[Entry]:
     if len(infos) > MAX_FILES:
         raise DataError("zip_too_many_files", name=archive_name, limit=MAX_FILES)
     entries, declared = [], 0
+    # A slash separates folders (the zip format's rule) and a backslash is part of a name, except in Windows' own
+    # zips (PowerShell 5.1's Compress-Archive), which separate with backslashes: an archive with no slash at all is
+    # read their way. orig_filename is the name as stored (on Windows, Python turns backslashes into slashes).
+    legacy = not any("/" in info.orig_filename for info in infos)
     for info in infos:
-        name = info.filename  # "/" separates folders (the zip format's rule): a "\\" is part of a name ...
+        name = info.orig_filename.replace("\\", "/") if legacy else info.orig_filename
         parts = PurePosixPath(name).parts
-        either = name.replace("\\", "/").split("/")  # ... but ".." between either separator is refused all the same
+        either = name.replace("\\", "/").split("/")  # ".." between either separator is refused all the same
         if name.startswith(("/", "\\")) or ".." in either or (parts and ":" in parts[0]):
             raise DataError("unsafe_path", name=archive_name, member=repr(info.filename[:200]))
         if info.is_dir() or not _is_image_name(parts):
@@ -176,7 +180,7 @@ def _build(entries: list[Entry], where: str, validation_fraction: float, seed: i
     """Decode every image under a class folder and split them (split folders if present, else stratified)."""
     entries = _strip_wrappers(entries)
     if not entries:
-        raise DataError("no_images", path=where)
+        raise DataError("no_images", path=location_name(where))
     tops = {parts[0].lower() for parts, _ in entries if len(parts) >= 3}
     use_split_folders = bool("train" in tops and tops & {"test", "val", "validation"} and tops <= set(SPLIT_FOLDERS))
     decoded = _decode_all(entries, where, offset=1 if use_split_folders else 0, progress=progress)
@@ -220,7 +224,7 @@ def _decode_all(entries: list[Entry], where: str, offset: int,
             total_bytes += len(data)
             total_pixels += _header_pixels(data, "/".join(parts))
             if total_pixels > MAX_DATASET_PIXELS:
-                raise DataError("too_many_pixels", path=where, limit=MAX_DATASET_PIXELS // 1_000_000)
+                raise DataError("too_many_pixels", path=location_name(where), limit=MAX_DATASET_PIXELS // 1_000_000)
             pixels = _decode(data) if total_bytes <= MAX_TOTAL_BYTES else None
         except DataError as error:
             if error.reason in PIXEL_REFUSALS:  # the dataset refused whole, before any more decoding
@@ -232,7 +236,7 @@ def _decode_all(entries: list[Entry], where: str, offset: int,
             skipped.append("/".join(parts))
             continue
         if pixels is None:
-            raise DataError("too_much_to_load", path=where, limit=MAX_TOTAL_BYTES / 2**30)
+            raise DataError("too_much_to_load", path=location_name(where), limit=MAX_TOTAL_BYTES / 2**30)
         images.append(pixels)
         labels_by_name.append(parts[offset])
         splits.append(SPLIT_FOLDERS[parts[0].lower()] if offset else "")
@@ -246,11 +250,11 @@ def _check_classes(decoded: tuple[list, list, list, list], where: str) -> list[s
     images, labels_by_name, _, skipped = decoded
     class_names = sorted(set(labels_by_name))
     if len(class_names) > MAX_CLASSES:
-        raise DataError("too_many_classes", path=where, classes=len(class_names), limit=MAX_CLASSES)
+        raise DataError("too_many_classes", path=location_name(where), classes=len(class_names), limit=MAX_CLASSES)
     if not images:
         if skipped:
-            raise DataError("no_readable_images_skipped", path=where, skipped=len(skipped))
-        raise DataError("no_readable_images", path=where)
+            raise DataError("no_readable_images_skipped", path=location_name(where), skipped=len(skipped))
+        raise DataError("no_readable_images", path=location_name(where))
     if len(class_names) < 2:
-        raise DataError("one_class", name=repr(class_names[0]), path=where)
+        raise DataError("one_class", name=repr(class_names[0]), path=location_name(where))
     return class_names

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from pathlib import Path
 
 from cnn_core import atomic, paths
@@ -15,7 +16,9 @@ def store_upload(file_name: str, content: bytes) -> Path:
     """Keep an uploaded dataset under data_dir()/uploads, named by its content (re-uploads are free)."""
     safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(file_name).name)[-60:] or "upload"
     target = paths.data_dir() / "uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_name}"
-    if not target.exists():
+    if target.exists():
+        target.touch()  # in use again: newest, so the last to be pruned
+    else:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = atomic.temp_path_for(target)  # unique: two sessions may upload the same file at once
         try:
@@ -27,15 +30,17 @@ def store_upload(file_name: str, content: bytes) -> Path:
     return target
 
 
-KEPT_UPLOADS = 10  # each may be 20 MB; older ones can simply be uploaded again
+KEPT_UPLOADS = 10  # each may be 20 MB; older ones can simply be uploaded again ...
+KEPT_SECONDS = 12 * 3600  # ... once no queued run can still need them (a class's queue drains within hours)
 
 
 def _prune_uploads(folder: Path, keep: Path) -> None:
-    """Delete all but the newest KEPT_UPLOADS datasets (never `keep`, the one just stored)."""
+    """Delete the datasets beyond the newest KEPT_UPLOADS that nobody used for KEPT_SECONDS (never `keep`, the one
+    just stored): a class uploading thirty zips must not delete the one their queued runs train on."""
     files = sorted((path for path in folder.iterdir() if path.is_file() and not path.name.startswith(".")),
                    key=lambda path: path.stat().st_mtime, reverse=True)
     for path in files[KEPT_UPLOADS:]:
-        if path != keep:
+        if path != keep and time.time() - path.stat().st_mtime > KEPT_SECONDS:
             path.unlink(missing_ok=True)
 
 

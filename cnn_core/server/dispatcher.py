@@ -26,22 +26,21 @@ from typing import Any
 from cnn_core import settings
 from cnn_core.atomic import read_json
 from cnn_core.processes import end_process
-from cnn_core.server.queue import QUEUED, queue_lock, queue_order, run_limit, set_queued_status
+from cnn_core.server.queue import QUEUED, queue_lock, queue_order, set_queued_status
 from cnn_core.training.runs import (
     ACTIVE_STATES,
     TrainingError,
     append_event,
     list_runs,
     now_iso,
-    read_config,
     read_request,
+    read_status,
     run_folder,
     update_status,
 )
 
 POLL_SECONDS = 1.0  # how soon a freed slot is filled; a poll reads the small status files only
 LIMIT_GRACE_SECONDS = 30.0  # past its limit a run gets this plus 10 % of the limit to end by itself (it aims at 100 %)
-END_GRACE_SECONDS = 5.0  # a run asked to end that has not after this long is killed
 _THREAD: list[tuple[threading.Thread, threading.Event]] = []  # the running thread and its stop event
 _THREAD_LOCK = threading.Lock()
 
@@ -78,11 +77,13 @@ def dispatch_once() -> list[str]:
 
 
 def overdue(status: dict[str, Any], now: float) -> float | None:
-    """The time limit a local run has passed (by more than its grace), or None while it is within it."""
-    if status["state"] not in ACTIVE_STATES or status.get("ray"):  # a Ray run's relay shares this server's pid
-        return None
-    limit = run_limit(read_config(status["run_id"]), read_request(status["run_id"]))
-    began = status.get("dispatched") or status.get("started") or status.get("created") or ""
+    """The server's ceiling a run it dispatched has passed (by more than its grace), or None while it is within it.
+    A time budget is the run's own plan, not a limit: a run may overrun it (a first download, an epoch that does not
+    fit), and a run started by hand (the CLI, a desktop) is not the server's to end."""
+    if status["state"] not in ACTIVE_STATES or status.get("ray") or not status.get("dispatched"):
+        return None  # (a Ray run's relay shares this server's pid)
+    limit = float(read_request(status["run_id"]).get("max_seconds") or 0)
+    began = status.get("dispatched") or ""
     try:
         elapsed = now - datetime.datetime.fromisoformat(began).timestamp()
     except ValueError:
@@ -98,8 +99,10 @@ def enforce_limits(now: float | None = None) -> list[str]:
         if limit is None:
             continue
         launch = _launch_record(status)
-        if launch["pid"] == os.getpid() or not end_process(launch["pid"], launch.get("pid_started"), END_GRACE_SECONDS):
+        if launch["pid"] == os.getpid() or not end_process(launch["pid"], launch.get("pid_started")):
             continue
+        if read_status(status["run_id"])["state"] not in (*ACTIVE_STATES, "interrupted"):
+            continue  # it ended by itself meanwhile (finished and saved, say): its own record stands
         append_event(status["run_id"], {"type": "failed", "error": f"over its time limit of {limit:.0f} s"})
         update_status(status["run_id"], state="failed", ended=now_iso(), error_key="errors.training.over_time_limit",
                       error_values={"seconds": round(limit)},

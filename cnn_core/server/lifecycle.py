@@ -21,8 +21,6 @@ from cnn_core.server.queue import requeue_interrupted
 from cnn_core.training.launch import local_children
 from cnn_core.training.runs import append_event, now_iso, read_status, update_status
 
-END_SECONDS = 3.0  # a run asked to end gets this long to record it itself, then it is killed
-
 
 def start() -> threading.Thread:
     """Requeue what the last shutdown interrupted, then start the dispatcher (idempotent)."""
@@ -35,7 +33,7 @@ def stop() -> list[str]:
     returns their ids."""
     dispatcher.stop_dispatcher()
     children = local_children()
-    end_processes(list(children.values()), END_SECONDS)
+    end_processes(list(children.values()))
     for run_id in children:
         _record_shutdown(run_id)
     return list(children)

@@ -19,6 +19,7 @@ from typing import Any
 from cnn_core import settings
 from cnn_core.models import registry
 from cnn_core.models.protection import shipped_names
+from cnn_core.training.runs import list_runs
 
 LOCAL_OWNER = "local"
 
@@ -114,12 +115,14 @@ def current_run(statuses: list[dict[str, Any]], visitor: Visitor) -> str | None:
     return next((status["run_id"] for status in training + waiting), None)
 
 
-def name_taken_by_other(name: str, visitor: Visitor, statuses: list[dict[str, Any]] = ()) -> str | None:
+def name_taken_by_other(name: str, visitor: Visitor, statuses: list[dict[str, Any]] | None = None) -> str | None:
     """Public mode: the model name, spelt as saved, that someone else owns and that `name` would be mistaken for
-    (registry.name_key: case, "_", "-" and spaces folded), among saved models and the runs in `statuses` that will
-    save one; None when the name is free for this visitor (or a teacher, or a desktop)."""
+    (registry.name_key: case, "_", "-" and spaces folded), among saved models and the queued or training runs that
+    will save one (`statuses`, else every run's); None when the name is free for this visitor (or a teacher, or a
+    desktop)."""
     if not settings.public_mode() or visitor.admin:
         return None
+    statuses = list_runs() if statuses is None else statuses
     key = registry.name_key(name)
     saved = [(model["name"], model.get("owner")) for model in registry.list_models()]
     coming = [(status.get("model_name") or "", status.get("owner")) for status in statuses

@@ -202,3 +202,25 @@ def test_a_terminal_sees_live_progress_and_readable_epochs(capsys):
     assert "decoding images [#####...............]  25%" in err and "epoch 1/2 step 3  loss 1.2500" in err
     assert out.startswith("epoch 1/2  loss 1.0000  accuracy 50.0%  val_loss 1.1000  val_accuracy 40.0%")
     assert train.bar(1.0).startswith("[" + "#" * 20 + "]")
+
+
+def test_in_public_mode_train_and_runs_act_as_their_owner(app_dirs, capsys, monkeypatch):
+    """The app's rules on the server's shell too: `train` neither continues another's private model nor saves over
+    their name (an ownerless save once replaced a student's model); `runs` lists and deletes one's own runs only."""
+    from cnn_core.training.config import TrainConfig
+    from cnn_core.training.model import build_model
+
+    registry.save_model(build_model(TrainConfig(filters=[4]), num_classes=2), "alices-model",
+                        {"class_names": ["cats", "dogs"], "config": TrainConfig(filters=[4]).to_dict(),
+                         "owner": "alice"})
+    alices_run = runs.create_run(TrainConfig(filters=[4]).to_dict(), {"data": None, "model_name": "a"},
+                                 state="finished", owner="alice")
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    for arguments, message in ((["--resume-from", "alices-model", "--owner", "bob"], "no saved model named"),
+                               (["--name", "Alices_Model", "--epochs", "1", "--owner", "bob"], "alices-model")):
+        assert cli.main(["train", *arguments]) == 2
+        assert message in capsys.readouterr().err
+    assert cli.main(["runs", "--owner", "bob"]) == 0 and capsys.readouterr().out == ""
+    assert cli.main(["runs", "--delete", alices_run, "--owner", "bob"]) == 2 and (app_dirs["runs"] / alices_run).exists()
+    assert cli.main(["runs", "--owner", "alice"]) == 0 and alices_run in capsys.readouterr().out
+    assert cli.main(["runs", "--delete", alices_run, "--admin"]) == 0 and not (app_dirs["runs"] / alices_run).exists()

@@ -70,6 +70,17 @@ def test_a_backslash_in_a_zip_folder_name_is_part_of_the_class_name(tmp_path):
     assert len(dataset.y_train) + len(dataset.y_test) == 6
 
 
+def test_a_windows_zip_that_separates_folders_with_backslashes_keeps_its_classes(tmp_path):
+    """PowerShell 5.1's Compress-Archive stores cats\\0.png: with no "/" anywhere, "\\" separates its folders."""
+    files = {name.replace("/", "\\"): data for name, data in class_files({"cats": (200, 30, 30), "dogs": (30, 200, 30)},
+                                                                        3).items()}
+    dataset = load_dataset(write_zip(tmp_path / "windows.zip", files))
+    assert dataset.class_names == ["cats", "dogs"] and len(dataset.y_train) + len(dataset.y_test) == 6
+    evil = {**files, "..\\cats\\9.png": next(iter(files.values()))}
+    with pytest.raises(DataError, match="unsafe path"):
+        load_dataset(write_zip(tmp_path / "evil-windows.zip", evil))
+
+
 def test_a_dataset_is_described_by_its_own_name_never_its_server_path(tmp_path):
     (tmp_path / "deep" / "er").mkdir(parents=True)
     archive = write_zip(tmp_path / "deep" / "er" / "pets.zip", good_files())
@@ -185,8 +196,9 @@ def test_a_folder_far_too_big_to_be_a_dataset_is_refused(monkeypatch):
 def test_one_class_unreadable_images_and_too_many_classes_get_clear_errors(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="Only one class"):
         load_dataset(write_tree(tmp_path / "one", {f"cats/{index}.png": picture() for index in range(4)}))
-    with pytest.raises(DataError, match="at least two class folders"):
+    with pytest.raises(DataError, match="at least two class folders") as refused:
         load_dataset(write_zip(tmp_path / "one.zip", {f"x/cats/{index}.png": picture() for index in range(4)}))
+    assert "one.zip" in str(refused.value) and str(tmp_path) not in str(refused.value)  # its name, not a server path
     garbage = {"cats/0.png": b"\x89PNG\r\n\x1a\n broken", "dogs/0.jpg": b"\xff\xd8\xff junk", "dogs/1.png": b""}
     with pytest.raises(DataError, match="3 unreadable"):
         load_dataset(write_tree(tmp_path / "garbage", garbage))

@@ -25,3 +25,15 @@ def test_store_upload_keeps_only_the_newest_uploads(app_dirs):
     left = sorted((app_dirs["data"] / "uploads").iterdir())
     assert len(left) == uploads.KEPT_UPLOADS
     assert set(left) == set(stored[-uploads.KEPT_UPLOADS:])  # the oldest three are gone
+
+
+def test_an_upload_in_use_lately_is_kept_however_many_come_after_it(app_dirs):
+    """A class uploads the teacher's zip, then ten students their own: the shared zip, re-uploaded (or simply
+    recent), stays for the runs queued on it; only uploads unused for KEPT_SECONDS make room."""
+    shared = uploads.store_upload("class.zip", b"PK shared")
+    os.utime(shared, (1_000_000, 1_000_000))  # stored long ago ...
+    assert uploads.store_upload("class.zip", b"PK shared") == shared  # ... and uploaded again now: in use
+    for index in range(uploads.KEPT_UPLOADS + 2):
+        uploads.store_upload(f"own{index}.zip", f"PK {index}".encode())
+    left = set((app_dirs["data"] / "uploads").iterdir())
+    assert shared in left and len(left) == uploads.KEPT_UPLOADS + 3  # nothing recent pruned

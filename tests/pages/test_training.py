@@ -487,6 +487,10 @@ def test_an_interrupted_run_continues_from_its_checkpoint(app_dirs, cifar_subset
     assert calls == [((TrainConfig(epochs=3), str(cifar_subset), f"model-{folder.name}"),
                       {"resume_from": folder.name})]
     assert any("Queued run 20260101-130000-eeeeee" in success.value for success in at.success)
+    # Once the server has requeued it after a restart, its copy resumes it: no second Resume to train it twice.
+    status = json.loads((folder / "status.json").read_text())
+    (folder / "status.json").write_text(json.dumps({**status, "requeued_as": "20260101-130000-eeeeee"}))
+    assert not [button for button in run_page().button if button.key == f"resume_runs_{folder.name}"]
 
 
 def test_a_run_is_deleted_after_a_second_click_and_its_model_stays(app_dirs):

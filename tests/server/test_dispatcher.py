@@ -144,7 +144,8 @@ def test_a_run_past_its_time_limit_is_ended_from_outside_and_the_next_one_starts
 
     monkeypatch.setenv("CNN_STUDIO_MAX_RUNS", "1")
     long = TrainConfig(**TINY, epochs=1000, time_budget_seconds=300)
-    stuck = queue.submit(long, launch.make_request(long, str(cifar_subset), "stuck", max_images=64), owner="gil")
+    request = {**launch.make_request(long, str(cifar_subset), "stuck", max_images=64), "max_seconds": 300}
+    stuck = queue.submit(long, request, owner="gil")  # the server's ceiling, as public mode sets it
     after = submit(cifar_subset, "hal", "after")
     assert dispatcher.dispatch_once() == [stuck]
     wait_until(lambda: runs.read_status(stuck).get("pid"), timeout=300)
@@ -157,4 +158,6 @@ def test_a_run_past_its_time_limit_is_ended_from_outside_and_the_next_one_starts
     assert status["state"] == "failed" and status["error_key"] == "errors.training.over_time_limit"
     assert "time limit of 300 s" in status["error"]
     assert dispatcher.dispatch_once() == [after]  # the slot is free again
+    # A run without the server's ceiling (a desktop's, whose budget is its own plan) is never ended from outside.
+    assert dispatcher.enforce_limits(now=time.time() + 10 * limit) == []
     wait_until(lambda: ended(after), timeout=300)

@@ -150,3 +150,10 @@ def test_public_mode_a_name_that_reads_like_anothers_model_is_refused_whatever_i
     with pytest.raises(queue.QueueError, match="'class-project'"):
         submit("anon-dave", "CLASS_PROJECT")
     assert runs.read_status(run_id)["model_name"] == "victim_model" and len(runs.list_runs()) == 2
+    # The same rule, read from disk, guards a rename or an import (a queued run once lost its name to one and failed
+    # at its save): the queued run's name is taken for everyone but its owner.
+    from cnn_core.server.owners import Visitor, name_taken_by_other
+
+    assert name_taken_by_other("Class Project", Visitor("anon-dave")) == "class-project"
+    assert name_taken_by_other("class-project", Visitor("anon-carol")) is None
+    assert name_taken_by_other("class-project", Visitor("anon-dave", admin=True)) is None
