@@ -1,4 +1,5 @@
-"""The README promises exactly two set-up commands, and CI runs the second one verbatim."""
+"""The README promises exactly two set-up commands (CI runs the second one verbatim), stays a short guide, and every file
+it and the docs name or link exists; docs/design.md's layout table names every module."""
 
 import re
 
@@ -24,16 +25,27 @@ def test_ci_runs_the_readme_test_command():
     assert readme_commands()[1] in ci_lines
 
 
-def test_every_test_file_and_folder_the_readme_names_exists():
-    text = (ROOT / "README.md").read_text()
-    named = set(re.findall(r"\btests/[\w/]+\.py", text)) | set(re.findall(r"`(cnn_core/[\w/]+/)`", text))
-    assert named, "the README names no test file or package folder"
-    assert sorted(path for path in named if not (ROOT / path).exists()) == []
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_the_readme_is_a_guide_of_about_two_hundred_lines():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 210
+
+
+def test_every_test_file_folder_and_linked_file_the_docs_name_exists():
+    missing = []
+    for document in DOCS:
+        text = document.read_text()
+        named = set(re.findall(r"\btests/[\w/]+\.py", text)) | set(re.findall(r"`(cnn_core/[\w/]+/)`", text))
+        missing += [f"{document.name}: {path}" for path in named if not (ROOT / path).exists()]
+        links = {link.split("#")[0] for link in re.findall(r"\]\(([^)#:]+(?:#[^)]*)?)\)", text)}
+        missing += [f"{document.name}: {link}" for link in links if link and not (document.parent / link).exists()]
+    assert missing == []
 
 
 def test_the_layout_table_names_every_module_of_each_subpackage():
     # One row per cnn_core folder; each module of the folder is named in its row (so the table cannot go stale).
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "design.md").read_text()
     rows = {match[0]: match[1] for match in re.findall(r"^\| `(cnn_core/\w+/)` \| (.*) \|$", text, re.M)}
     folders = {f"cnn_core/{path.parent.name}/" for path in (ROOT / "cnn_core").glob("*/__init__.py")}
     assert set(rows) == folders

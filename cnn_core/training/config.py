@@ -339,42 +339,20 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
 
 
 # --- Presets. "seed" is exactly the tutorial's model; the others are measured by bench/bench_recipe.py. ---
-# Each is defined by a time budget, because that is what its goal is (test accuracy on the CIFAR-10 subset
-# on 2 CPU cores: quick within 30 s, default within 180 s, best within 900 s): on faster hardware the
-# same budget trains more epochs, on slower hardware or the full 50,000-image CIFAR-10 fewer, and a run
-# never takes much longer than promised. `epochs` is what fits the budget on a quiet 2-core AVX2 machine with
-# the 5,085-image subset (float32); it applies when the budget is set to 0, and a budget that holds twice it is a long
-# run (long_run_mixup_alpha). What pays most on a CPU (measured):
-# a 2x2 whitening layer (validation +4 to +8 points after 2 epochs, +5.5 after 5), pooling right after each
-# block's first convolution (same accuracy as VGG order at ~half the compute), batch norm, a global-average-
-# pooling head, small batches (more updates per image on a small dataset), a one-cycle schedule, label
-# smoothing, flip augmentation with test-time flip averaging, shifts only when a run is long enough to
-# profit from them, and progressive resizing in default (10-11 epochs instead of 6-7 in its budget, validation
-# +2.4 points; not in quick, whose 1-2 epochs leave no phases, nor in best: 33 epochs, 11 of them at full size,
-# gave 79.8 % validation against 81.1 % for 25 full-size ones).
-# Quick and default train in batches of 64 at a peak of 4e-3, not 32 at 3e-3: oneDNN's kernels run larger batches
-# faster per image (measured within their budgets: default 630 against 500 images/s, 17-18 epochs instead of 13,
-# validation +2.65 points, both seeds up, batches of 128 at 6e-3 +0.8; quick fitted 2 epochs in all of 4 seeds
-# instead of 2 of 4, validation +3.7 points on average, although equal epochs lost 0.4 and 2.1). Best keeps 32:
-# with 64 its budget held 48 epochs instead of 43-47 and validation lost 0.85 points (+0.8, -2.5).
-# "best" is the widest network, long enough to overfit the subset's 4,576 training images, so its AdamW weight
-# decay is real (0.1: validation +1.65 points over 0.05 at 25 fixed epochs, +1.25 within the budget once 26-28
-# epochs fitted, both seeds up each time; when only 17-19 fitted, +1.0 and -1.2. 5e-4 times the learning rate
-# decayed almost nothing; default's 12 epochs do not overfit, and 0.05 there lost 1.8 validation points).
-# Mixup (α 0.2) is in no preset: over 25 fixed epochs of best's network it added +0.6 / +1.7 validation points
-# (seeds 0 / 1), but within best's 880 s (21-24 epochs here) 82.3 / 79.0 % against 81.3 / 81.5 % without it, in
-# default's 12 epochs -1.0 / -2.5, and with weight decay 0.1 it took 0.3 points off.
-# Robustness: each preset was chosen on validation accuracy both clean and under the corruption suite
-# (cnn_core.classify.corruptions), at the epochs its budget fits. Quick adds noise (σ up to 8/255) and caps the whitening
-# gains at 10: clean -0.2, noise 8/255 +18 points (4 seeds; the cap paid only in quick's 2 epochs). Default and best give
-# each training image one of noise (σ up to 16/255), blur (σ up to 1 pixel) or JPEG (quality 30-100): default clean
-# -0.9, corruption accuracy +18 (2 seeds, 17 epochs); best clean -1.1 / +14 at 27 epochs. Where a budget holds twice a
-# preset's epochs (this bfloat16-capable CPU: default ~35, best ~80), the schedule alone turns them into accuracy
-# (default +3.0 at 2x), and mixup α 0.2 adds corruption accuracy at no clean cost (default 2x and 4x: +2.0 to +3.8 in
-# 4 of 4 runs; best, 81 epochs: +1.3, clean +0.4); in quick's 8 epochs it cost 1.7 points, so quick has none.
-# Every preset holds out 10 % of the training images to validate on, although in default that costs about 3 points
-# (measured: 8/9 of the training split against all of it, same steps; in best it measured nothing): the live
-# validation curve and a stopped run's best epoch need those images. validation_fraction 0 trains on all of them.
+# Each is defined by a time budget, because that is what its goal is (test accuracy on the CIFAR-10 subset on 2 CPU
+# cores: quick within 30 s, default within 180 s, best within 900 s): faster hardware trains more epochs in the same
+# budget, slower hardware or the full CIFAR-10 fewer, and a run never takes much longer than promised. `epochs` is what
+# fits the budget on a quiet 2-core AVX2 machine with the subset; it applies when the budget is 0, and a budget that
+# holds twice it is a long run (long_run_mixup_alpha). Every lever was chosen on validation accuracy, clean and under
+# the corruption suite (cnn_core.classify.corruptions); what each one measured is in docs/results.md:
+# - whitening, pooling after each block's first convolution, batch norm, a global-average head, one-cycle, label
+#   smoothing, flip with test-time flip: what pays most on a CPU;
+# - batches of 64 in quick and default (oneDNN runs them faster per image, so more epochs fit); best keeps 32;
+# - progressive resizing in default only (quick's 1-2 epochs leave no phases; in best it lost);
+# - weight decay 0.1 in best, the one network long enough to overfit 4,576 images;
+# - robustness: quick adds noise and caps the whitening gains (a photo's grain swamped directions it amplified 43x);
+#   default and best give each image one of noise, blur or JPEG, and mixup on long runs;
+# - 10 % of the training images held out to validate on (the live curve and a stopped run's best epoch need them).
 
 PRESETS: dict[str, TrainConfig] = {
     "seed": TrainConfig(),

@@ -6,10 +6,8 @@ rest, and always the last epoch, at full size. The network is the same in all th
 the global-average head take any size), so the time a phase saves buys more epochs in a time budget. Validation,
 testing and the saved model always see full-size images: the shrinking is a training-only layer.
 
-Measured on the CIFAR-10 subset (default preset, 2 CPU cores): 12 progressive epochs took the time of 8 full-size
-ones and reached 76.6 % / 74.7 % validation accuracy (seeds 0 / 1) against 73.5 % / 72.5 % (`bench/bench_levers.py`);
-in default's 170 s budget, 10-11 epochs instead of 6-7 and 72.0 % test accuracy instead of 68.9 %
-(`bench/bench_recipe.py`). In best's 880 s it lost (79.8 % validation against 81.1 %): best stays at full size.
+It pays in default (more epochs in its budget, higher validation accuracy) and lost in best, which stays at full
+size: the figures are in docs/results.md.
 
 The pieces: `TrainingResize` (the layer, its side in a variable), `epoch_side` / `epoch_cost` (which phase an
 epoch is in, and what it costs against a full-size epoch, for planning a time budget) and `ProgressiveResizing`
@@ -23,11 +21,8 @@ from typing import Callable
 import keras
 import tensorflow as tf
 
-# (share of the full side, share of a full-size epoch's training time) of each phase. The times are measured in
-# budgeted runs here (2 CPU cores, one traced step for all sizes, the validation pass excluded): half size
-# 0.36-0.41 (default preset's network) and 0.43 (best's), three quarters 0.60-0.73 and 0.72; more than the share of
-# pixels (0.25, 0.56): shrinking itself, batch norm's statistics and the optimizer's update do not shrink. Timing
-# half-size steps while calibrating was tried and planned worse: it gave 0.36 where the run then took 0.41.
+# (share of the full side, share of a full-size epoch's training time) of each phase, as timed in budgeted runs: more
+# than the share of pixels (0.25, 0.56), since batch norm's statistics and the optimizer's update do not shrink.
 PHASES = ((0.5, 0.4), (0.75, 0.7), (1.0, 1.0))
 RESIZE_LAYER_NAME = "training_resize"
 
