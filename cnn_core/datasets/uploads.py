@@ -10,6 +10,9 @@ from pathlib import Path
 from cnn_core import atomic, paths
 
 STORED_NAME = re.compile(r"^[0-9a-f]{12}-(.+)$")  # <content hash>-<the visitor's file name>
+KEPT_UPLOADS = 10  # each may be 20 MB; older ones can simply be uploaded again ...
+KEPT_SECONDS = 12 * 3600  # ... once no queued run can still need them (a class's queue drains within hours)
+REFRESH_SECONDS = 3600  # a re-upload older than this counts as a new use
 
 
 def store_upload(file_name: str, content: bytes) -> Path:
@@ -17,7 +20,8 @@ def store_upload(file_name: str, content: bytes) -> Path:
     safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(file_name).name)[-60:] or "upload"
     target = paths.data_dir() / "uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_name}"
     if target.exists():
-        target.touch()  # in use again: newest, so the last to be pruned
+        if time.time() - target.stat().st_mtime > REFRESH_SECONDS:
+            target.touch()  # in use again: the last to be pruned (not each time: summaries are keyed by its mtime)
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = atomic.temp_path_for(target)  # unique: two sessions may upload the same file at once
@@ -28,10 +32,6 @@ def store_upload(file_name: str, content: bytes) -> Path:
             partial.unlink(missing_ok=True)
     _prune_uploads(target.parent, keep=target)
     return target
-
-
-KEPT_UPLOADS = 10  # each may be 20 MB; older ones can simply be uploaded again ...
-KEPT_SECONDS = 12 * 3600  # ... once no queued run can still need them (a class's queue drains within hours)
 
 
 def _prune_uploads(folder: Path, keep: Path) -> None:
