@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 
+from helpers.browser import classify_model_options
 from helpers.class_folders import class_files, write_zip
 from helpers.paths import CHROMIUM_ARGS, PROJECT_ROOT
 from helpers.runs import wait_until
@@ -103,10 +104,5 @@ def visit(url, alice, bob, archive, app_dirs) -> None:
     alice.get_by_text("Test accuracy").first.wait_for()
     wait_until(lambda: (app_dirs["models"] / ALICES_MODEL / "model.keras").is_file(), timeout=60)
 
-    bob.goto(url + "/classify")
-    bob.get_by_text("Upload photos").wait_for()
-    bob.locator('[data-testid="stSelectbox"]').filter(has=bob.get_by_text("Model", exact=True)).first.click()
-    options = bob.get_by_role("option")
-    options.first.wait_for()
-    shown = [options.nth(index).inner_text() for index in range(options.count())]
+    shown = classify_model_options(bob, url)
     assert shown and not [option for option in shown if ALICES_MODEL in option], shown

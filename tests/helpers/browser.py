@@ -56,3 +56,13 @@ def open_expander(page, title: str, timeout_ms: int = 60_000) -> None:
     if details.get_attribute("open") is None:
         details.locator("summary").first.click()
     settle(page)
+
+
+def classify_model_options(page, url: str) -> list[str]:
+    """The models the classify page's picker offers this visitor (their texts: name · details)."""
+    page.goto(url + "/classify")
+    page.get_by_text("Upload photos").wait_for()
+    page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Model", exact=True)).first.click()
+    options = page.get_by_role("option")
+    options.first.wait_for()
+    return [options.nth(index).inner_text() for index in range(options.count())]
