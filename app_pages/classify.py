@@ -153,15 +153,15 @@ def gather_inputs() -> list[tuple[str, str, bytes | Image.Image]]:
     return inputs
 
 
-def decoded(identity: str, data: bytes) -> tuple[Image.Image, tuple[int, int]]:
+def decoded(identity: str, data: bytes, current: set[str]) -> tuple[Image.Image, tuple[int, int]]:
     """An upload decoded once for this session, at most MAX_DISPLAY_SIDE per side; (image, original size).
 
     Kept in session state (it dies with the tab, unlike st.cache_*), within SESSION_PIXELS: beyond it the
-    upload is refused with a message rather than held. Entries of uploads no longer on the page go first.
+    upload is refused with a message rather than held. Entries of uploads no longer on the page (not in `current`)
+    go first.
     """
     kept = st.session_state.setdefault("classify_decoded", {})
     if identity not in kept:
-        current = set(st.session_state.get("classify_identities", ()))
         for old in [key for key in kept if key not in current]:
             del kept[old]
         used = sum(image.width * image.height for image, _ in kept.values())
@@ -176,10 +176,11 @@ def classify_all(model, inputs, cache_key: tuple, fit: str, class_names: list[st
     results = st.session_state.setdefault("classify_results", {})
     if len(results) > 500:  # a long session: forget old photos rather than grow without bound
         results.clear()
-    items = []
+    items, current = [], {identity for _, identity, _ in inputs}
     for label, identity, source in inputs:
         try:
-            original, size = (source, source.size) if isinstance(source, Image.Image) else decoded(identity, source)
+            is_sample = isinstance(source, Image.Image)  # a sample comes decoded; an upload's bytes are decoded once
+            original, size = (source, source.size) if is_sample else decoded(identity, source, current)
         except ImageError as error:  # reason and lead-in both in the reader's language
             st.error(t("classify.image_error", label=label, error=error_text(error)))
             continue
@@ -372,7 +373,7 @@ def loaded_model(name: str, class_names: list[str]) -> tuple:
     """(model, file time) of the chosen model; a message, the import section and a stop if it cannot be used
     (another visitor's private model, forced through the session state, reads as one that does not exist)."""
     try:
-        owners.model_metadata_for(name, visitor())
+        owners.model_metadata_for(name, visitor())  # the cache below is shared: this is the visitor's check
         modified = registry.model_file(name).stat().st_mtime
         with st.spinner(t("classify.loading_model")):
             model = cached_model(name, modified, visitor())
@@ -389,7 +390,6 @@ def classify_section(models: list[dict]) -> None:
     """Photos and a model; the answers and, for one photo, why (Grad-CAM, the math, the layers). The uploader comes
     first: with a class arriving at once, a browser draws it seconds before the pickers below it."""
     inputs = gather_inputs()
-    st.session_state["classify_identities"] = [identity for _, identity, _ in inputs]
     name, metadata = pick_model(models)
     class_names = list(metadata.get("class_names") or [])
     config = metadata.get("config") or {}

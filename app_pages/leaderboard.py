@@ -9,7 +9,7 @@ from app_pages.parts.language import t
 from cnn_core.server import leaderboard
 from cnn_core.server.owners import may_manage, may_see_settings
 
-TRAINING_URL = "training"  # the training page's url_path (app.py)
+TRAINING_URL = "training"  # the training page's url_path (router.py)
 
 
 def board_section(source: str) -> None:

@@ -20,23 +20,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(ROOT / "tests"))  # helpers: the tests' server starter and Chromium flags
+
+from helpers.paths import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from helpers.server import free_port, start_server, stop_server  # noqa: E402
+
 PHOTO = ROOT / "cnn_core" / "sample_photos" / "chelsea.jpg"
 RESULT = r"/chelsea\.jpg[:：] .+ \(\d+(\.\d)?%\)/"  # the classify page's headline, "chelsea.jpg: cat (97.1%)"
 BARE_APP = '''import streamlit as st
@@ -53,28 +52,10 @@ if upload is not None:
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start(script: Path, cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    """A `streamlit run` on a free loopback port, once it answers its health check."""
+def start(script: Path, cwd: Path, env: dict[str, str]) -> tuple:
+    """(process, url) of a `streamlit run script` on a free loopback port, once it answers its health check."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=cwd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                return process, url
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{script} did not start within 90 s")
+    return start_server(port, env, None, script=script, cwd=cwd), f"http://127.0.0.1:{port}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -203,8 +184,7 @@ def main() -> None:
                     print(json.dumps(rows[-2:]), flush=True)
         finally:
             for process, _ in (ours, bare):
-                process.terminate()
-                process.wait(timeout=30)
+                stop_server(process)
     report(medians(rows))
 
 

@@ -14,15 +14,11 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import resource
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from PIL import Image
@@ -32,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # helpers.memory: the same sampler as the load test
 
 from helpers.memory import PeakMemory, tree_rss  # noqa: E402
+from helpers.server import free_port, start_server, stop_server  # noqa: E402
 
 GOAL_PEAK_MB, GOAL_AFTER_MB = 400, 100
 TIMEOUT_MS = 120_000
@@ -45,26 +42,13 @@ def flat_png(side: int) -> bytes:
     return buffer.getvalue()
 
 
-def start_server(folder: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ, CNN_STUDIO_RUNS_DIR=str(folder / "runs"), CNN_STUDIO_DATA_DIR=str(folder / "data"),
-               CNN_STUDIO_MODELS_DIR=str(folder / "models"))
+def start_app(folder: Path) -> tuple:
+    """(process, url): the app on a free loopback port with its own folders (and a copy of the shipped model)."""
     shutil.copytree(ROOT / "models", folder / "models")
-    process = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                "--server.address", "127.0.0.1", "--server.headless", "true"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                return process, url
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("streamlit did not start")
+    env = {"CNN_STUDIO_RUNS_DIR": str(folder / "runs"), "CNN_STUDIO_DATA_DIR": str(folder / "data"),
+           "CNN_STUDIO_MODELS_DIR": str(folder / "models")}
+    port = free_port()
+    return start_server(port, env, None), f"http://127.0.0.1:{port}"
 
 
 def visit(browser, url: str, files: list[Path]) -> None:
@@ -115,7 +99,7 @@ def main() -> int:
         for index in range(args.images):
             files.append(folder / f"flat-{index}.png")
             files[-1].write_bytes(data)
-        process, url = start_server(folder)
+        process, url = start_app(folder)
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
@@ -135,8 +119,7 @@ def main() -> int:
                 after = tree_rss(process.pid)
                 browser.close()
         finally:
-            process.terminate()
-            process.wait(timeout=20)
+            stop_server(process)
     mb = 2**20
     print(f"{args.images} flat {args.side}x{args.side} PNGs ({len(data) / 1e3:.0f} KB each), classify then convolution:"
           f" {seconds:.1f} s")

@@ -1,6 +1,6 @@
 """Not a page: no traceback ever reaches a visitor.
 
-app.py runs every page inside `reported_errors()`, and fragments are wrapped with `guarded`: an error
+router.py runs every page inside `reported_errors()`, and fragments are wrapped with `guarded`: an error
 nobody foresaw becomes a short message in the reader's language with a reference id, while the full
 traceback goes to the server log under that id (so a teacher can find it). Only a desktop copy (not
 public mode, see cnn_core.settings) also shows the details under the message. `st.stop()` and `st.rerun()`

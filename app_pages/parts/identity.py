@@ -1,4 +1,4 @@
-"""Not a page: who is using the app (public mode), drawn in the sidebar by app.py.
+"""Not a page: who is using the app (public mode), drawn in the sidebar by router.py.
 
 Identity, strongest first:
 1. Streamlit's own login (`st.login` / `st.user`, OIDC configured in `.streamlit/secrets.toml` [auth]).
@@ -91,5 +91,5 @@ def visitor_sidebar() -> Visitor:
 
 
 def visitor() -> Visitor:
-    """The visitor app.py settled for this run (a desktop visitor where it has not: page tests, say)."""
+    """The visitor router.py settled for this run (a desktop visitor where it has not: page tests, say)."""
     return st.session_state.get("_visitor") or desktop_visitor()

@@ -1,4 +1,4 @@
-"""Not a page: the language every page speaks, shared by app.py and the page scripts.
+"""Not a page: the language every page speaks, shared by router.py and the page scripts.
 
 The choice comes from `?lang=zh` / `?lang=en` in the URL (so a shared link opens in its language) or
 from the sidebar picker, lives in `st.session_state` (so it survives page switches, which clear the

@@ -26,12 +26,6 @@ FOLLOWED_STATES = ("queued", *LIVE_STATES)  # shown live, by the one polling fra
 RESUMABLE_STATES = ("interrupted", "failed", "stopped")  # ended before their plan did: resume where they left off
 
 
-def busy_message(run_id: str) -> str:
-    status = runs.read_status(run_id)
-    started = view.short_time(status.get("started") or status.get("created"))
-    return t("training.train.busy", model=status.get("model_name"), run=run_id, started=started)
-
-
 # --- 4 · Train. ---
 
 
@@ -105,7 +99,7 @@ def ended_run(run_id: str, place: str, status: dict) -> None:
 
 def resume_button(run_id: str, status: dict, checkpoint: resume.Checkpoint, place: str) -> None:
     """Resume a run from its checkpoint: the epochs its plan had left, on the same schedule and optimizer state."""
-    left = max(checkpoint.last_epoch - checkpoint.epoch, 1)
+    left = checkpoint.epochs_left
     if st.button(t("training.report.resume", epochs=left), key=f"resume_{place}_{run_id}"):
         config = TrainConfig.from_dict({**runs.read_config(run_id), "epochs": left, "time_budget_seconds": 0.0})
         data = runs.read_request(run_id).get("data")

@@ -138,7 +138,7 @@ def summary_once(spec: str) -> dict:
         try:
             kept[spec] = summary_with_progress(spec)
         except DataError as error:
-            if Path(spec).parent != paths.data_dir() / "uploads":
+            if not uploads.is_upload(Path(spec)):
                 raise
             kept[spec] = error
     if isinstance(kept[spec], DataError):

@@ -11,7 +11,6 @@ prepared array stays uint8 0..255.
 
 from __future__ import annotations
 
-import weakref
 from typing import Callable, Literal, Sequence
 
 import numpy as np
@@ -85,13 +84,12 @@ def describe_preprocessing(fit: str, original_size: tuple[int, int], size: int =
 # --- Prediction. Keras is imported here, not at module top, so preprocessing stays TensorFlow-free. ---
 
 
-_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {what: traced function}
-
-
 def traced(model, what: str, build: Callable[[], Callable]) -> Callable:
     """`build()`'s function for this model, made once: a server classifies every visitor's photos with the same
-    model object, and a traced call costs ~5 ms where an eager one costs ~30 ms (and Keras sub-models stay built)."""
-    functions = _TRACED.setdefault(model, {})
+    model object, and a traced call costs ~5 ms where an eager one costs ~30 ms (and Keras sub-models stay built).
+    Kept in the model's own __dict__ (past Keras' attribute tracking), so they go when the model goes: a weak-keyed
+    table whose values hold the model kept every model alive."""
+    functions = model.__dict__.setdefault("_cnn_studio_traced", {})
     if what not in functions:
         functions[what] = build()
     return functions[what]

@@ -41,13 +41,14 @@ def labelled_test_split(metadata: dict, data: str | None, max_images: int | None
 
 def run(args: argparse.Namespace) -> int:
     """Score a saved model on the test split of a dataset; prints JSON with accuracy and per_class."""
-    metadata = model_metadata_for(args.model, visitor_from(args))
+    who = visitor_from(args)
+    metadata = model_metadata_for(args.model, who)
     dataset, images, labels, model_classes = labelled_test_split(metadata, args.data, args.max_images)
     test_time_flip = bool((metadata.get("config") or {}).get("test_time_flip", False))
 
     from cnn_core.training.evaluation import evaluate_model  # imported here: it imports TensorFlow
 
-    scores = evaluate_model(load_model_for(args.model, visitor_from(args)), images, labels, model_classes, test_time_flip)
+    scores = evaluate_model(load_model_for(args.model, who), images, labels, model_classes, test_time_flip)
     print(json.dumps({
         "model": metadata["name"], "data": dataset.source, "test_images": int(len(labels)),
         "test_time_flip": test_time_flip, "accuracy": scores["accuracy"], "per_class": scores["per_class_accuracy"],

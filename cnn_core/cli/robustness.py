@@ -17,10 +17,10 @@ import argparse
 import json
 
 from cnn_core.classify.adversarial import ATTACKS, PGD_STEPS
-from cnn_core.classify.corruptions import SUITE
 from cnn_core.classify.probes import PERTURBATIONS
 from cnn_core.cli.evaluate import labelled_test_split
 from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
+from cnn_core.models.robustness import SUITE
 from cnn_core.server.owners import load_model_for, model_metadata_for
 
 
@@ -78,5 +78,5 @@ def suite_rows(model, images, labels) -> list[dict]:
 
     scores = corruptions.corruption_accuracy(model, images, labels)
     rows = [{"corruption": corruption.name, "perturb": corruption.kind, "level": corruption.level,
-             "accuracy": scores[corruption.name]} for corruption in corruptions.SUITE]
+             "accuracy": scores[corruption.name]} for corruption in SUITE]
     return rows + [{"corruption": "mean", "accuracy": scores["mean"]}, {"corruption": "clean", "accuracy": scores["clean"]}]

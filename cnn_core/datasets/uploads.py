@@ -15,10 +15,20 @@ KEPT_SECONDS = 12 * 3600  # ... once no queued run can still need them (a class'
 REFRESH_SECONDS = 3600  # a re-upload older than this counts as a new use
 
 
+def folder() -> Path:
+    """Where uploaded datasets are kept: data_dir()/uploads."""
+    return paths.data_dir() / "uploads"
+
+
+def is_upload(path: Path) -> bool:
+    """Whether `path` is a dataset kept by `store_upload` (stored by content: it never changes)."""
+    return Path(path).parent == folder()
+
+
 def store_upload(file_name: str, content: bytes) -> Path:
     """Keep an uploaded dataset under data_dir()/uploads, named by its content (re-uploads are free)."""
     safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(file_name).name)[-60:] or "upload"
-    target = paths.data_dir() / "uploads" / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_name}"
+    target = folder() / f"{hashlib.sha256(content).hexdigest()[:12]}-{safe_name}"
     if target.exists():
         if time.time() - target.stat().st_mtime > REFRESH_SECONDS:
             target.touch()  # in use again: the last to be pruned (not each time: summaries are keyed by its mtime)
@@ -47,4 +57,4 @@ def _prune_uploads(folder: Path, keep: Path) -> None:
 def original_name(path: Path) -> str:
     """The file name the visitor uploaded (as stored: unusual characters became `_`), without the content hash."""
     match = STORED_NAME.match(path.name)
-    return match.group(1) if match and path.parent.name == "uploads" else path.name
+    return match.group(1) if match and is_upload(path) else path.name

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from cnn_core import i18n
+from cnn_core.models.robustness import SUITE
 from cnn_core.untrusted import Markdown, markdown_text
 
 Z_95 = 1.96  # a normal approximation's 95% interval: accuracy +- 1.96 standard errors
@@ -153,7 +154,7 @@ def _results_section(metadata: dict, language: str) -> list[str]:
 def _robustness_section(metadata: dict, language: str) -> list[str]:
     """Accuracy under the corruption suite, as training recorded it on the test split; nothing when not recorded."""
     recorded = metadata.get("robustness") if isinstance(metadata.get("robustness"), dict) else {}
-    rows = _corruption_rows(recorded, language)
+    rows = [(corruption, value) for corruption in SUITE if (value := _number(recorded.get(corruption.name))) is not None]
     mean = _number(recorded.get("mean"))
     if not rows or mean is None:
         return []
@@ -162,26 +163,9 @@ def _robustness_section(metadata: dict, language: str) -> list[str]:
         lines.append(_t(language, "robustness_clean", accuracy=f"{clean:.1%}"))
         lines.append("")
     lines += [f"| {_t(language, 'corruption')} | {_t(language, 'accuracy')} |", "|---|---:|"]
-    lines += [f"| {_t(language, f'corruptions.{kind}', level=f'{level:g}')} | {value:.1%} |" for kind, level, value in rows]
+    lines += [f"| {_t(language, f'corruptions.{corruption.kind}', level=f'{corruption.level:g}')} | {value:.1%} |"
+              for corruption, value in rows]
     return lines + [""]
-
-
-def _corruption_rows(recorded: dict, language: str) -> list[tuple[str, float, float]]:
-    """(kind, level, accuracy) of each corruption recorded, in the record's order. The suite names each '<kind>_<level>'
-    (cnn_core.classify.corruptions, which sits above this module); a name the card has no words for is left out."""
-    rows = []
-    for name, value in recorded.items():
-        kind, _, level = str(name).rpartition("_")
-        if f"card.corruptions.{kind}" in i18n.table(language) and _number(value) is not None and _is_number(level):
-            rows.append((kind, float(level), float(value)))
-    return rows
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
 
 
 def _limits_section(metadata: dict, language: str) -> list[str]:

@@ -10,9 +10,9 @@ Training processes are children of whichever dispatcher started them and end wit
 "interrupted", and their owner can resume them); queued runs simply wait for the next dispatcher.
 Where a Ray cluster is configured (settings.ray_address), runs go there instead (cnn_core.server.ray_backend).
 
-A run's time limit (its budget, or the ceiling a public server gives it) holds from the outside too: each poll,
-`enforce_limits` ends a local run that has passed its limit plus a grace (a stuck "loading" never checks its own
-clock), records why, and the freed slot goes to the next queued run.
+The ceiling a public server gives each run holds from the outside too: each poll, `enforce_limits` ends a run it
+dispatched that has passed its ceiling plus a grace (a stuck "loading" never checks its own clock), records why, and
+the freed slot goes to the next queued run.
 """
 
 from __future__ import annotations
@@ -83,9 +83,8 @@ def overdue(status: dict[str, Any], now: float) -> float | None:
     if status["state"] not in ACTIVE_STATES or status.get("ray") or not status.get("dispatched"):
         return None  # (a Ray run's relay shares this server's pid)
     limit = float(read_request(status["run_id"]).get("max_seconds") or 0)
-    began = status.get("dispatched") or ""
     try:
-        elapsed = now - datetime.datetime.fromisoformat(began).timestamp()
+        elapsed = now - datetime.datetime.fromisoformat(status["dispatched"]).timestamp()
     except ValueError:
         return None
     return limit if limit and elapsed > limit + LIMIT_GRACE_SECONDS + 0.1 * limit else None
@@ -93,9 +92,9 @@ def overdue(status: dict[str, Any], now: float) -> float | None:
 
 def enforce_limits(now: float | None = None) -> list[str]:
     """End every local run past its time limit and grace (its process asked, then killed); returns their ids."""
-    ended = []
+    ended, now = [], time.time() if now is None else now
     for status in list_runs():
-        limit = overdue(status, time.time() if now is None else now)
+        limit = overdue(status, now)
         if limit is None:
             continue
         launch = _launch_record(status)

@@ -19,7 +19,7 @@ from typing import Any
 from cnn_core import settings
 from cnn_core.models import registry
 from cnn_core.models.protection import shipped_names
-from cnn_core.training.runs import list_runs
+from cnn_core.training.runs import ACTIVE_STATES, list_runs
 
 LOCAL_OWNER = "local"
 
@@ -109,7 +109,7 @@ def current_run(statuses: list[dict[str, Any]], visitor: Visitor) -> str | None:
     mine = [status for status in statuses if status.get("owner") == visitor.owner]
     if not settings.public_mode():  # a desktop: the run that is training, whoever started it
         mine = statuses
-    training = [status for status in mine if status["state"] in ("starting", "running")]
+    training = [status for status in mine if status["state"] in ACTIVE_STATES]
     waiting = sorted((status for status in mine if status["state"] == "queued"),
                      key=lambda status: (status.get("queued_at") or 0, status["run_id"]))
     return next((status["run_id"] for status in training + waiting), None)
@@ -126,7 +126,7 @@ def name_taken_by_other(name: str, visitor: Visitor, statuses: list[dict[str, An
     key = registry.name_key(name)
     saved = [(model["name"], model.get("owner")) for model in registry.list_models()]
     coming = [(status.get("model_name") or "", status.get("owner")) for status in statuses
-              if status["state"] in ("queued", "starting", "running")]
+              if status["state"] in ("queued", *ACTIVE_STATES)]
     return next((other for other, owner in saved + coming
                  if other and registry.name_key(other) == key and owner != visitor.owner), None)
 

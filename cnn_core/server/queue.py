@@ -193,5 +193,4 @@ def _requeued_request(run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     checkpoint = read_checkpoint(run_id)
     if checkpoint is None:
         return config, request
-    left = max(checkpoint.last_epoch - checkpoint.epoch, 1)
-    return {**config, "epochs": left, "time_budget_seconds": 0.0}, {**request, "resume_from": run_id}
+    return {**config, "epochs": checkpoint.epochs_left, "time_budget_seconds": 0.0}, {**request, "resume_from": run_id}

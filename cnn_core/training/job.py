@@ -25,10 +25,11 @@ import keras
 import numpy as np
 
 from cnn_core import i18n
-from cnn_core.classify.corruptions import SUITE, corruption_accuracy
+from cnn_core.classify.corruptions import corruption_accuracy
 from cnn_core.classify.inference import predict_probabilities, traced_forward
 from cnn_core.datasets.base import Dataset
 from cnn_core.models.registry import save_model
+from cnn_core.models.robustness import SUITE
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.data import load_request_data
 from cnn_core.training.devices import describe_devices, training_strategy
@@ -196,7 +197,7 @@ def plan_training(job: Job, model: keras.Model, dataset: Dataset, train, validat
     if checkpoint is not None:
         if checkpoint.steps_per_epoch != steps_per_epoch:  # other data or batch size: the schedule would not fit
             raise TrainingError("resume_steps_changed", before=checkpoint.steps_per_epoch, now=steps_per_epoch)
-        plan.epochs = max(checkpoint.last_epoch - checkpoint.epoch, 1)
+        plan.epochs = checkpoint.epochs_left
         plan.schedule_start_epoch, plan.schedule_steps = checkpoint.schedule_start_epoch, checkpoint.schedule_steps
     schedule = compile_model(model, config, steps_per_epoch, plan.epochs, plan.steps_per_execution,
                              total_steps=plan.schedule_steps)
@@ -296,7 +297,7 @@ def fit(job: Job, model: keras.Model, train, validation, live: LiveMetrics, plan
         # A time budget has room to grow if the machine speeds up. Under a ceiling a run planned shorter than it asked
         # (the first plan is cautious: a tiny network's epochs ran 4x faster than planned) grows back, never past it.
         grow = job.config.time_budget_seconds > 0
-        fit_last_epoch = initial_epoch + (min(2 * plan.epochs + 2, 1000) if grow else max(plan.epochs, job.config.epochs))
+        fit_last_epoch = initial_epoch + (min(2 * plan.epochs + 2, 1000) if grow else job.config.epochs)
         callbacks.append(BudgetKeeper(
             resize=lambda total_steps: resize_schedule(schedule, job.config, total_steps), deadline=plan.deadline,
             steps_per_epoch=plan.steps_per_epoch, initial_epoch=initial_epoch, last_epoch=initial_epoch + plan.epochs,

@@ -318,14 +318,6 @@ def layer_table(config: TrainConfig, num_classes: int = 10, input_shape=(32, 32,
 # --- Augmentation preview. ---
 
 
-def augment_preview(images: np.ndarray, config: TrainConfig, seed: int = 0) -> np.ndarray:
-    """The configured training augmentations applied once to uint8 images (n,32,32,3) -> uint8."""
-    x = keras.ops.convert_to_tensor(np.asarray(images, dtype="float32"))
-    for layer in augmentation_layers(config, seed=seed):
-        x = layer(x, training=True)
-    return np.clip(np.round(keras.ops.convert_to_numpy(x)), 0, 255).astype(np.uint8)
-
-
 # --- Input pipeline. ---
 
 

@@ -40,6 +40,11 @@ class Checkpoint:
     precision: str = "float32"  # the run's Keras dtype policy (cnn_core.training.precision); older checkpoints: float32
 
     @property
+    def epochs_left(self) -> int:
+        """The epochs its plan had left (at least one: a run interrupted while scoring trains one more, then saves)."""
+        return max(self.last_epoch - self.epoch, 1)
+
+    @property
     def schedule_steps(self) -> int:
         """The learning-rate schedule's length in optimizer steps."""
         return max((self.last_epoch - self.schedule_start_epoch) * self.steps_per_epoch, 1)

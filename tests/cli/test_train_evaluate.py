@@ -77,7 +77,8 @@ def test_train_then_evaluate_on_the_subset(app_dirs, cifar_subset, tiny_config_f
         mask = dataset.y_test == index
         assert scores["per_class"][name] == pytest.approx(np.mean(predicted[mask] == index))
     # The run scored the corruption suite on the test split with the saved model, test-time flip off.
-    from cnn_core.classify.corruptions import NAMES, SUITE, corrupt
+    from cnn_core.classify.corruptions import corrupt
+    from cnn_core.models.robustness import NAMES, SUITE
 
     recorded = metadata["robustness"]
     assert list(recorded) == ["clean", *NAMES, "mean"]

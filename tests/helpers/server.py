@@ -21,12 +21,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start the app on 127.0.0.1:port and wait (bounded) until it answers its health check."""
-    handle = open(log, "ab")
+def start_server(port: int, env: dict[str, str], log: Path | None, script: Path | str = "app.py",
+                 cwd: Path = PROJECT_ROOT) -> subprocess.Popen:
+    """Start `streamlit run script` (the app by default) on 127.0.0.1:port and wait (bounded) until it answers its
+    health check; its output goes to `log` (None: nowhere)."""
+    handle = open(log, "ab") if log is not None else subprocess.DEVNULL
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-         "127.0.0.1", "--server.headless", "true"], cwd=PROJECT_ROOT, env={**os.environ, **env}, stdout=handle,
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true"], cwd=cwd, env={**os.environ, **env}, stdout=handle,
         stderr=subprocess.STDOUT)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -37,7 +39,7 @@ def start_server(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise AssertionError("streamlit did not start: " + log.read_text()[-3000:])
+    raise AssertionError("streamlit did not start: " + (log.read_text()[-3000:] if log is not None else str(script)))
 
 
 def stop_server(process: subprocess.Popen) -> None:

@@ -14,7 +14,6 @@ from cnn_core.datasets.loading import load_dataset
 from cnn_core.training.config import ConfigError, TrainConfig, preset
 from cnn_core.training.model import (
     adapt_whitening,
-    augment_preview,
     build_model,
     compile_model,
     layer_table,
@@ -307,19 +306,6 @@ def test_augmentation_is_active_only_in_training():
     np.testing.assert_array_equal(model(x, training=False).numpy(), model(x, training=False).numpy())
     assert not np.allclose(augmented(x, training=True).numpy(), x / 255)
     assert not np.allclose(model(x, training=True).numpy(), model(x, training=False).numpy())
-
-
-def test_augment_preview():
-    assert augment_preview(IMAGES, TrainConfig()).dtype == np.uint8
-    np.testing.assert_array_equal(augment_preview(IMAGES, TrainConfig()), IMAGES)  # nothing switched on
-    images = RNG.integers(0, 256, size=(16, 32, 32, 3), dtype=np.uint8)
-    flipped = augment_preview(images, TrainConfig(flip=True), seed=3)
-    mirrored = [np.array_equal(out, image[:, ::-1]) for out, image in zip(flipped, images)]
-    same = [np.array_equal(out, image) for out, image in zip(flipped, images)]
-    assert all(m or s for m, s in zip(mirrored, same)) and any(mirrored) and any(same)
-    np.testing.assert_array_equal(flipped, augment_preview(images, TrainConfig(flip=True), seed=3))
-    shifted = augment_preview(images, TrainConfig(shift_fraction=0.2, rotation_degrees=30), seed=1)
-    assert shifted.shape == images.shape and not np.array_equal(shifted, images)
 
 
 # --- Prediction. ---
