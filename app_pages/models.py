@@ -11,9 +11,8 @@ import streamlit as st
 from app_pages.parts.identity import visitor
 from app_pages.parts.language import current_language, error_text, t
 from app_pages.training import runs as training_runs
-from app_pages.training import setup
 from cnn_core import settings
-from cnn_core.datasets.base import location_name
+from cnn_core.datasets.base import default_location, location_name
 from cnn_core.models import registry
 from cnn_core.models.card import model_card
 from cnn_core.models.protection import ProtectedError, protection_reason, set_protected
@@ -145,8 +144,8 @@ def continue_section(column, model: dict) -> None:
     """Train the model for more epochs, on the data chosen on the training page (or the same default it offers)."""
     choice = st.session_state.get("data_choice")
     if choice is None:
-        kind, path = setup.default_data()
-        choice = {"spec": path if kind == "path" else None, "problem": None}
+        location = default_location()
+        choice = {"spec": str(location) if location else None, "problem": None}
     epochs = column.number_input(t("models.more_epochs"), 1, 1000, value=5, key="more_epochs",
                                  help=t("models.continue_help"))
     column.caption(t("models.continue_data", data=location_name(choice["spec"]) if choice["spec"]

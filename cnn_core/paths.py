@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The CIFAR-10 subset a development checkout finds beside it (this project's tests and benchmarks use it).
+SHARED_SUBSET = PROJECT_ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
 
 
 def models_dir() -> Path:

@@ -19,7 +19,7 @@ from app_pages.parts.language import class_label, current_language, error_text, 
 from cnn_core.classify import probe_figures as figures
 from cnn_core.classify.probes import ProbeError
 from cnn_core.convolution.kernels import KERNEL_PRESETS, closest_preset
-from cnn_core.datasets.base import DataError
+from cnn_core.datasets.base import DataError, default_location
 
 SHOWN = 192  # side of the enlarged 32x32 pictures, in screen pixels
 EPSILONS = (0, 1, 2, 4, 8, 16)  # the test-split curve's attack strengths (pixel units)
@@ -33,9 +33,7 @@ def big(pixels: np.ndarray) -> Image.Image:
 
 def probes_section(model, model_key: str, item: dict, class_index: int, class_names: list[str]) -> None:
     """The three probes of the photo shown in detail; `model_key` names the model file's version (for caches)."""
-    from app_pages.training.setup import default_data
-
-    data_spec = (st.session_state.get("data_choice") or {}).get("spec") or default_data()[1]
+    data_spec = (st.session_state.get("data_choice") or {}).get("spec") or str(default_location() or "")
     occlusion_section(model, item, class_index, class_names)
     what_if_section(model, item, class_names)
     adversarial_section(model, model_key, item, class_names, data_spec)

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import importlib
 
-from app_pages.training import setup as training_setup
 from cnn_core.datasets import summary
-from cnn_core.datasets.base import DataError
+from cnn_core.datasets.base import DataError, default_location
 
 MODULES = (
     "pandas", "plotly.graph_objects", "streamlit.emojis",  # what Streamlit's dataframes, charts and page icon use
     "app_pages.classify.probes", "app_pages.parts.exercises", "app_pages.parts.guard", "app_pages.parts.identity",
     "app_pages.training.compare", "app_pages.training.lessons", "app_pages.training.queue", "app_pages.training.report",
-    "app_pages.training.runs", "app_pages.training.scrubber", "cnn_core.classify.inference", "cnn_core.classify.figures",
+    "app_pages.training.runs", "app_pages.training.scrubber", "app_pages.training.setup", "cnn_core.classify.inference", "cnn_core.classify.figures",
     "cnn_core.convolution.figures", "cnn_core.convolution.exercises", "cnn_core.models.card", "cnn_core.training.export",
     "cnn_core.training.transfer", "cnn_core.server.leaderboard", "cnn_core.training.figures",
 )
@@ -29,9 +28,9 @@ def preload() -> None:
     the wait it would have had anyway)."""
     for name in MODULES:
         importlib.import_module(name)
-    kind, path = training_setup.default_data()
-    if kind == "path":
+    location = default_location()
+    if location is not None:
         try:
-            summary.summarize(path)
+            summary.summarize(str(location))
         except (DataError, OSError):
             pass

@@ -14,9 +14,9 @@ import numpy as np
 import streamlit as st
 
 from app_pages.parts.language import current_language, error_text, t
-from cnn_core import i18n, paths
+from cnn_core import i18n
 from cnn_core.datasets import summary, uploads
-from cnn_core.datasets.base import DataError
+from cnn_core.datasets.base import DataError, default_location
 from cnn_core.training import layers, view
 from cnn_core.training.config import (
     ACTIVATIONS,
@@ -34,7 +34,6 @@ from cnn_core.training.config import (
 from cnn_core.training.preview import augment_preview
 
 KEEP = {"persist_state": "session"}  # settings keep their values across page switches
-SHARED_SUBSET = paths.PROJECT_ROOT.parent / "shared" / "data" / "cifar10-subset" / "cifar-10-batches-py"
 DATA_KINDS = ("path", "upload", "download")
 GROUPS = ("arch", "aug", "optim", "fit")  # the editor's expanders, in page order
 DOWNLOAD_TRAIN_IMAGES = 50_000  # CIFAR-10's training split, for step counts before it is downloaded
@@ -155,18 +154,13 @@ def summary_of(config: TrainConfig, info: dict | None) -> tuple[list[dict], int]
 # --- 1 · Data. ---
 
 
-def default_data() -> tuple[str, str]:
-    """(kind, path) before anything was chosen: a local CIFAR-10 folder if there is one, else the download."""
-    local = paths.data_dir() / "cifar-10-batches-py"
-    found = next((str(path) for path in (local, SHARED_SUBSET) if path.exists()), "")
-    return ("path" if found else "download"), found
-
-
 def data_section() -> tuple[str | None, dict | None, str | None]:
     """(data spec for `start_run`, None = download; its summary if local; a problem that blocks training)."""
     st.subheader(t("training.data.heading"))
     if "data_path" not in st.session_state:
-        st.session_state["data_kind"], st.session_state["data_path"] = default_data()
+        location = default_location()
+        st.session_state["data_kind"] = "path" if location else "download"
+        st.session_state["data_path"] = str(location or "")
     spec, info, problem = None, None, None
     kind = st.radio(t("training.data.kind"), DATA_KINDS, format_func=options("data_kind"), horizontal=True,
                     key="data_kind", **KEEP)

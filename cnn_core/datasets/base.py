@@ -76,6 +76,23 @@ def check_allowed(path: Path) -> None:
         raise DataError("outside_data_roots", path=str(path))
 
 
+def allowed(path: Path) -> bool:
+    """Whether this server lets visitors read datasets at `path` (check_allowed)."""
+    try:
+        check_allowed(path)
+    except DataError:
+        return False
+    return True
+
+
+def default_location() -> Path | None:
+    """The local CIFAR-10 folder offered before anything is chosen, one this server lets visitors read: data_dir()'s,
+    else the subset beside a development checkout; None: offer the download (a public server's visitors must not
+    meet a refused path the moment they open the training page)."""
+    candidates = (paths.data_dir() / "cifar-10-batches-py", paths.SHARED_SUBSET)
+    return next((path for path in candidates if path.exists() and allowed(path)), None)
+
+
 def stratified_holdout(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of held-out images: `fraction` of each class (at least 1 if it has 2+ images), seeded."""
     rng = np.random.default_rng(seed)

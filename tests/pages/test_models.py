@@ -36,7 +36,7 @@ def open_models(language: str = "en") -> AppTest:
 
 
 def test_compare_delete_with_confirmation_and_continue_training(app_dirs, monkeypatch):
-    from app_pages.training.setup import default_data
+    from cnn_core.datasets.base import default_location
     from cnn_core.server import queue
 
     write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
@@ -64,8 +64,8 @@ def test_compare_delete_with_confirmation_and_continue_training(app_dirs, monkey
     at.button(key="continue_training").click().run()
     (config, data, name), options = calls[0]
     assert config == TrainConfig(filters=[32, 64], flip=True, epochs=3)
-    kind, path = default_data()  # nothing chosen on the training page in this session: its default
-    assert data == (path if kind == "path" else None)
+    location = default_location()  # nothing chosen on the training page in this session: its default
+    assert data == (str(location) if location else None)
     assert (name, options) == ("bigger", {"resume_from": "bigger"})
     assert not at.exception and at.title[0].value == "Train a CNN"  # the training page follows the new run
 

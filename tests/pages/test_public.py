@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnn_core import paths
 from cnn_core.training import runs
 from cnn_core.training.config import TrainConfig
 
@@ -113,10 +114,22 @@ def test_a_typed_path_outside_the_data_folder_is_refused(public, cifar_subset, m
     monkeypatch.delenv("CNN_STUDIO_PUBLIC")
     summary.summarize(str(cifar_subset))  # a summary kept server-wide (read off public mode): no way around the roots
     monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    monkeypatch.setattr(paths, "SHARED_SUBSET", cifar_subset)  # as on a development checkout
     at = open_page("app_pages/training.py")
+    # The page opens on what this server lets a visitor use (the download), never on a refused folder.
+    assert at.radio(key="data_kind").value == "download" and not at.error
+    at.radio(key="data_kind").set_value("path").run()
     at.text_input(key="data_path").set_value(str(cifar_subset)).run()
     assert any("outside" in error.value or "administrator" in error.value for error in at.error)
     assert at.button(key="train").disabled is True
+
+
+def test_a_folder_in_the_servers_data_roots_is_offered_first(public, cifar_subset, monkeypatch):
+    monkeypatch.setenv("CNN_STUDIO_DATA_ROOTS", str(cifar_subset.parent))
+    monkeypatch.setattr(paths, "SHARED_SUBSET", cifar_subset)
+    at = open_page("app_pages/training.py")
+    assert (at.radio(key="data_kind").value, at.text_input(key="data_path").value) == ("path", str(cifar_subset))
+    assert not at.error and at.button(key="train").disabled is False
 
 
 def test_the_teacher_password_makes_an_admin(public, monkeypatch):
