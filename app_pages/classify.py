@@ -95,8 +95,7 @@ def import_section() -> None:
                     st.error(t("classify.import.need_both"))
                     return
                 try:
-                    if taken := owners.name_taken_by_other(new_name, visitor()):  # another's model, saved or coming
-                        raise registry.RegistryError("name_taken", name=taken)
+                    owners.check_name_free(new_name, visitor())  # another's model, saved or coming
                     saved = import_model(new_name, config_file.getvalue(), weights_file.getvalue(),
                                          weights_filename=weights_file.name, owner=visitor().owner)
                 except ValueError as error:  # ModelImportError and registry name errors

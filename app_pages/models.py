@@ -127,12 +127,8 @@ def rename_section(column, name: str) -> None:
 def rename(name: str) -> None:
     """Rename button callback: runs before the page is drawn, so the model list already shows the new name."""
     typed = st.session_state.get(f"rename_to_{name}") or ""
-    try:
-        if not owners.may_manage_model(name, visitor()):  # a crafted session state ends here too
-            raise ProtectedError("not_yours", name=name)
-        if taken := owners.name_taken_by_other(typed, visitor()):  # "VICTIM_MODEL" beside another's victim-model
-            raise registry.RegistryError("name_taken", name=taken)
-        new_name = registry.rename_model(name, typed)
+    try:  # a crafted session state ends here too; so does "VICTIM_MODEL" beside another's victim-model
+        new_name = owners.rename_model_for(name, typed, visitor())
     except (registry.RegistryError, ProtectedError) as error:  # taken, protected, gone, or a name that cannot be
         st.session_state["models_flash"] = error_text(error)
         return

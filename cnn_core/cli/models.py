@@ -40,13 +40,13 @@ def run(args: argparse.Namespace) -> int:
         raise registry.RegistryError("bad_name", name="")
     name = registry.sanitize_name(args.name)
     try:
+        if args.action == "rename":  # the owner (or --admin), to a name no one else's reads like
+            new_name = owners.rename_model_for(name, args.new_name or "", who)
+            print(json.dumps({"name": new_name, "renamed_from": name, "action": "rename"}), flush=True)
+            return 0
         check_may_change(name, args.action, who)
         if args.action == "delete":
             registry.delete_model(name)
-        elif args.action == "rename":
-            new_name = registry.rename_model(name, args.new_name or "")
-            print(json.dumps({"name": new_name, "renamed_from": name, "action": "rename"}), flush=True)
-            return 0
         else:
             registry.model_file(name)  # RegistryError if there is no such model
             set_protected(name, args.action == "protect")
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check_may_change(name: str, action: str, who: owners.Visitor) -> None:
-    """Public mode: the owner (or --admin) deletes or renames a model; only --admin protects or unprotects one."""
+    """Public mode: the owner (or --admin) deletes a model; only --admin protects or unprotects one."""
     if not settings.public_mode() or who.admin:
         return
     if action in ("protect", "unprotect") or not owners.may_manage_model(name, who):

@@ -18,7 +18,6 @@ from typing import Any
 from cnn_core.cli.visitor import add_visitor_arguments, visitor_from
 from cnn_core.datasets.base import DataError
 from cnn_core.i18n import TranslatableError
-from cnn_core.models import registry
 from cnn_core.server import owners
 from cnn_core.server.owners import Visitor
 from cnn_core.training import figures, launch, runs
@@ -137,6 +136,11 @@ def status_text(event: dict[str, Any], last_epoch: int) -> str | None:
     if kind == "batch":
         return f"epoch {event['epoch']}/{last_epoch} step {event['step']}  loss {event['loss']:.4f}"
     budget = f", fitted to a {event.get('time_budget_seconds') or 0:g} s budget" if event.get("time_budget_seconds") else ""
+    if event.get("widened_from"):  # a long run (cnn_core.training.job.long_run)
+        budget += (f"; a long run: filters {'-'.join(map(str, event['filters']))} instead of "
+                   f"{'-'.join(map(str, event['widened_from']))}, weight decay {event.get('weight_decay'):g}")
+    if event.get("mixup_alpha"):
+        budget += f", mixup α {event['mixup_alpha']:g}"
     return {
         "loading": f"loading {event.get('data')}", "calibrating": "timing a few steps to fit the time budget",
         "start": f"{event.get('data_source')}: {event.get('epochs')} epochs of {event.get('steps_per_epoch')} steps{budget}"
@@ -164,8 +168,7 @@ def check_visitor(args: argparse.Namespace, name: str) -> Visitor:
             raise runs.RunNotFoundError("no_such_run", run_id=args.resume_from)  # as if absent: not theirs to see
     elif args.resume_from:
         owners.model_metadata_for(args.resume_from, visitor)  # RegistryError "no such model" when not theirs
-    if taken := owners.name_taken_by_other(name, visitor):
-        raise registry.RegistryError("name_taken", name=taken)
+    owners.check_name_free(name, visitor)
     return visitor
 
 

@@ -5,7 +5,8 @@ A `Visitor` is an owner key (a login's "user:<email>", an anonymous browser's "a
 Runs and models record their owner's key. Off public mode everyone may do everything, as on a desktop.
 
 In public mode:
-- stop, cancel, delete, rename or continue: the owner or an admin;
+- stop, cancel, delete, rename or continue: the owner or an admin; a new name (a rename, an import, a run's model)
+  must not read like another owner's model (`check_name_free`);
 - a run's report (its images, class names, data source, settings): the owner or an admin;
 - a model: shipped and shared models are seen, classified with, compared and downloaded by everyone;
   others only by their owner and admins.
@@ -18,7 +19,7 @@ from typing import Any
 
 from cnn_core import settings
 from cnn_core.models import registry
-from cnn_core.models.protection import shipped_names
+from cnn_core.models.protection import ProtectedError, shipped_names
 from cnn_core.training.runs import ACTIVE_STATES, list_runs
 
 LOCAL_OWNER = "local"
@@ -129,6 +130,22 @@ def name_taken_by_other(name: str, visitor: Visitor, statuses: list[dict[str, An
               if status["state"] in ("queued", *ACTIVE_STATES)]
     return next((other for other, owner in saved + coming
                  if other and registry.name_key(other) == key and owner != visitor.owner), None)
+
+
+def check_name_free(name: str, visitor: Visitor, statuses: list[dict[str, Any]] | None = None) -> None:
+    """RegistryError("name_taken") when `name` would be mistaken for someone else's model (`name_taken_by_other`)."""
+    if taken := name_taken_by_other(name, visitor, statuses):
+        raise registry.RegistryError("name_taken", name=taken)
+
+
+def rename_model_for(name: str, new_name: str, visitor: Visitor) -> str:
+    """Rename a model `visitor` may manage (ProtectedError otherwise; "no such model" for one they may not see) to a
+    name no one else's reads like (RegistryError); returns the new name. Pages and the CLI both rename through here."""
+    if not may_manage_model(name, visitor):
+        model_metadata_for(name, visitor)
+        raise ProtectedError("not_yours", name=name)
+    check_name_free(new_name, visitor)
+    return registry.rename_model(name, new_name)
 
 
 def latest_run(statuses: list[dict[str, Any]], visitor: Visitor) -> str | None:

@@ -151,5 +151,12 @@ def test_the_command_line_in_public_mode_sees_and_changes_models_as_the_pages_do
     assert main(["export", "--model", "alices", "--format", "keras-code", "--out", str(app_dirs["data"]),
                  "--owner", "bob"]) == 2
     capsys.readouterr()
+    registry.save_model(build_model(TrainConfig(filters=[4])), "bobs", {**tiny_metadata(), "owner": "bob"})
+    assert main(["models", "rename", "shared", "mine", "--owner", "bob"]) == 1  # not his
+    assert main(["models", "rename", "alices", "mine", "--owner", "bob"]) == 2  # not even there, for him
+    assert main(["models", "rename", "bobs", "ALICES", "--owner", "bob"]) == 2  # reads like alice's model
+    assert "alices" in capsys.readouterr().err
+    assert main(["models", "rename", "bobs", "bobs-cnn", "--owner", "bob"]) == 0
+    assert sorted(path.name for path in app_dirs["models"].iterdir()) == ["alices", "bobs-cnn", "shared"]
     assert main(["models", "delete", "alices", "--owner", "alice"]) == 0
     assert not (app_dirs["models"] / "alices").exists() and (app_dirs["models"] / "shared").exists()
