@@ -81,6 +81,12 @@ class TrainConfig:
     # > 0: a time budget that holds at least twice `epochs` (a faster machine than the preset was tuned on, or a longer
     # budget) turns mixup on at this α, unless mixup_alpha already is: a run that long has epochs to spare for it. 0 = never.
     long_run_mixup_alpha: float = 0.0
+    # > 1: a time budget that holds at least four times `epochs` trains a wider network instead of ever more epochs of
+    # this one: every block's filters times this (to a multiple of 8), unless that passes a shared server's limits
+    # (cnn_core.training.limits). Past a few times its epochs a small network only memorises more; width keeps
+    # turning time into accuracy. 1 = never.
+    long_run_width: float = 1.0
+    long_run_weight_decay: float = 0.0  # > 0: the weight decay of such a widened run (a wider network overfits sooner)
     # > 0: Gaussian noise added to every training image, its standard deviation (pixel levels out of 255) drawn per
     # image uniformly between 0 and this, so the network also meets images as grainy as a phone's. 0 = off.
     noise_std: float = 0.0
@@ -202,6 +208,8 @@ class TrainConfig:
         _check_range("shift_fraction", self.shift_fraction, 0.0, 0.5)
         _check_range("mixup_alpha", self.mixup_alpha, 0.0, 1.0)
         _check_range("long_run_mixup_alpha", self.long_run_mixup_alpha, 0.0, 1.0)
+        _check_range("long_run_width", self.long_run_width, 1.0, 4.0)
+        _check_range("long_run_weight_decay", self.long_run_weight_decay, 0.0, 1.0)
         _check_range("noise_std", self.noise_std, 0.0, MAX_NOISE_STD)
         _check_range("blur_sigma", self.blur_sigma, 0.0, MAX_BLUR_SIGMA)
         if self.jpeg_quality != 0:
@@ -352,6 +360,7 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
 # - weight decay 0.1 in best, the one network long enough to overfit 4,576 images;
 # - robustness: quick adds noise and caps the whitening gains (a photo's grain swamped directions it amplified 43x);
 #   default and best give each image one of noise, blur or JPEG, and mixup on long runs;
+# - default widened to best's widths (with best's weight decay) when its budget holds four times its epochs;
 # - 10 % of the training images held out to validate on (the live curve and a stopped run's best epoch need them).
 
 PRESETS: dict[str, TrainConfig] = {
@@ -371,7 +380,7 @@ PRESETS: dict[str, TrainConfig] = {
         flip=True, shift_fraction=0.1, test_time_flip=True, noise_std=16.0, blur_sigma=1.0, jpeg_quality=30,
         optimizer="adamw", learning_rate=4e-3, weight_decay=5e-4, schedule="one_cycle",
         warmup_fraction=0.2, label_smoothing=0.1, batch_size=64, epochs=17, time_budget_seconds=170.0,
-        progressive_resizing=True, long_run_mixup_alpha=0.2,
+        progressive_resizing=True, long_run_mixup_alpha=0.2, long_run_width=1.33, long_run_weight_decay=0.1,
     ),
     "best": TrainConfig(
         whitening_patch=2, filters=[64, 128, 256], convs_per_block=2, padding="same",

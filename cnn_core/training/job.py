@@ -6,7 +6,8 @@ The story of a run:
 2. pick `steps_per_execution` from a quick speed probe (see cnn_core.training.pacing);
 3. with a time budget, calibrate on real steps and choose the epoch count that fits, so the learning-rate
    schedule spans the whole budget (re-planned at epoch ends if the machine's speed changes); a budget that holds
-   twice the config's epochs turns its long-run mixup on;
+   four times the config's epochs trains its long-run wider network (calibrated anew), and one that holds twice
+   them turns its long-run mixup on;
 4. fit, streaming events through LiveMetrics (which also honours Stop and keeps the best weights);
 5. keep the final weights (the best epoch if stopped early), score the test split (clean, then under the
    corruption suite of cnn_core.classify.corruptions), save, report.
@@ -58,6 +59,7 @@ from cnn_core.training.pacing import (
     robustness_seconds_estimate,
     steps_per_execution_for,
     training_seconds,
+    widened_for_long_run,
 )
 from cnn_core.training.precision import POLICIES, Precision, choose_precision, dtype_policy, training_step_seconds
 from cnn_core.training.progressive import ProgressiveResizing, epoch_cost
@@ -80,6 +82,7 @@ from cnn_core.training.runs import (
     run_folder,
     stop_file,
     update_status,
+    write_config,
 )
 from cnn_core.training.snapshots import snapshot_callback
 from cnn_core.training.tensorboard_logs import TensorBoardLogs
@@ -97,6 +100,7 @@ class Job:
     config: TrainConfig
     request: dict[str, Any]
     folder: Path
+    widened_from: list[int] | None = None  # a long run's asked filters, when it trains a wider network (long_run)
     precision: Precision = field(default_factory=lambda: Precision("float32", "default"))  # chosen in `prepare`
 
 
@@ -122,9 +126,8 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
         dataset, model, initial_epoch, checkpoint = prepare(job)
         train, validation = make_datasets(dataset, job.config, dataset.num_classes)
         plan, schedule = plan_training(job, model, dataset, train, validation, initial_epoch, checkpoint)
-        if plan.calibration is not None and use_long_run_mixup(job.config, plan.epochs):
-            # Mixup's batches are float32, as camera augmentations' already are: the calibrated trace is kept.
-            train, _ = make_datasets(dataset, job.config, dataset.num_classes)
+        if plan.calibration is not None:
+            model, plan, schedule, train = long_run(job, dataset, model, plan, schedule, train, validation)
         if checkpoint is not None:
             restore_checkpoint(model, job.request["resume_from"], checkpoint)  # weights and optimizer state
         update_status(run_id, epochs=plan.epochs)
@@ -155,17 +158,25 @@ def prepare(job: Job) -> tuple[Dataset, keras.Model, int, Checkpoint | None]:
         check_resume_source(source)
         checkpoint = read_checkpoint(source)
     job.precision = run_precision(job, dataset, checkpoint)
-    keras.utils.set_random_seed(job.config.seed)
-    with dtype_policy(job.precision.policy):  # layers keep the policy they were built with
-        model = build_model(job.config, num_classes=dataset.num_classes, for_training=True)
+    model = new_model(job, dataset, adapt=not source)  # a resumed run copies its whitening with the weights
     if not source:
-        adapt_whitening(model, dataset.x_train, job.config)  # a resumed run copies its whitening with the weights
         return dataset, model, 0, None
     if checkpoint is not None:
         return dataset, model, checkpoint.epoch, checkpoint
     source_model, initial_epoch = load_saved_model(source)
     copy_weights(source_model, model)
     return dataset, model, initial_epoch, None
+
+
+def new_model(job: Job, dataset: Dataset, adapt: bool = True) -> keras.Model:
+    """The run's network, seeded, in its precision (layers keep the policy they were built with); `adapt`: its
+    whitening fitted to the training images."""
+    keras.utils.set_random_seed(job.config.seed)
+    with dtype_policy(job.precision.policy):
+        model = build_model(job.config, num_classes=dataset.num_classes, for_training=True)
+    if adapt:
+        adapt_whitening(model, dataset.x_train, job.config)
+    return model
 
 
 def run_precision(job: Job, dataset: Dataset, checkpoint: Checkpoint | None) -> Precision:
@@ -249,6 +260,25 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
                              + plan.finish_seconds)
 
 
+def long_run(job: Job, dataset: Dataset, model: keras.Model, plan: Plan, schedule: WarmupDecaySchedule, train,
+             validation) -> tuple[keras.Model, Plan, WarmupDecaySchedule, Any]:
+    """3b. What a budget holding many times the config's epochs trains with (cnn_core.training.pacing): a wider network,
+    built and calibrated anew for the time left (never for a resumed run: it keeps its weights), then mixup. The run's
+    config.json then says what it trains, so that resuming its checkpoint rebuilds this network and pipeline."""
+    asked = TrainConfig.from_dict(job.config.to_dict())  # a copy: use_long_run_mixup changes job.config in place
+    wider = None if job.request.get("resume_from") else widened_for_long_run(asked, plan.epochs, dataset.num_classes)
+    if wider is not None:
+        job.config, job.widened_from = wider, asked.filters
+        model = new_model(job, dataset)
+        plan, schedule = plan_training(job, model, dataset, train, validation, 0, None)
+    if use_long_run_mixup(job.config, plan.epochs):
+        # Mixup's batches are float32, as camera augmentations' already are: the calibrated trace is kept.
+        train, _ = make_datasets(dataset, job.config, dataset.num_classes)
+    if job.config != asked:
+        write_config(job.run_id, job.config.to_dict())
+    return model, plan, schedule, train
+
+
 def use_long_run_mixup(config: TrainConfig, planned_epochs: int) -> bool:
     """Turn mixup on (config.mixup_alpha) for a budget that holds far more epochs than the config's; True if it did."""
     alpha = long_run_mixup(config.mixup_alpha, config.long_run_mixup_alpha, config.epochs, planned_epochs)
@@ -271,6 +301,7 @@ def start_event(job: Job, dataset: Dataset, plan: Plan, initial_epoch: int) -> d
         "time_budget_seconds": job.config.time_budget_seconds, "resumed_from": job.request.get("resume_from"),
         "max_seconds": ceiling_seconds(job) or None, "asked_epochs": job.config.epochs,
         "progressive_resizing": job.config.progressive_resizing, "mixup_alpha": job.config.mixup_alpha,
+        "filters": job.config.filters, "weight_decay": job.config.weight_decay, "widened_from": job.widened_from,
         "calibration": None if plan.calibration is None else vars(plan.calibration),
         "expected_seconds": plan.expected_seconds,
         "devices": describe_devices(), "precision": job.precision.policy, "precision_reason": job.precision.reason,

@@ -13,7 +13,8 @@ Events, one JSON object per line of events.jsonl:
   {"type": "start", "epochs", "initial_epoch", "steps_per_epoch", "steps_per_execution", "batch_size",
    "train_images", "validation_images", "test_images", "class_names", "data_source", "time_budget_seconds", "resumed_from",
    "progressive_resizing" (early epochs on shrunk images: validation lags until the last third),
-   "mixup_alpha" (> 0: training loss and accuracy are on blended images),
+   "mixup_alpha" (> 0: training loss and accuracy are on blended images), "filters", "weight_decay",
+   "widened_from" (a long run's asked filters when it trains a wider network, else null),
    "calibration" (measured step/trace/validation seconds, budgeted runs only), "expected_seconds" (budgeted runs:
    the whole run as calibrated; more than the budget when not even one epoch fits), "max_seconds" (the server's
    ceiling for the run, or null), "asked_epochs" (the config's; more than "epochs" when they would not fit under

@@ -29,6 +29,9 @@ from typing import Callable
 import keras
 import numpy as np
 
+from cnn_core.training.config import ConfigError, TrainConfig
+from cnn_core.training.limits import CostError, check_cost
+
 SECONDS_PER_EXECUTION = 0.3  # target time between batch hooks
 MAX_STEPS_PER_EXECUTION = 64
 EAGER_FORWARD_TO_TRAIN_STEP = 1.0  # measured: seed/quick/default eager forward ≈ one compiled training step
@@ -139,6 +142,27 @@ def long_run_mixup(mixup_alpha: float, long_run_alpha: float, epochs: int, plann
     if mixup_alpha > 0 or long_run_alpha <= 0 or planned_epochs < LONG_RUN_FACTOR * epochs:
         return mixup_alpha
     return long_run_alpha
+
+
+WIDEN_FACTOR = 4  # a budget holding this many times a config's epochs trains a wider network (long_run_width)
+
+
+def widened_for_long_run(config: TrainConfig, planned_epochs: int, num_classes: int) -> TrainConfig | None:
+    """The settings of the wider network a budget holding WIDEN_FACTOR x the config's `epochs` trains instead (filters
+    times `long_run_width` to a multiple of 8, `long_run_weight_decay` if set), or None: not that long, not asked for,
+    or wider than a shared server trains (a long run must never make a network the server would have refused)."""
+    if config.long_run_width <= 1 or planned_epochs < WIDEN_FACTOR * config.epochs:
+        return None
+    changes = {"filters": [max(8, round(count * config.long_run_width / 8) * 8) for count in config.filters],
+               "long_run_width": 1.0, "long_run_weight_decay": 0.0}  # done: its saved settings never widen again
+    if config.long_run_weight_decay > 0:
+        changes["weight_decay"] = config.long_run_weight_decay
+    try:
+        wider = TrainConfig.from_dict({**config.to_dict(), **changes})
+        check_cost(wider, num_classes)
+    except (ConfigError, CostError):
+        return None
+    return wider
 
 
 def epochs_for_budget(

@@ -203,6 +203,11 @@ def test_a_terminal_sees_live_progress_and_readable_epochs(capsys):
     assert "decoding images [#####...............]  25%" in err and "epoch 1/2 step 3  loss 1.2500" in err
     assert out.startswith("epoch 1/2  loss 1.0000  accuracy 50.0%  val_loss 1.1000  val_accuracy 40.0%")
     assert train.bar(1.0).startswith("[" + "#" * 20 + "]")
+    long_run = {"type": "start", "epochs": 45, "steps_per_epoch": 72, "data_source": "x", "time_budget_seconds": 340,
+                "filters": [64, 128, 256], "widened_from": [48, 96, 192], "weight_decay": 0.1, "mixup_alpha": 0.2}
+    assert train.status_text(long_run, 45).startswith("x: 45 epochs of 72 steps, fitted to a 340 s budget; a long run: "
+                                                      "filters 64-128-256 instead of 48-96-192, weight decay 0.1, "
+                                                      "mixup α 0.2 (")
 
 
 def test_in_public_mode_train_and_runs_act_as_their_owner(app_dirs, capsys, monkeypatch):

@@ -195,18 +195,22 @@ def test_progressive_resizing_on_a_flatten_head_is_explained_and_disables_train(
     assert not at.error and at.button(key="train").disabled is False
 
 
-def test_progressive_and_mixup_runs_charts_say_why_their_curves_differ(app_dirs):
+def test_progressive_mixup_and_widened_runs_charts_say_why_they_differ(app_dirs):
     write_run(app_dirs["runs"], "20260101-110000-bbbbbb", "finished", epochs=3)
     at = run_page()
-    assert not any(caption.value.startswith(("Progressive resizing", "Mixup")) for caption in at.caption)
+    assert not any(caption.value.startswith(("Progressive resizing", "Mixup", "A long run")) for caption in at.caption)
     events = app_dirs["runs"] / "20260101-110000-bbbbbb" / "events.jsonl"
     lines = events.read_text().splitlines()
     start = json.loads(lines[0])
     assert start["type"] == "start"
-    events.write_text("\n".join([json.dumps({**start, "progressive_resizing": True, "mixup_alpha": 0.2}), *lines[1:]]) + "\n")
+    long_run = {"progressive_resizing": True, "mixup_alpha": 0.2, "filters": [64, 128, 256],
+                "widened_from": [48, 96, 192], "weight_decay": 0.1}
+    events.write_text("\n".join([json.dumps({**start, **long_run}), *lines[1:]]) + "\n")
     at = run_page()
     assert any(caption.value.startswith("Progressive resizing: the first third") for caption in at.caption)
     assert any(caption.value.startswith("Mixup: the training loss") for caption in at.caption)
+    assert any(caption.value.startswith("A long run") and "64-128-256 filters instead of 48-96-192, with weight decay "
+               "0.1" in caption.value for caption in at.caption)
 
 
 def test_confusion_cell_shows_exactly_the_images_behind_it(app_dirs, cifar_subset):

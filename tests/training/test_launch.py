@@ -418,6 +418,28 @@ def test_time_budget_is_respected_and_the_schedule_spans_it(app_dirs, cifar_subs
     assert epochs[-1]["learning_rate"] == pytest.approx(0.0, abs=1e-9)  # the schedule ends with the budget
 
 
+def test_a_long_run_widens_only_a_budget_holding_four_times_the_epochs_within_a_servers_limits():
+    from cnn_core.training.config import preset
+    from cnn_core.training.limits import CostError, check_cost
+    from cnn_core.training.pacing import WIDEN_FACTOR, widened_for_long_run
+
+    default = preset("default")
+    assert WIDEN_FACTOR == 4 and default.epochs == 17
+    assert widened_for_long_run(default, planned_epochs=67, num_classes=10) is None  # less than 4 x 17
+    wider = widened_for_long_run(default, planned_epochs=68, num_classes=10)
+    assert wider.to_dict() == {**default.to_dict(), "filters": [64, 128, 256], "weight_decay": 0.1,  # best's widths
+                               "long_run_width": 1.0, "long_run_weight_decay": 0.0}  # applied: never twice
+    same_decay = TrainConfig(**{**default.to_dict(), "long_run_weight_decay": 0.0})
+    assert widened_for_long_run(same_decay, 1000, 10).weight_decay == default.weight_decay
+    assert widened_for_long_run(TrainConfig(**{**default.to_dict(), "long_run_width": 1.0}), 1000, 10) is None
+    # Within a shared server's limits, but a wider copy would not be: the run keeps its own network.
+    big = TrainConfig(**{**default.to_dict(), "filters": [72, 144, 288]})
+    check_cost(big)
+    with pytest.raises(CostError):
+        check_cost(TrainConfig(**{**big.to_dict(), "filters": [96, 192, 384]}))
+    assert widened_for_long_run(big, 1000, 10) is None
+
+
 def test_long_run_mixup_turns_on_only_for_a_budget_holding_twice_the_epochs():
     from cnn_core.training.pacing import LONG_RUN_FACTOR, long_run_mixup
 
@@ -428,19 +450,27 @@ def test_long_run_mixup_turns_on_only_for_a_budget_holding_twice_the_epochs():
     assert long_run_mixup(0.0, 0.0, epochs=17, planned_epochs=80) == 0.0  # not asked for
 
 
-@pytest.mark.parametrize(("epochs", "expected"), [(1, 0.3), (500, 0.0)])
-def test_a_budget_far_longer_than_the_configs_epochs_trains_with_mixup(app_dirs, cifar_subset, monkeypatch, epochs,
-                                                                       expected):
+@pytest.mark.parametrize(("epochs", "long"), [(1, True), (500, False)])
+def test_a_budget_far_longer_than_the_configs_epochs_trains_a_wider_network_with_mixup(app_dirs, cifar_subset,
+                                                                                       monkeypatch, epochs, long):
     from cnn_core.training import job
 
     built = []
     original = job.make_datasets
     monkeypatch.setattr(job, "make_datasets", lambda data, config, classes: (
         built.append(config.mixup_alpha), original(data, config, classes))[1])
-    config = TrainConfig(**TINY, epochs=epochs, long_run_mixup_alpha=0.3, time_budget_seconds=12.0)
+    config = TrainConfig(**TINY, epochs=epochs, long_run_mixup_alpha=0.3, long_run_width=2.0,
+                         long_run_weight_decay=0.05, time_budget_seconds=12.0)
     run_id = new_run(config, str(cifar_subset), max_images=600)
     launch.run_training(run_id)
     start = next(event for event in runs.read_events(run_id) if event["type"] == "start")
-    assert start["epochs"] >= 2  # 12 s hold a few epochs of 540 images: twice 1, never twice 500
-    assert start["mixup_alpha"] == expected and registry.load_metadata("tiny")["config"]["mixup_alpha"] == expected
-    assert built == ([0.0, 0.3] if expected else [0.0])  # the training pipeline is rebuilt with mixup on
+    saved = registry.load_metadata("tiny")["config"]
+    assert start["epochs"] >= (4 if long else 2)  # 12 s hold many epochs of 540 images: 4x 1, never 2x 500
+    assert start["mixup_alpha"] == saved["mixup_alpha"] == (0.3 if long else 0.0)
+    assert built == ([0.0, 0.3] if long else [0.0])  # the training pipeline is rebuilt with mixup on
+    # A long run trains filters 4 x 2 with its own weight decay, and says so; the saved model is that network (Keras'
+    # own kernel shape), and the run's config.json too, so that resuming its checkpoint rebuilds it.
+    filters, decay = ([8], 0.05) if long else ([4], 0.0)
+    assert (start["filters"], start["weight_decay"], start["widened_from"]) == (filters, decay, [4] if long else None)
+    assert saved["filters"] == runs.read_config(run_id)["filters"] == filters and saved["weight_decay"] == decay
+    assert registry.load_model("tiny").get_layer("block1_conv1").kernel.shape[-1] == filters[0]
