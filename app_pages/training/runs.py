@@ -101,7 +101,7 @@ def resume_button(run_id: str, status: dict, checkpoint: resume.Checkpoint, plac
     """Resume a run from its checkpoint: the epochs its plan had left, on the same schedule and optimizer state."""
     left = checkpoint.epochs_left
     if st.button(t("training.report.resume", epochs=left), key=f"resume_{place}_{run_id}"):
-        config = TrainConfig.from_dict({**runs.read_config(run_id), "epochs": left, "time_budget_seconds": 0.0})
+        config = TrainConfig.from_dict(resume.continuation(run_id, checkpoint))
         data = runs.read_request(run_id).get("data")
         if start(config, data, status.get("model_name") or "my-cnn", resume_from=run_id):
             st.rerun()

@@ -32,7 +32,7 @@ from cnn_core.paths import runs_dir
 from cnn_core.server.owners import Visitor, name_taken_by_other
 from cnn_core.training.config import TrainConfig
 from cnn_core.training.limits import check_cost
-from cnn_core.training.resume import read_checkpoint
+from cnn_core.training.resume import continuation, read_checkpoint
 from cnn_core.training.runs import (
     ACTIVE_STATES,
     create_run,
@@ -193,4 +193,4 @@ def _requeued_request(run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
     checkpoint = read_checkpoint(run_id)
     if checkpoint is None:
         return config, request
-    return {**config, "epochs": checkpoint.epochs_left, "time_budget_seconds": 0.0}, {**request, "resume_from": run_id}
+    return continuation(run_id, checkpoint), {**request, "resume_from": run_id}

@@ -82,7 +82,6 @@ from cnn_core.training.runs import (
     run_folder,
     stop_file,
     update_status,
-    write_config,
 )
 from cnn_core.training.snapshots import snapshot_callback
 from cnn_core.training.tensorboard_logs import TensorBoardLogs
@@ -136,6 +135,7 @@ def train_run(run_id: str, emit: Callable[[dict[str, Any]], None], started: floa
             emit, stop_file=stop_file(run_id), checkpoint_folder=job.folder, schedule_start_epoch=plan.schedule_start_epoch,
             steps_per_epoch=plan.steps_per_epoch, batch_size=job.config.batch_size, train_images=len(dataset.y_train),
             last_epoch=initial_epoch + plan.epochs, clock_start=started, finish_seconds=plan.finish_seconds,
+            config=job.config.to_dict(),
             # A safety net only, for a last epoch that runs late: past 105 % of the budget, stop with the best so far.
             deadline=None if plan.deadline is None else
             plan.deadline + BUDGET_OVERRUN * (job.config.time_budget_seconds or ceiling_seconds(job)),
@@ -262,20 +262,19 @@ def fit_to_budget(job: Job, model: keras.Model, dataset: Dataset, train, validat
 
 def long_run(job: Job, dataset: Dataset, model: keras.Model, plan: Plan, schedule: WarmupDecaySchedule, train,
              validation) -> tuple[keras.Model, Plan, WarmupDecaySchedule, Any]:
-    """3b. What a budget holding many times the config's epochs trains with (cnn_core.training.pacing): a wider network,
-    built and calibrated anew for the time left (never for a resumed run: it keeps its weights), then mixup. The run's
-    config.json then says what it trains, so that resuming its checkpoint rebuilds this network and pipeline."""
-    asked = TrainConfig.from_dict(job.config.to_dict())  # a copy: use_long_run_mixup changes job.config in place
-    wider = None if job.request.get("resume_from") else widened_for_long_run(asked, plan.epochs, dataset.num_classes)
+    """3b. What a budget holding many times the config's epochs of the network asked for trains with
+    (cnn_core.training.pacing): a wider network, built and calibrated anew for the time left (never for a resumed run:
+    it keeps its weights), and mixup. job.config then holds what the run trains (its checkpoints keep it, so a resumed
+    run rebuilds this network and pipeline); config.json keeps what was asked."""
+    long = plan.epochs  # what the budget holds of the asked network: both decisions read this one number
+    wider = None if job.request.get("resume_from") else widened_for_long_run(job.config, long, dataset.num_classes)
     if wider is not None:
-        job.config, job.widened_from = wider, asked.filters
+        job.config, job.widened_from = wider, job.config.filters
         model = new_model(job, dataset)
         plan, schedule = plan_training(job, model, dataset, train, validation, 0, None)
-    if use_long_run_mixup(job.config, plan.epochs):
+    if use_long_run_mixup(job.config, long):
         # Mixup's batches are float32, as camera augmentations' already are: the calibrated trace is kept.
         train, _ = make_datasets(dataset, job.config, dataset.num_classes)
-    if job.config != asked:
-        write_config(job.run_id, job.config.to_dict())
     return model, plan, schedule, train
 
 

@@ -47,12 +47,14 @@ class LiveMetrics(keras.callbacks.Callback):
         deadline: float | None = None,
         finish_seconds: float = 0.0,
         schedule_start_epoch: int = 0,
+        config: dict | None = None,
     ):
         super().__init__()
         self.emit = emit
         self.stop_file = str(stop_file)
         self.checkpoint_folder = Path(checkpoint_folder)
         self.schedule_start_epoch = schedule_start_epoch  # where the learning-rate schedule began (for resuming)
+        self.config = config  # the settings the network trains with, kept with each checkpoint (for resuming)
         self.steps_per_epoch = steps_per_epoch
         self.batch_size = batch_size
         self.train_images = train_images
@@ -161,7 +163,7 @@ class LiveMetrics(keras.callbacks.Callback):
         save_checkpoint(self.model, self.checkpoint_folder, Checkpoint(
             weights=checkpoint_name(epoch), epoch=epoch, last_epoch=self.last_epoch,
             schedule_start_epoch=self.schedule_start_epoch, steps_per_epoch=self.steps_per_epoch,
-            precision=self.model.dtype_policy.name,
+            precision=self.model.dtype_policy.name, config=self.config,
         ))
         self._last_checkpoint = time.monotonic()
 

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from cnn_core.training.config import ConfigError, TrainConfig
+from cnn_core.training.layers import flops_per_image
 from cnn_core.training.limits import CostError, check_cost
 
 SECONDS_PER_EXECUTION = 0.3  # target time between batch hooks
@@ -150,7 +151,8 @@ WIDEN_FACTOR = 4  # a budget holding this many times a config's epochs trains a 
 def widened_for_long_run(config: TrainConfig, planned_epochs: int, num_classes: int) -> TrainConfig | None:
     """The settings of the wider network a budget holding WIDEN_FACTOR x the config's `epochs` trains instead (filters
     times `long_run_width` to a multiple of 8, `long_run_weight_decay` if set), or None: not that long, not asked for,
-    or wider than a shared server trains (a long run must never make a network the server would have refused)."""
+    or wider than a shared server trains (a long run must never make a network the server would have refused), or too
+    costly to train even the config's epochs in the time, or no wider once rounded."""
     if config.long_run_width <= 1 or planned_epochs < WIDEN_FACTOR * config.epochs:
         return None
     changes = {"filters": [max(8, round(count * config.long_run_width / 8) * 8) for count in config.filters],
@@ -162,7 +164,9 @@ def widened_for_long_run(config: TrainConfig, planned_epochs: int, num_classes: 
         check_cost(wider, num_classes)
     except (ConfigError, CostError):
         return None
-    return wider
+    # Its epochs cost about its FLOPs: it must still train at least the config's epochs, or stay as asked.
+    held = planned_epochs * flops_per_image(config, num_classes) / flops_per_image(wider, num_classes)
+    return wider if wider.filters != config.filters and held >= config.epochs else None
 
 
 def epochs_for_budget(

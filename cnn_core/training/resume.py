@@ -38,6 +38,9 @@ class Checkpoint:
     schedule_start_epoch: int  # the epoch at which its learning-rate schedule started
     steps_per_epoch: int
     precision: str = "float32"  # the run's Keras dtype policy (cnn_core.training.precision); older checkpoints: float32
+    # The settings its network was built and trained with: a long run's wider network and mixup
+    # (cnn_core.training.job.long_run), which its config.json (the settings asked for) does not hold. None: as asked.
+    config: dict | None = None
 
     @property
     def epochs_left(self) -> int:
@@ -112,11 +115,19 @@ def check_resume_source(source: str) -> None:
 
 
 def resume_config(source: str) -> TrainConfig:
-    """The config of a run or saved model to resume (a starting point for the new run's config)."""
+    """The config of a run or saved model to resume (a starting point for the new run's config): what a run's
+    checkpoint trained, what a saved model was trained with."""
     check_resume_source(source)
     if RUN_ID_PATTERN.match(source):
-        return TrainConfig.from_dict(read_config(source))
+        checkpoint = read_checkpoint(source)
+        return TrainConfig.from_dict((checkpoint and checkpoint.config) or read_config(source))
     return TrainConfig.from_dict(load_metadata(source)["config"])
+
+
+def continuation(run_id: str, checkpoint: Checkpoint) -> dict:
+    """The config of a new run that resumes `run_id` exactly: the settings its checkpoint trained, for the epochs its
+    plan had left, no time budget (the Resume button and a requeue after a restart)."""
+    return {**(checkpoint.config or read_config(run_id)), "epochs": checkpoint.epochs_left, "time_budget_seconds": 0.0}
 
 
 def load_saved_model(name: str):

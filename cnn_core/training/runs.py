@@ -136,11 +136,6 @@ def read_config(run_id: str) -> dict[str, Any]:
     return read_json(existing_run_folder(run_id) / "config.json")
 
 
-def write_config(run_id: str, config: dict[str, Any]) -> None:
-    """Replace a run's config.json: a long run records the settings it trains with (cnn_core.training.job)."""
-    write_json_atomic(existing_run_folder(run_id) / "config.json", config)
-
-
 def read_request(run_id: str) -> dict[str, Any]:
     """The run's request: data, model_name, resume_from, max_images."""
     return read_json(existing_run_folder(run_id) / "request.json")

@@ -432,6 +432,12 @@ def test_a_long_run_widens_only_a_budget_holding_four_times_the_epochs_within_a_
     same_decay = TrainConfig(**{**default.to_dict(), "long_run_weight_decay": 0.0})
     assert widened_for_long_run(same_decay, 1000, 10).weight_decay == default.weight_decay
     assert widened_for_long_run(TrainConfig(**{**default.to_dict(), "long_run_width": 1.0}), 1000, 10) is None
+    assert widened_for_long_run(TrainConfig(**{**default.to_dict(), "filters": [8]}), 1000, 10) is None  # 8 x 1.33: 8
+    # 3x the widths costs ~9x a step: 68 narrow epochs would hold ~8 wide ones, fewer than the 17 asked for.
+    assert widened_for_long_run(TrainConfig(**{**default.to_dict(), "filters": [16, 32, 64], "long_run_width": 3.0}),
+                                68, 10) is None
+    assert widened_for_long_run(TrainConfig(**{**default.to_dict(), "filters": [16, 32, 64], "long_run_width": 3.0}),
+                                300, 10).filters == [48, 96, 192]
     # Within a shared server's limits, but a wider copy would not be: the run keeps its own network.
     big = TrainConfig(**{**default.to_dict(), "filters": [72, 144, 288]})
     check_cost(big)
@@ -469,8 +475,31 @@ def test_a_budget_far_longer_than_the_configs_epochs_trains_a_wider_network_with
     assert start["mixup_alpha"] == saved["mixup_alpha"] == (0.3 if long else 0.0)
     assert built == ([0.0, 0.3] if long else [0.0])  # the training pipeline is rebuilt with mixup on
     # A long run trains filters 4 x 2 with its own weight decay, and says so; the saved model is that network (Keras'
-    # own kernel shape), and the run's config.json too, so that resuming its checkpoint rebuilds it.
+    # own kernel shape); config.json keeps what was asked (a shared link trains as the learner set it).
     filters, decay = ([8], 0.05) if long else ([4], 0.0)
     assert (start["filters"], start["weight_decay"], start["widened_from"]) == (filters, decay, [4] if long else None)
-    assert saved["filters"] == runs.read_config(run_id)["filters"] == filters and saved["weight_decay"] == decay
+    assert saved["filters"] == filters and saved["weight_decay"] == decay
     assert registry.load_model("tiny").get_layer("block1_conv1").kernel.shape[-1] == filters[0]
+    assert runs.read_config(run_id) == config.to_dict()
+
+
+def test_a_long_runs_checkpoint_resumes_the_network_it_trained(app_dirs, cifar_subset):
+    """Stopped after its first epoch, a widened run's Resume (and a requeue after a restart) rebuilds the wider
+    network with its mixup, though its config.json names the one asked for."""
+    from cnn_core.server import queue
+
+    config = TrainConfig(**TINY, epochs=1, long_run_mixup_alpha=0.3, long_run_width=2.0, time_budget_seconds=30.0)
+    run_id = launch.start_run(config, str(cifar_subset), "tiny", max_images=600)
+    wait_until(lambda: first_epoch_seen(run_id))
+    runs.request_stop(run_id)
+    assert launch.wait_for(run_id, timeout=120)["state"] == "stopped"
+    checkpoint = resume.read_checkpoint(run_id)
+    assert checkpoint is not None and checkpoint.config["filters"] == [8] and checkpoint.config["mixup_alpha"] == 0.3
+    again = resume.continuation(run_id, checkpoint)
+    assert (again["filters"], again["mixup_alpha"], again["epochs"]) == ([8], 0.3, checkpoint.epochs_left)
+    assert queue._requeued_request(run_id)[0] == again and resume.resume_config(run_id).filters == [8]
+    resumed = new_run(TrainConfig.from_dict(again), str(cifar_subset), name="tiny-resumed", max_images=600,
+                      resume_from=run_id)
+    launch.run_training(resumed)  # the checkpoint's weights load into the network built from `again`
+    assert runs.read_status(resumed)["state"] == "finished"
+    assert registry.load_model("tiny-resumed").get_layer("block1_conv1").kernel.shape[-1] == 8
