@@ -1,7 +1,7 @@
 """A class opens the classify page at the same moment: how long until each visitor sees the uploader and a result,
 and what each costs the server, against a bare Streamlit page doing the same upload in the same run.
 
-    python bench/bench_class.py [--visitors 1 10 30] [--rounds 3] [--timeout 300]
+    python bench/bench_class.py [--visitors 1 10 30] [--rounds 3] [--timeout 300] [--with-nav]
 
 Two servers on loopback, started the same way: CNN Studio in public mode (`streamlit run app.py`, fresh folders
 with the shipped model) and a bare Streamlit app that takes the upload and draws one image and one Plotly bar
@@ -12,7 +12,9 @@ p50/p95 seconds
 to the first control (the uploader) and to the result, failures (no result within --timeout), and the server
 process's CPU seconds per visitor (user + system, from psutil: Chromium's own load shares the 2 cores but is not
 counted), then CNN Studio's figures as ratios to the bare page's. Goals (issue 29): CPU per visitor <= 1.3x; at 10
-visitors p95 to result <= 1.2x; at 30, no failure and p95 <= 1.3x. Loopback only; every wait is bounded.
+visitors p95 to result <= 1.2x; at 30, no failure and p95 <= 1.3x. --with-nav adds a third server in the same turns:
+the bare page inside a six-page navigation sidebar with three controls, the frame every CNN Studio page has.
+Loopback only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -49,6 +51,23 @@ if upload is not None:
     st.subheader(f"{upload.name}: cat (97.1%)")
     st.image(picture)
     st.plotly_chart(go.Figure(go.Bar(x=[0.971, 0.02, 0.009], y=["cat", "dog", "deer"], orientation="h")))
+'''
+# The bare page inside a multipage app's frame: a sidebar with six pages and three controls, as every CNN Studio page
+# has (--with-nav): how much of the gap to the bare page the frame alone makes.
+_BARE_IMPORTS, _BARE_BODY = BARE_APP.split("\n\n", 1)
+NAV_APP = _BARE_IMPORTS + '''
+
+st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
+st.sidebar.selectbox("Language", ["English", "中文"])
+st.sidebar.text_input("Your name (others see it)", value="student-ab12")
+st.sidebar.caption("Anonymous visitor: your runs and models are kept for this browser.")
+
+
+def classify():
+''' + "".join(f"    {line}\n" for line in _BARE_BODY.splitlines()) + '''
+
+pages = [st.Page(lambda: st.title("Other"), title=f"Page {i}", icon="🏠", url_path=f"p{i}") for i in range(5)]
+st.navigation([*pages, st.Page(classify, title="Classify", icon="🏷️", url_path="classify")]).run()
 '''
 
 
@@ -156,6 +175,11 @@ def report(rows: list[dict]) -> None:
               f"p95 to control {ratio(ours['control_p95'], bare['control_p95'])}, "
               f"p95 to result {ratio(ours['result_p95'], bare['result_p95'])}, failures {ours['failures']} vs "
               f"{bare['failures']}")
+        framed = next((row for row in rows if row["visitors"] == visitors and row["server"] == "bare+nav"), None)
+        if framed:
+            print(f"N={visitors}: the bare page in the frame alone: p95 to control "
+                  f"{ratio(framed['control_p95'], bare['control_p95'])}, to result "
+                  f"{ratio(framed['result_p95'], bare['result_p95'])}")
 
 
 def main() -> None:
@@ -163,6 +187,8 @@ def main() -> None:
     parser.add_argument("--visitors", type=int, nargs="+", default=[1, 10, 30])
     parser.add_argument("--rounds", type=int, default=3, help="waves per N and server (the median is printed)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds a visitor waits for a result")
+    parser.add_argument("--with-nav", action="store_true",
+                        help="also the bare page inside a six-page navigation sidebar (the frame every page has)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
@@ -175,15 +201,20 @@ def main() -> None:
                                              "CNN_STUDIO_RUNS_DIR": str(work / "runs"),
                                              "CNN_STUDIO_DATA_DIR": str(work / "data")})
         bare = start(work / "bare" / "app.py", work / "bare", {})
+        servers = {"cnn-studio": (*ours, "/classify?lang=en"), "bare": (*bare, "")}
+        if args.with_nav:
+            (work / "nav").mkdir()
+            (work / "nav" / "app.py").write_text(NAV_APP)
+            servers["bare+nav"] = (*start(work / "nav" / "app.py", work / "nav", {}), "/classify")
         rows = []
         try:
             for visitors in args.visitors:  # the servers take turns at each N
                 for _ in range(args.rounds):
-                    rows.append(measure("cnn-studio", ours[0], ours[1] + "/classify?lang=en", visitors, args.timeout))
-                    rows.append(measure("bare", bare[0], bare[1], visitors, args.timeout))
-                    print(json.dumps(rows[-2:]), flush=True)
+                    for name, (process, url, path) in servers.items():
+                        rows.append(measure(name, process, url + path, visitors, args.timeout))
+                    print(json.dumps(rows[-len(servers):]), flush=True)
         finally:
-            for process, _ in (ours, bare):
+            for process, _, _ in servers.values():
                 stop_server(process)
     report(medians(rows))
 
