@@ -27,7 +27,7 @@ TRAINING_PAGE = "app_pages/training.py"
 def table_section(models: list[dict]) -> dict[str, dict]:
     """All models in a table, and a side-by-side comparison of the chosen ones; returns them by name."""
     table = [{"name": model["name"], "test_accuracy": model.get("test_accuracy"),
-              "corruption_accuracy": view.corruption_accuracy(model),
+              "corruption_accuracy": view.recorded_corruption_mean(model),
               "created": view.short_time(model.get("created")), "train_images": model.get("train_images"),
               "training_seconds": model.get("training_seconds")} for model in models]
     columns = {

@@ -81,21 +81,19 @@ def _data_section(metadata: dict, language: str) -> list[str]:
     return lines + [""]
 
 
+# Augmentations with a strength, in the card's order: (setting, card text, its placeholder, format of the value).
+STRENGTHS = (
+    ("rotation_degrees", "rotation", "degrees", "{:g}"), ("shift_fraction", "shift", "share", "{:.0%}"),
+    ("mixup_alpha", "mixup", "alpha", "{:g}"), ("blur_sigma", "blur", "sigma", "{:g}"),
+    ("noise_std", "noise", "std", "{:g}"), ("jpeg_quality", "jpeg", "quality", "{:g}"),
+)
+
+
 def _augmentations(config: dict, language: str) -> list[str]:
     """The recipe's training augmentations, in the card's words."""
     augment = [_t(language, "flip")] if config.get("flip") else []
-    if _number(config.get("rotation_degrees")):
-        augment.append(_t(language, "rotation", degrees=f"{config['rotation_degrees']:g}"))
-    if _number(config.get("shift_fraction")):
-        augment.append(_t(language, "shift", share=f"{config['shift_fraction']:.0%}"))
-    if _number(config.get("mixup_alpha")):
-        augment.append(_t(language, "mixup", alpha=f"{config['mixup_alpha']:g}"))
-    if _number(config.get("blur_sigma")):
-        augment.append(_t(language, "blur", sigma=f"{config['blur_sigma']:g}"))
-    if _number(config.get("noise_std")):
-        augment.append(_t(language, "noise", std=f"{config['noise_std']:g}"))
-    if _number(config.get("jpeg_quality")):
-        augment.append(_t(language, "jpeg", quality=f"{config['jpeg_quality']:g}"))
+    augment += [_t(language, text, **{placeholder: shown.format(value)}) for setting, text, placeholder, shown in STRENGTHS
+                if (value := _number(config.get(setting)))]
     if config.get("progressive_resizing"):
         augment.append(_t(language, "progressive"))
     return augment

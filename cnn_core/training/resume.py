@@ -119,15 +119,19 @@ def resume_config(source: str) -> TrainConfig:
     checkpoint trained, what a saved model was trained with."""
     check_resume_source(source)
     if RUN_ID_PATTERN.match(source):
-        checkpoint = read_checkpoint(source)
-        return TrainConfig.from_dict((checkpoint and checkpoint.config) or read_config(source))
+        return TrainConfig.from_dict(trained_settings(source, read_checkpoint(source)))
     return TrainConfig.from_dict(load_metadata(source)["config"])
+
+
+def trained_settings(run_id: str, checkpoint: Checkpoint | None) -> dict:
+    """What the run's checkpoint trained (a long run's wider network, its mixup), else the settings it asked for."""
+    return (checkpoint.config if checkpoint else None) or read_config(run_id)
 
 
 def continuation(run_id: str, checkpoint: Checkpoint) -> dict:
     """The config of a new run that resumes `run_id` exactly: the settings its checkpoint trained, for the epochs its
     plan had left, no time budget (the Resume button and a requeue after a restart)."""
-    return {**(checkpoint.config or read_config(run_id)), "epochs": checkpoint.epochs_left, "time_budget_seconds": 0.0}
+    return {**trained_settings(run_id, checkpoint), "epochs": checkpoint.epochs_left, "time_budget_seconds": 0.0}
 
 
 def load_saved_model(name: str):

@@ -65,7 +65,7 @@ def config_from_form(values: dict[str, Any]) -> TrainConfig:
     return TrainConfig.from_dict(settings)
 
 
-def corruption_accuracy(model: dict[str, Any]) -> float | None:
+def recorded_corruption_mean(model: dict[str, Any]) -> float | None:
     """A saved model's mean accuracy under the corruption suite on its test split, as training recorded it (None: not)."""
     recorded = model.get("robustness")
     mean = recorded.get("mean") if isinstance(recorded, dict) else None
@@ -81,9 +81,9 @@ def compare_models(models: list[dict[str, Any]], language: str = "en") -> list[d
         {"": i18n.text(language, "models.training_seconds"),
          **{model["name"]: model.get("training_seconds") for model in models}},
     ]
-    if any(corruption_accuracy(model) is not None for model in models):  # recorded since the corruption suite
+    if any(recorded_corruption_mean(model) is not None for model in models):  # recorded since the corruption suite
         rows.insert(1, {"": i18n.text(language, "models.corruption_accuracy"),
-                        **{model["name"]: corruption_accuracy(model) for model in models}})
+                        **{model["name"]: recorded_corruption_mean(model) for model in models}})
     configs = [model.get("config") or {} for model in models]
     for setting in sorted({key for config in configs for key in config}):
         shown = [json.dumps(config.get(setting)) for config in configs]

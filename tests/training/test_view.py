@@ -136,10 +136,10 @@ def test_compare_models_shows_corruption_accuracy_only_where_recorded():
 
 
 def test_corruption_accuracy_reads_the_recorded_mean_and_nothing_else():
-    assert view.corruption_accuracy({"robustness": {"mean": 0.61}}) == 0.61
+    assert view.recorded_corruption_mean({"robustness": {"mean": 0.61}}) == 0.61
     for broken in ({}, {"robustness": None}, {"robustness": "0.6"}, {"robustness": {"mean": True}},
                    {"robustness": {"mean": float("nan")}}, {"robustness": {"noise_8": 0.5}}):
-        assert view.corruption_accuracy(broken) is None
+        assert view.recorded_corruption_mean(broken) is None
 
 
 def test_every_setting_has_a_label_in_both_languages():
