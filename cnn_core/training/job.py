@@ -267,7 +267,9 @@ def long_run(job: Job, dataset: Dataset, model: keras.Model, plan: Plan, schedul
     it keeps its weights), and mixup. job.config then holds what the run trains (its checkpoints keep it, so a resumed
     run rebuilds this network and pipeline); config.json keeps what was asked."""
     long = plan.epochs  # what the budget holds of the asked network: both decisions read this one number
-    wider = None if job.request.get("resume_from") else widened_for_long_run(job.config, long, dataset.num_classes)
+    # A run with a ceiling was queued by a shared server (queue.capped): its cost limits bound the wider network too.
+    wider = None if job.request.get("resume_from") else widened_for_long_run(job.config, long, dataset.num_classes,
+                                                                             shared_server=ceiling_seconds(job) > 0)
     if wider is not None:
         job.config, job.widened_from = wider, job.config.filters
         model = new_model(job, dataset)

@@ -148,11 +148,12 @@ def long_run_mixup(mixup_alpha: float, long_run_alpha: float, epochs: int, plann
 WIDEN_FACTOR = 4  # a budget holding this many times a config's epochs trains a wider network (long_run_width)
 
 
-def widened_for_long_run(config: TrainConfig, planned_epochs: int, num_classes: int) -> TrainConfig | None:
+def widened_for_long_run(config: TrainConfig, planned_epochs: int, num_classes: int,
+                         shared_server: bool = True) -> TrainConfig | None:
     """The settings of the wider network a budget holding WIDEN_FACTOR x the config's `epochs` trains instead (filters
     times `long_run_width` to a multiple of 8, `long_run_weight_decay` if set), or None: not that long, not asked for,
-    or wider than a shared server trains (a long run must never make a network the server would have refused), or too
-    costly to train even the config's epochs in the time, or no wider once rounded."""
+    or, on a shared server, wider than its cost limits (a long run must never make a network the server would have
+    refused), or too costly to train even the config's epochs in the time, or no wider once rounded."""
     if config.long_run_width <= 1 or planned_epochs < WIDEN_FACTOR * config.epochs:
         return None
     changes = {"filters": [max(8, round(count * config.long_run_width / 8) * 8) for count in config.filters],
@@ -161,7 +162,8 @@ def widened_for_long_run(config: TrainConfig, planned_epochs: int, num_classes: 
         changes["weight_decay"] = config.long_run_weight_decay
     try:
         wider = TrainConfig.from_dict({**config.to_dict(), **changes})
-        check_cost(wider, num_classes)
+        if shared_server:
+            check_cost(wider, num_classes)
     except (ConfigError, CostError):
         return None
     # Its epochs cost about its FLOPs: it must still train at least the config's epochs, or stay as asked.

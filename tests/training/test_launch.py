@@ -444,6 +444,10 @@ def test_a_long_run_widens_only_a_budget_holding_four_times_the_epochs_within_a_
     with pytest.raises(CostError):
         check_cost(TrainConfig(**{**big.to_dict(), "filters": [96, 192, 384]}))
     assert widened_for_long_run(big, 1000, 10) is None
+    # Past the limits only where there are none: best widened on a lab server or by the CLI, never by a shared server.
+    best = TrainConfig(**{**preset("best").to_dict(), "long_run_width": 1.33})
+    assert widened_for_long_run(best, 4 * best.epochs, 10, shared_server=False).filters == [88, 168, 344]
+    assert widened_for_long_run(best, 4 * best.epochs, 10, shared_server=True) is None
 
 
 def test_long_run_mixup_turns_on_only_for_a_budget_holding_twice_the_epochs():
@@ -461,14 +465,20 @@ def test_a_budget_far_longer_than_the_configs_epochs_trains_a_wider_network_with
                                                                                        monkeypatch, epochs, long):
     from cnn_core.training import job
 
-    built = []
-    original = job.make_datasets
+    built, shared = [], []
+    original, widened = job.make_datasets, job.widened_for_long_run
     monkeypatch.setattr(job, "make_datasets", lambda data, config, classes: (
         built.append(config.mixup_alpha), original(data, config, classes))[1])
+    monkeypatch.setattr(job, "widened_for_long_run", lambda *args, shared_server: (
+        shared.append(shared_server), widened(*args, shared_server=shared_server))[1])
     config = TrainConfig(**TINY, epochs=epochs, long_run_mixup_alpha=0.3, long_run_width=2.0,
                          long_run_weight_decay=0.05, time_budget_seconds=12.0)
-    run_id = new_run(config, str(cifar_subset), max_images=600)
+    request = launch.make_request(config, str(cifar_subset), "tiny", max_images=600)
+    if long:  # as a shared server's queue makes it (queue.capped): a ceiling, so its cost limits bound the widening
+        request["max_seconds"] = 300.0
+    run_id = runs.create_run(config.to_dict(), request)
     launch.run_training(run_id)
+    assert shared == [long]
     start = next(event for event in runs.read_events(run_id) if event["type"] == "start")
     saved = registry.load_metadata("tiny")["config"]
     assert start["epochs"] >= (4 if long else 2)  # 12 s hold many epochs of 540 images: 4x 1, never 2x 500
