@@ -8,6 +8,7 @@ from app_pages.parts.identity import visitor
 from app_pages.parts.language import t
 from cnn_core.server import leaderboard
 from cnn_core.server.owners import may_manage, may_see_settings
+from cnn_core.training import view
 
 TRAINING_URL = "training"  # the training page's url_path (router.py)
 
@@ -17,13 +18,14 @@ def board_section(source: str) -> None:
     (their own run, or one whose model is shared: cnn_core.server.owners.may_see_settings)."""
     board, who = leaderboard.rows(source), visitor()
     table = [{"rank": place, "name": row["display_name"] or t("leaderboard.command_line"),
-              "test_accuracy": row["test_accuracy"], "seconds": row["seconds"],
+              "test_accuracy": view.percent(row["test_accuracy"]), "seconds": row["seconds"],
               "images_per_second": row["images_per_second"], "params": row["params"],
               "settings": f"{TRAINING_URL}?{row['link']}" if row["link"] and may_see_settings(row, who) else None}
              for place, row in enumerate(board, start=1)]
     columns = {name: t(f"leaderboard.columns.{name}") for name in ("rank", "name")}
     columns |= {
-        "test_accuracy": st.column_config.NumberColumn(t("leaderboard.columns.test_accuracy"), format="percent"),
+        "test_accuracy": st.column_config.NumberColumn(t("leaderboard.columns.test_accuracy"),
+                                                       format=view.PERCENT_FORMAT),
         "seconds": st.column_config.NumberColumn(t("leaderboard.columns.seconds"), format="%.0f"),
         "images_per_second": st.column_config.NumberColumn(t("leaderboard.columns.images_per_second"), format="%.0f"),
         "params": st.column_config.NumberColumn(t("leaderboard.columns.params"), format="localized"),

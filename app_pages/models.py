@@ -26,14 +26,15 @@ TRAINING_PAGE = "app_pages/training.py"
 
 def table_section(models: list[dict]) -> dict[str, dict]:
     """All models in a table, and a side-by-side comparison of the chosen ones; returns them by name."""
-    table = [{"name": model["name"], "test_accuracy": model.get("test_accuracy"),
-              "corruption_accuracy": view.recorded_corruption_mean(model),
+    table = [{"name": model["name"], "test_accuracy": view.percent(model.get("test_accuracy")),
+              "corruption_accuracy": view.percent(view.recorded_corruption_mean(model)),
               "created": view.short_time(model.get("created")), "train_images": model.get("train_images"),
               "training_seconds": model.get("training_seconds")} for model in models]
     columns = {
         "name": t("models.columns.name"), "created": t("models.columns.created"),
-        "test_accuracy": st.column_config.NumberColumn(t("models.columns.test_accuracy"), format="percent"),
-        "corruption_accuracy": st.column_config.NumberColumn(t("models.columns.corruption_accuracy"), format="percent",
+        "test_accuracy": st.column_config.NumberColumn(t("models.columns.test_accuracy"), format=view.PERCENT_FORMAT),
+        "corruption_accuracy": st.column_config.NumberColumn(t("models.columns.corruption_accuracy"),
+                                                             format=view.PERCENT_FORMAT,
                                                              help=t("models.columns.corruption_accuracy_help")),
         "train_images": st.column_config.NumberColumn(t("models.columns.train_images"), format="localized"),
         "training_seconds": st.column_config.NumberColumn(t("models.columns.training_seconds"), format="%.0f"),

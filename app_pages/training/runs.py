@@ -184,10 +184,11 @@ def runs_section() -> None:
               "model": run.get("model_name"),
               "owner": run.get("display_name") or run.get("owner"),
               "started": view.short_time(run.get("started") or run.get("created")), "epochs": run.get("epochs"),
-              "test_accuracy": run.get("test_accuracy")} for run in all_runs]
+              "test_accuracy": view.percent(run.get("test_accuracy"))} for run in all_runs]
     columns = {name: t(f"training.runs.columns.{name}") for name in ("run", "state", "model", "owner", "started",
                                                                      "epochs")}
-    columns["test_accuracy"] = st.column_config.NumberColumn(t("training.runs.columns.test_accuracy"), format="percent")
+    columns["test_accuracy"] = st.column_config.NumberColumn(t("training.runs.columns.test_accuracy"),
+                                                             format=view.PERCENT_FORMAT)
     st.dataframe(table, hide_index=True, key="runs_table", column_config=columns)
     labels = {run["run_id"]: f"{run['run_id']} · {run.get('model_name')} · {report.state_name(run['state'])}"
               for run in all_runs}

@@ -146,3 +146,9 @@ def test_every_setting_has_a_label_in_both_languages():
     for language in ("en", "zh"):
         missing = [name for name in TrainConfig().to_dict() if view.setting_label(name, language) == name]
         assert missing == [], language
+
+
+def test_tables_print_accuracy_in_percent_points_with_one_decimal():
+    assert [view.percent(share) for share in (0.831041257367387, 0.7886051080550097, 0.83, 1, None)] == \
+        [83.1, 78.9, 83.0, 100.0, None]
+    assert view.PERCENT_FORMAT % 83.0 == "83.0 %"  # printf, as Streamlit's NumberColumn reads it
