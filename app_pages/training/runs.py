@@ -175,8 +175,9 @@ def stop(run_id: str) -> None:
 
 
 def runs_section() -> None:
-    """Every run with its state; open one to see its charts and results."""
-    all_runs = runs.list_runs()
+    """Every run this visitor may see (public mode: their own; a teacher's: all), with its state; open one to see its
+    charts and results."""
+    all_runs = owners.reports_for(runs.list_runs(), visitor())
     if not all_runs:
         st.info(t("training.runs.none"))
         return

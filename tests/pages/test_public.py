@@ -98,14 +98,23 @@ def test_the_owner_renames_their_own_model_and_nobody_renames_anothers(public):
     assert at.selectbox(key="registry_model").value == "my-best"  # the page follows the model to its new name
 
 
-def test_anothers_run_report_is_private_and_has_no_stop_button(public):
+def test_the_runs_tab_lists_a_visitors_own_runs_and_a_teacher_every_run(public, monkeypatch):
     config = TrainConfig(filters=[4])
-    other = runs.create_run(config.to_dict(), {"data": None, "model_name": "x"}, state="finished", owner="anon-bob",
-                            data_source="secret photos", test_accuracy=0.5)
+    bobs = runs.create_run(config.to_dict(), {"data": None, "model_name": "bobs-secret-plan"}, state="finished",
+                           owner="anon-bob", data_source="secret photos", test_accuracy=0.5)
     at = open_page("app_pages/training.py")
-    at.selectbox(key="open_run").set_value(other).run()
-    assert any("belongs to someone else" in info.value for info in at.info)
-    assert "secret photos" not in " ".join(markdown.value for markdown in at.markdown)
+    mine = runs.create_run(config.to_dict(), {"data": None, "model_name": "mine"}, state="finished",
+                           owner=at.session_state["_visitor"].owner, test_accuracy=0.25)
+    at.run()
+    listed = next(frame.value for frame in at.dataframe if "run" in frame.value.columns)
+    assert list(listed["run"]) == [mine] and list(listed["test_accuracy"]) == [25.0]
+    assert [option.split(" · ")[:2] for option in at.selectbox(key="open_run").options] == [[mine, "mine"]]
+    page_text = " ".join(str(element.value) for element in (*at.markdown, *at.info, *at.caption, *at.selectbox))
+    assert "bobs-secret-plan" not in page_text and "secret photos" not in page_text and bobs not in page_text
+    monkeypatch.setenv("admin_password", "unused")  # a teacher sees every run, Bob's report included
+    at.run()
+    at.text_input(key="admin_password_input").set_value("unused").run()
+    assert sorted(next(frame.value for frame in at.dataframe if "run" in frame.value.columns)["run"]) == sorted([mine, bobs])
 
 
 def test_a_typed_path_outside_the_data_folder_is_refused(public, cifar_subset, monkeypatch):
