@@ -65,7 +65,7 @@ def config_from_form(values: dict[str, Any]) -> TrainConfig:
     return TrainConfig.from_dict(settings)
 
 
-PERCENT_FORMAT = "%.1f %%"  # tables print accuracies with one decimal: 509 test images give no second one
+PERCENT_FORMAT = "%.1f %%"  # accuracies in tables: one decimal (a test split of a few thousand images has no second)
 
 
 def percent(share: float | None) -> float | None:
