@@ -31,15 +31,27 @@ COOKIE_DAYS = 365
 MAX_DISPLAY_NAME = 40
 
 
+# Writes this session's new key, unless another tab of the browser wrote a valid one since this session began (two
+# tabs opened at once on a first visit): then this tab reloads to take that one, before its visitor can start anything
+# under a key the browser will not keep. Never a loop: after the reload the server reads a valid cookie, so no script.
+COOKIE_SCRIPT = """<script>
+const name = %(name)s, key = %(key)s;
+const found = document.cookie.split("; ").find((pair) => pair.startsWith(name + "="));
+const value = found ? found.slice(name.length + 1) : "";
+if (!/%(pattern)s/.test(value)) document.cookie = name + "=" + key + "; max-age=%(seconds)d; path=/; SameSite=Strict";
+else if (value !== key) location.reload();
+</script>"""
+
+
 def _anonymous_key() -> str:
-    """This browser's secret owner key: from its cookie, or new (then written to the cookie once)."""
+    """This browser's secret owner key: from its cookie, or new (then written to the cookie once: COOKIE_SCRIPT)."""
     if "_owner_key" in st.session_state:
         return st.session_state["_owner_key"]
     key = st.context.cookies.get(COOKIE)
     if not isinstance(key, str) or not KEY_PATTERN.match(key):  # absent, tampered with, or a test's stand-in
         key = secrets.token_urlsafe(32)
-        script = (f"<script>document.cookie = {json.dumps(COOKIE + '=' + key)} + "
-                  f"'; max-age={COOKIE_DAYS * 86400}; path=/; SameSite=Strict';</script>")
+        script = COOKIE_SCRIPT % {"name": json.dumps(COOKIE), "key": json.dumps(key), "pattern": KEY_PATTERN.pattern,
+                                  "seconds": COOKIE_DAYS * 86400}
         with st.sidebar:
             st.html(script, unsafe_allow_javascript=True)
     st.session_state["_owner_key"] = key
