@@ -51,28 +51,31 @@ def table_section(models: list[dict]) -> dict[str, dict]:
 
 
 def download_section(column, name: str) -> None:
-    """The model as one .keras file, and as the two files the classify page imports."""
-    column.download_button(t("models.download"), lambda: registry.model_file(name).read_bytes(), f"{name}.keras",
+    """The model as one .keras file, and as the two files the classify page imports. Every file is made when its
+    button is clicked, for a visitor who may still see the model then (owners.made_for)."""
+    who = visitor()
+    column.download_button(t("models.download"), owners.made_for(who, registry.model_bytes, name), f"{name}.keras",
                            "application/octet-stream", key="download_model", on_click="ignore")
-    # The two files the classify page imports: made only when clicked (the weights need Keras, ~2 s the first time).
-    column.download_button(t("models.download_settings"), lambda: transfer.export_description(name),
+    # The two files the classify page imports (the weights need Keras, ~2 s the first time).
+    column.download_button(t("models.download_settings"), owners.made_for(who, transfer.export_description, name),
                            f"{name}.json", "application/json", key="download_settings", on_click="ignore")
-    column.download_button(t("models.download_weights"), lambda: transfer.export_weights(name),
+    column.download_button(t("models.download_weights"), owners.made_for(who, transfer.export_weights, name),
                            f"{name}.weights.h5", "application/octet-stream", key="download_weights", on_click="ignore")
     column.caption(t("models.download_for_import"))
     export_downloads(column, name)
 
 
 def export_downloads(column, name: str) -> None:
-    """The model for use outside the app: a Keras training script, a SavedModel (.zip), a TFLite file."""
-    # Each is made only when clicked: the SavedModel and TFLite conversions take seconds.
-    column.download_button(t("models.export_code"), lambda: export.keras_code_bytes(name),
+    """The model for use outside the app: a Keras training script, a SavedModel (.zip), a TFLite file (the
+    conversions take seconds: made when clicked, as above)."""
+    who = visitor()
+    column.download_button(t("models.export_code"), owners.made_for(who, export.keras_code_bytes, name),
                            export.script_file_name(name), "text/x-python", key="export_code", on_click="ignore",
                            help=t("models.export_code_help"))
-    column.download_button(t("models.export_saved_model"), lambda: export.saved_model_zip(name),
+    column.download_button(t("models.export_saved_model"), owners.made_for(who, export.saved_model_zip, name),
                            f"{name}_saved_model.zip", "application/zip", key="export_saved_model", on_click="ignore",
                            help=t("models.export_saved_model_help"))
-    column.download_button(t("models.export_tflite"), lambda: export.tflite_bytes(name), f"{name}.tflite",
+    column.download_button(t("models.export_tflite"), owners.made_for(who, export.tflite_bytes, name), f"{name}.tflite",
                            "application/octet-stream", key="export_tflite", on_click="ignore",
                            help=t("models.export_tflite_help"))
     column.caption(t("models.export_note"))
@@ -110,6 +113,7 @@ def delete_section(column, name: str) -> None:
             st.session_state["models_flash"] = error_text(error)
         else:
             st.toast(t("models.deleted", name=name))
+            st.session_state.pop("registry_model", None)  # the picker moves on without saying the model is gone
         del st.session_state["confirm_delete"]
         st.rerun()
     if no.button(t("models.cancel"), key="confirm_delete_no"):
@@ -150,7 +154,9 @@ def continue_section(column, model: dict) -> None:
     mine = may_manage(model, visitor())
     target = model["name"] if mine and not protection_reason(model["name"]) else f"{model['name']}-more"
     target = column.text_input(t("models.continue_as"), value=target, key=f"continue_as_{model['name']}")
-    if column.button(t("models.continue"), key="continue_training", disabled=bool(choice["problem"])):
+    # Keyed by the model: a click never carries over to another one the picker fell back to (the model it was drawn
+    # for was made private, deleted or renamed by its owner meanwhile).
+    if column.button(t("models.continue"), key=f"continue_training_{model['name']}", disabled=bool(choice["problem"])):
         config = TrainConfig.from_dict({**model["config"], "epochs": int(epochs), "time_budget_seconds": 0.0})
         if training_runs.start(config, choice["spec"], target, resume_from=model["name"]):
             st.switch_page(TRAINING_PAGE)  # its queued, then live, view follows the new run
@@ -186,6 +192,8 @@ if not models:
     st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")
     st.stop()
 by_name = table_section(models)
+if st.session_state.get("registry_model") not in (None, *by_name):  # gone since it was picked: say so, pick anew
+    st.warning(error_text(registry.RegistryError("no_such_model", name=st.session_state.pop("registry_model"))))
 name = st.selectbox(t("models.pick"), list(by_name), key="registry_model")
 download, delete, more = st.columns(3)
 download_section(download, name)

@@ -97,6 +97,11 @@ def model_file(name: str) -> Path:
     return path
 
 
+def model_bytes(name: str) -> bytes:
+    """A saved model's `model.keras`, whole (a download); RegistryError if absent."""
+    return model_file(name).read_bytes()
+
+
 def _check_images(model) -> np.ndarray:
     """A fixed batch of pseudo-random pixel images shaped like the model's input."""
     shape = tuple(int(size) for size in model.input_shape[1:])

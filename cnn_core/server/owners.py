@@ -15,12 +15,14 @@ In public mode:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from cnn_core import settings
 from cnn_core.models import registry
 from cnn_core.models.protection import ProtectedError, shipped_names
 from cnn_core.training.runs import ACTIVE_STATES, list_runs
+
+T = TypeVar("T")
 
 LOCAL_OWNER = "local"
 
@@ -89,6 +91,12 @@ def load_model_for(name: str, visitor: Visitor):
     """The Keras model `name`, after the same check as `model_metadata_for` (RegistryError otherwise)."""
     model_metadata_for(name, visitor)
     return registry.load_model(name)
+
+
+def made_for(visitor: Visitor, make: Callable[[str], T], name: str) -> Callable[[], T]:
+    """`make(name)` deferred (a download made when its button is clicked), after the same check as
+    `model_metadata_for` at that moment: the owner may have made the model private, deleted or renamed it since."""
+    return lambda: (model_metadata_for(name, visitor), make(name))[1]
 
 
 def may_see_settings(row: dict[str, Any], visitor: Visitor) -> bool:

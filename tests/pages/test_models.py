@@ -59,9 +59,10 @@ def test_compare_delete_with_confirmation_and_continue_training(app_dirs, monkey
     at.button(key="confirm_delete_yes").click().run()
     assert not (app_dirs["models"] / "small").exists()
     assert list(table_with(at, "test_accuracy")["name"]) == ["bigger"]
+    assert not any("small" in warning.value for warning in at.warning)  # deleted here: no "gone" warning
 
     at.number_input(key="more_epochs").set_value(3).run()
-    at.button(key="continue_training").click().run()
+    at.button(key="continue_training_bigger").click().run()
     (config, data, name), options = calls[0]
     assert config == TrainConfig(filters=[32, 64], flip=True, epochs=3)
     location = default_location()  # nothing chosen on the training page in this session: its default
@@ -80,8 +81,25 @@ def test_continue_uses_the_data_chosen_on_the_training_page(app_dirs, monkeypatc
     at.switch_page("app_pages/training.py").run()
     at.text_input(key="data_path").set_value(str(tmp_path / "nowhere")).run()
     at.switch_page("app_pages/models.py").run()
-    assert at.button(key="continue_training").disabled is True  # that folder does not exist
+    assert at.button(key="continue_training_small").disabled is True  # that folder does not exist
     assert any("does not exist" in warning.value for warning in at.warning)
+
+
+def test_a_model_gone_since_it_was_picked_is_said_so_and_its_continue_click_starts_nothing(app_dirs, monkeypatch):
+    from cnn_core.models import registry
+    from cnn_core.server import queue
+
+    write_model(app_dirs["models"], "small", TrainConfig(filters=[8]), 0.41)
+    write_model(app_dirs["models"], "bigger", TrainConfig(filters=[32, 64]), 0.58)
+    calls = []
+    monkeypatch.setattr(queue, "submit", fake_submit(calls, "20260101-140000-ffffff"))
+    at = open_models()
+    at.selectbox(key="registry_model").set_value("small").run()
+    registry.delete_model("small")  # by its owner, in another tab (or made private: the same to this visitor)
+    at.button(key="continue_training_small").click().run()
+    assert calls == []  # the click was for "small": it never continues the model the picker falls back to
+    assert any("no saved model named 'small'" in warning.value for warning in at.warning)
+    assert at.selectbox(key="registry_model").value == "bigger" and not at.exception
 
 
 def test_models_page_in_chinese(app_dirs):

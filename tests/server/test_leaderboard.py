@@ -84,6 +84,25 @@ def test_every_listing_and_opening_of_models_goes_through_one_rule(app_dirs, mon
     assert not owners.may_manage_model("nobodys", alice)
 
 
+def test_a_download_drawn_while_a_model_was_shared_is_refused_once_it_is_private(app_dirs, monkeypatch):
+    import pytest
+
+    from cnn_core.models import registry
+
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    saved_model(app_dirs["models"], "carols", "carol", shared=True)
+    bob, carol = owners.Visitor("bob"), owners.Visitor("carol")
+    bobs_button, carols_button = (owners.made_for(who, registry.model_bytes, "carols") for who in (bob, carol))
+    assert bobs_button() == b"not read here"  # while shared
+    registry.set_shared("carols", False)  # Carol makes it private; Bob's page still shows the button
+    with pytest.raises(registry.RegistryError):
+        bobs_button()
+    assert carols_button() == b"not read here"
+    registry.delete_model("carols")
+    with pytest.raises(registry.RegistryError):
+        carols_button()
+
+
 def test_class_results_link_settings_only_of_ones_own_runs_or_shared_models(app_dirs, monkeypatch):
     monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
     config = TrainConfig(filters=[4])
