@@ -35,8 +35,9 @@ def run(args: argparse.Namespace) -> int:
             delete_run(run_id)  # RunNotFoundError (exit 2) or BusyError while it trains (exit 1)
             print(json.dumps({"deleted": run_id}), flush=True)
         return 0
-    statuses = owners.reports_for(list_runs(), visitor)
-    places = positions(statuses)
+    everyone = list_runs()
+    places = positions(everyone)  # a place in the whole line, though only the visitor's own runs are printed
+    statuses = owners.reports_for(everyone, visitor)
     for status in statuses:
         place = places.get(status["run_id"], {})
         print(json.dumps({

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from cnn_core.cli.train import train_config_from_args
+from cnn_core.datasets.base import check_allowed
 from cnn_core.server import queue
 from cnn_core.training.config import PRESETS
 from cnn_core.training.launch import make_request
+
+
+def owner_name(text: str) -> str:
+    """--owner: not empty (a run without an owner is a teacher's in public mode)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("the owner cannot be empty")
+    return text.strip()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-budget", type=float, metavar="SECONDS", help="fit the whole run into this budget")
     parser.add_argument("--name", required=True, help="registry name of the trained model")
     parser.add_argument("--max-images", type=int, metavar="N", help="use only the first N images of each split")
-    parser.add_argument("--owner", required=True, help="who owns the run (a login email or a name)")
+    parser.add_argument("--owner", required=True, type=owner_name, help="who owns the run (a login email or a name)")
     parser.add_argument("--display-name", default="", help="the name others see on the class leaderboard")
     parser.set_defaults(resume_from=None)
 
@@ -34,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Queue the run and print its id and place in line."""
     config = train_config_from_args(args)
+    if args.data:  # as the page does: a folder outside the server's data roots is refused before it is queued
+        check_allowed(Path(args.data).expanduser())
     request = make_request(config, args.data, args.name, max_images=args.max_images)
     run_id = queue.submit(config, request, owner=args.owner, display_name=args.display_name or args.owner)
     place = queue.positions().get(run_id, {}).get("position")

@@ -59,7 +59,9 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
                 overrides = json.load(handle)
         except OSError as error:
             raise ConfigError("unreadable_file", path=str(args.config), reason=str(error.strerror)) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except RecursionError:  # nested thousands deep: as the training page says it
+            raise ConfigError("too_deep") from None
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, integers with thousands of digits
             raise ConfigError("file_bad_json", path=str(args.config), reason=str(error)) from None
         if not isinstance(overrides, dict):
             raise ConfigError("file_not_an_object", path=str(args.config))

@@ -102,6 +102,8 @@ def test_missing_data_is_a_clean_error(app_dirs, tmp_path):
     [
         (["train", "--config", "{missing}"], "Cannot read the config file"),
         (["train", "--config", "{bad_json}"], "is not valid JSON"),
+        (["train", "--config", "{deep_json}"], "nested far too deeply"),  # RecursionError once: a traceback
+        (["train", "--config", "{huge_number}"], "is not valid JSON"),  # Python's own limit on a number's digits
         (["train", "--config", "{unknown_setting}"], "Unknown setting(s): colour"),
         (["train", "--epochs", "0"], "epochs must be between 1 and 1000"),
         (["train", "--name", "..", "--epochs", "1"], "cannot be used as a model name"),
@@ -111,8 +113,11 @@ def test_missing_data_is_a_clean_error(app_dirs, tmp_path):
 )
 def test_bad_input_exits_2_with_a_message(app_dirs, tmp_path, capsys, arguments, message):
     files = {"missing": tmp_path / "missing.json", "bad_json": tmp_path / "bad.json",
-             "unknown_setting": tmp_path / "unknown.json"}
+             "unknown_setting": tmp_path / "unknown.json", "deep_json": tmp_path / "deep.json",
+             "huge_number": tmp_path / "huge.json"}
     files["bad_json"].write_text("{ not json")
+    files["deep_json"].write_text("[" * 100_000 + "]" * 100_000)
+    files["huge_number"].write_text('{"epochs": ' + "9" * 5000 + "}")
     files["unknown_setting"].write_text('{"colour": "red"}')
     arguments = [argument.format(**files) for argument in arguments]
     assert cli.main(arguments) == 2
@@ -230,3 +235,10 @@ def test_in_public_mode_train_and_runs_act_as_their_owner(app_dirs, capsys, monk
     assert cli.main(["runs", "--delete", alices_run, "--owner", "bob"]) == 2 and (app_dirs["runs"] / alices_run).exists()
     assert cli.main(["runs", "--owner", "alice"]) == 0 and alices_run in capsys.readouterr().out
     assert cli.main(["runs", "--delete", alices_run, "--admin"]) == 0 and not (app_dirs["runs"] / alices_run).exists()
+    capsys.readouterr()
+    # A place in line counts everyone's queued runs, though only one's own are listed.
+    for owner, queued_at in (("alice", 1.0), ("bob", 2.0)):
+        runs.create_run(TrainConfig(filters=[4]).to_dict(), {"data": None, "model_name": owner}, state="queued",
+                        owner=owner, queued_at=queued_at)
+    assert cli.main(["runs", "--owner", "bob"]) == 0
+    assert [json.loads(line)["position"] for line in capsys.readouterr().out.splitlines()] == [2]

@@ -117,6 +117,19 @@ def test_cli_runs_lists_owner_state_and_position_across_processes(app_dirs):
                      "eta_seconds": rows[0]["eta_seconds"], "model": "cli-model", "started": None, "ended": None}]
 
 
+def test_cli_submit_refuses_an_empty_owner_and_in_public_mode_a_folder_outside_the_data_roots(app_dirs, capsys,
+                                                                                              monkeypatch):
+    from cnn_core.cli import main as command_line
+
+    with pytest.raises(SystemExit):  # argparse: exit 2 with its usage line
+        command_line.main(["submit", "--preset", "quick", "--name", "m", "--owner", " ", "--epochs", "1"])
+    assert "the owner cannot be empty" in capsys.readouterr().err
+    monkeypatch.setenv("CNN_STUDIO_PUBLIC", "1")
+    assert command_line.main(["submit", "--data", "/etc", "--preset", "quick", "--name", "m", "--owner", "o",
+                              "--epochs", "1"]) == 2
+    assert "administrator" in capsys.readouterr().err and runs.list_runs() == []
+
+
 def test_cli_runs_delete_removes_ended_runs_and_refuses_the_rest(app_dirs):
     queued = submit("dave")
     ended = submit("erin")
