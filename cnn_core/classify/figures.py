@@ -120,7 +120,8 @@ def softmax_latex(logits: Sequence[float], class_names: Sequence[str], index: in
 def flip_average_latex(class_name: str, photo: float, mirror: float, *, language: str = "en") -> str:
     """The reported probability of test-time flip: the mean of the photo's and its mirror image's."""
     label = _label(language, class_name)
-    return (rf"p_{{{label}}} = \tfrac12\bigl(p^{{\text{{photo}}}}_{{{label}}} + p^{{\text{{mirror}}}}_{{{label}}}\bigr)"
+    first, second = (tex_text(i18n.text(language, f"explain.flip_{name}")) for name in ("photo", "mirror"))
+    return (rf"p_{{{label}}} = \tfrac12\bigl(p^{{{first}}}_{{{label}}} + p^{{{second}}}_{{{label}}}\bigr)"
             rf" = \tfrac12\bigl({number(photo)} + {number(mirror)}\bigr) = {number((photo + mirror) / 2)}")
 
 

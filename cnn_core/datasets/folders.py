@@ -52,12 +52,13 @@ def load_image_folders(path: Path, *, validation_fraction: float = 0.2, seed: in
     if path.is_dir():
         entries = _folder_entries(path)
         return _build(entries, str(path), validation_fraction, seed, progress)
+    name = location_name(path)  # the name the visitor uploaded, not the stored one with its content hash
     try:
         with zipfile.ZipFile(path) as archive:
-            entries = _zip_entries(archive, path.name)
+            entries = _zip_entries(archive, name)
             return _build(entries, str(path), validation_fraction, seed, progress)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
-        raise DataError("unreadable_zip", name=path.name, reason=str(error)) from None
+        raise DataError("unreadable_zip", name=name, reason=str(error)) from None
 
 
 # --- Listing images. ---

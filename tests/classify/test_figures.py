@@ -103,3 +103,11 @@ def test_importing_classify_figures_does_not_import_tensorflow():
     code = "import sys, cnn_core.classify.figures; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "False"
+
+
+def test_the_flip_average_formula_names_its_two_passes_in_the_pages_language():
+    english = figures.flip_average_latex("cat", 0.4, 0.6)
+    chinese = figures.flip_average_latex("cat", 0.4, 0.6, language="zh")
+    assert r"p^{\text{photo}}" in english and r"p^{\text{mirror}}" in english and english.endswith("= 0.5")
+    assert r"p^{\text{原图}}_{\text{猫}}" in chinese and r"p^{\text{镜像}}" in chinese
+    assert "photo" not in chinese and "mirror" not in chinese

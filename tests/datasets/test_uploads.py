@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
+
+import pytest
 
 from cnn_core.datasets import uploads
 
@@ -37,3 +41,21 @@ def test_an_upload_in_use_lately_is_kept_however_many_come_after_it(app_dirs):
         uploads.store_upload(f"own{index}.zip", f"PK {index}".encode())
     left = set((app_dirs["data"] / "uploads").iterdir())
     assert shared in left and len(left) == uploads.KEPT_UPLOADS + 3  # nothing recent pruned
+
+
+def test_a_broken_upload_is_named_as_the_visitor_named_it(app_dirs):
+    from cnn_core.datasets.base import DataError
+    from cnn_core.datasets.loading import load_dataset
+
+    for content, words in ((b"not a zip at all", "is not a readable .zip file"),
+                           (None, "contains an unsafe path")):
+        if content is None:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                archive.writestr("../evil.png", b"x")
+            content = buffer.getvalue()
+        stored = uploads.store_upload("class pets.zip", content)
+        with pytest.raises(DataError) as refused:
+            load_dataset(str(stored))
+        assert words in str(refused.value) and str(refused.value).startswith("class_pets.zip ")
+        assert stored.name.split("-")[0] not in str(refused.value)  # never the stored name's content hash
