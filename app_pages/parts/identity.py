@@ -23,6 +23,7 @@ import streamlit as st
 
 from app_pages.parts.language import t
 from cnn_core import settings
+from cnn_core.server import owners
 from cnn_core.server.owners import Visitor, desktop_visitor
 
 COOKIE = "cnn_studio_owner"
@@ -92,7 +93,8 @@ def visitor_sidebar() -> Visitor:
     email = _login_email()
     owner = f"user:{email}" if email else "anon-" + hashlib.sha256(_anonymous_key().encode()).hexdigest()[:24]
     default = (email or "").split("@")[0] or t("app.identity.default_name", tag=owner[-4:])
-    st.session_state.setdefault("display_name", default)
+    if "display_name" not in st.session_state:  # a new session: the name on this visitor's last run, if any
+        st.session_state["display_name"] = owners.last_display_name(owner) or default
     typed = st.sidebar.text_input(t("app.identity.display_name"), key="display_name", max_chars=MAX_DISPLAY_NAME,
                                   help=t("app.identity.display_name_help"))
     admin = bool(email and email in settings.admin_emails()) or _admin_by_password()

@@ -156,6 +156,13 @@ def rename_model_for(name: str, new_name: str, visitor: Visitor) -> str:
     return registry.rename_model(name, new_name)
 
 
+def last_display_name(owner: str) -> str | None:
+    """The name others saw on `owner`'s newest run that has one: where a reload or a new tab starts from (a session
+    forgets what its visitor typed; their runs do not)."""
+    return next((status["display_name"] for status in list_runs()
+                 if status.get("owner") == owner and status.get("display_name")), None)
+
+
 def latest_run(statuses: list[dict[str, Any]], visitor: Visitor) -> str | None:
     """The visitor's most recent run of any state (to show its report again after a reload), or None."""
     return next((status["run_id"] for status in statuses if status.get("owner") == visitor.owner), None)

@@ -196,6 +196,20 @@ def open_as(owner_key: str | None, page: str) -> AppTest:
     return at
 
 
+def test_after_a_reload_the_name_a_visitor_trained_under_is_theirs_again(public):
+    from cnn_core.server import queue
+    from cnn_core.training import launch
+
+    first = open_as(None, "app_pages/training.py")
+    key, owner = first.session_state["_owner_key"], first.session_state["_visitor"].owner
+    first.text_input(key="display_name").set_value("Ann Lee").run()
+    config = TrainConfig(filters=[4])
+    queue.submit(config, launch.make_request(config, None, "mine"), owner=owner, display_name="Ann Lee")
+    reloaded = open_as(key, "app_pages/training.py")  # a new session of the same browser
+    assert reloaded.text_input(key="display_name").value == "Ann Lee"
+    assert open_as(None, "app_pages/training.py").text_input(key="display_name").value.startswith("student-")
+
+
 def test_after_a_reload_the_owner_finds_their_queued_run_with_its_cancel_button_and_nobody_else_does(public):
     from cnn_core.server import queue
     from cnn_core.training import launch
