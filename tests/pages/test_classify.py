@@ -132,6 +132,20 @@ def test_the_models_training_data_is_described_in_the_pages_language(app_dirs, t
     assert any("as the file says" in caption.value for caption in open_page("zh").caption)
 
 
+def test_a_picked_model_gone_meanwhile_is_said_so_before_another_classifies(app_dirs, trained_colour_model):
+    from cnn_core.models import registry
+
+    model, config = trained_colour_model
+    save(model, config, "older", "2025-01-01T00:00:00+00:00")
+    save(model, config, "newer", "2025-02-01T00:00:00+00:00")
+    at = open_page("en")
+    at.selectbox(key="classify_model").set_value("older").run()
+    registry.delete_model("older")  # its owner deleted it (or made it private) in another tab
+    at.run()
+    assert any("no saved model named 'older'" in warning.value for warning in at.warning)
+    assert at.selectbox(key="classify_model").value == "newer" and not at.exception
+
+
 def test_two_uploads_give_two_results_with_thumbnails(registry_with_model):
     at = open_sections(upload(open_page(), ("red.png", png((220, 30, 30))), ("blue.png", png((20, 40, 230)))),
                        "classify_math_open")
