@@ -115,8 +115,9 @@ def pick_model(models: list[dict]) -> tuple[str, dict]:
     default_name = inference.default_model(models)["name"]
     # Labels made now, not inside format_func: Streamlit may call that outside this run (tests do).
     labels = {name: model_label(metadata) for name, metadata in by_name.items()}
-    if st.session_state.get("classify_model") not in (None, *by_name):  # made private or deleted since it was picked
-        st.warning(error_text(registry.RegistryError("no_such_model", name=st.session_state.pop("classify_model"))))
+    gone = st.session_state.get("classify_model")  # the picker resets it to a model that exists (Streamlit does)
+    if gone not in (None, *by_name):  # made private or deleted since it was picked
+        st.warning(error_text(registry.RegistryError("no_such_model", name=gone)))
     name = st.selectbox(t("classify.model.picker"), names, index=names.index(default_name), key="classify_model",
                         format_func=labels.__getitem__)
     metadata = by_name[name]

@@ -113,7 +113,7 @@ def delete_section(column, name: str) -> None:
             st.session_state["models_flash"] = error_text(error)
         else:
             st.toast(t("models.deleted", name=name))
-            st.session_state.pop("registry_model", None)  # the picker moves on without saying the model is gone
+        st.session_state["models_deleted"] = name  # said here (toast or flash): not again as "gone" by the picker
         del st.session_state["confirm_delete"]
         st.rerun()
     if no.button(t("models.cancel"), key="confirm_delete_no"):
@@ -192,8 +192,9 @@ if not models:
     st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")
     st.stop()
 by_name = table_section(models)
-if st.session_state.get("registry_model") not in (None, *by_name):  # gone since it was picked: say so, pick anew
-    st.warning(error_text(registry.RegistryError("no_such_model", name=st.session_state.pop("registry_model"))))
+gone = st.session_state.get("registry_model")  # the picker resets it to a model that exists (Streamlit does)
+if gone not in (None, *by_name) and gone != st.session_state.pop("models_deleted", None):  # not deleted here
+    st.warning(error_text(registry.RegistryError("no_such_model", name=gone)))
 name = st.selectbox(t("models.pick"), list(by_name), key="registry_model")
 download, delete, more = st.columns(3)
 download_section(download, name)

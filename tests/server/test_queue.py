@@ -128,6 +128,8 @@ def test_cli_submit_refuses_an_empty_owner_and_in_public_mode_a_folder_outside_t
     assert command_line.main(["submit", "--data", "/etc", "--preset", "quick", "--name", "m", "--owner", "o",
                               "--epochs", "1"]) == 2
     assert "administrator" in capsys.readouterr().err and runs.list_runs() == []
+    assert command_line.main(["submit", "--data", "cifar10", "--preset", "quick", "--name", "m", "--owner", "o",
+                              "--epochs", "1"]) == 0  # the download's name, not a path
 
 
 def test_cli_runs_delete_removes_ended_runs_and_refuses_the_rest(app_dirs):
