@@ -34,13 +34,14 @@ MAX_DISPLAY_NAME = 40
 
 # Writes this session's new key, unless another tab of the browser wrote a valid one since this session began (two
 # tabs opened at once on a first visit): then this tab reloads to take that one, before its visitor can start anything
-# under a key the browser will not keep. Never a loop: after the reload the server reads a valid cookie, so no script.
+# under a key the browser will not keep. After the reload the server reads that valid cookie, so no script runs; the
+# tab's sessionStorage allows one such reload in any case (two cookies of one name could otherwise disagree forever).
 COOKIE_SCRIPT = """<script>
 const name = %(name)s, key = %(key)s;
 const found = document.cookie.split("; ").find((pair) => pair.startsWith(name + "="));
 const value = found ? found.slice(name.length + 1) : "";
 if (!/%(pattern)s/.test(value)) document.cookie = name + "=" + key + "; max-age=%(seconds)d; path=/; SameSite=Strict";
-else if (value !== key) location.reload();
+else if (value !== key && !sessionStorage.getItem(name)) { sessionStorage.setItem(name, "reloaded"); location.reload(); }
 </script>"""
 
 
