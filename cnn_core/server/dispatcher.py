@@ -100,8 +100,10 @@ def enforce_limits(now: float | None = None) -> list[str]:
         launch = _launch_record(status)
         if launch["pid"] == os.getpid() or not end_process(launch["pid"], launch.get("pid_started")):
             continue
-        if read_status(status["run_id"])["state"] not in (*ACTIVE_STATES, "interrupted"):
-            continue  # it ended by itself meanwhile (finished and saved, say): its own record stands
+        if read_status(status["run_id"])["state"] in ("finished", "stopped"):
+            continue  # it ended by itself meanwhile, its model saved: its own record stands
+        # Otherwise the end is ours, whatever the process wrote as it went ("interrupted"; "failed" when the signal
+        # landed in an import, as it can on a loaded machine): the record says why.
         append_event(status["run_id"], {"type": "failed", "error": f"over its time limit of {limit:.0f} s"})
         update_status(status["run_id"], state="failed", ended=now_iso(), error_key="errors.training.over_time_limit",
                       error_values={"seconds": round(limit)},
