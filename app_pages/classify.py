@@ -20,7 +20,7 @@ import streamlit as st
 from PIL import Image
 
 from app_pages.classify.probes import filter_matches, probes_section
-from app_pages.parts.identity import visitor
+from app_pages.parts.identity import say_if_picked_model_gone, visitor
 from app_pages.parts.language import class_label, current_language, error_text, plain_t, recorded_text, t
 from cnn_core import samples
 from cnn_core.classify import figures as explain_figures
@@ -115,9 +115,7 @@ def pick_model(models: list[dict]) -> tuple[str, dict]:
     default_name = inference.default_model(models)["name"]
     # Labels made now, not inside format_func: Streamlit may call that outside this run (tests do).
     labels = {name: model_label(metadata) for name, metadata in by_name.items()}
-    gone = st.session_state.get("classify_model")  # the picker resets it to a model that exists (Streamlit does)
-    if gone not in (None, *by_name):  # made private or deleted since it was picked
-        st.warning(error_text(registry.RegistryError("no_such_model", name=gone)))
+    say_if_picked_model_gone("classify_model", names)
     name = st.selectbox(t("classify.model.picker"), names, index=names.index(default_name), key="classify_model",
                         format_func=labels.__getitem__)
     metadata = by_name[name]

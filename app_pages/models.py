@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.parts.identity import visitor
+from app_pages.parts.identity import say_if_picked_model_gone, visitor
 from app_pages.parts.language import current_language, error_text, t
 from app_pages.training import runs as training_runs
 from cnn_core import settings
@@ -192,9 +192,7 @@ if not models:
     st.page_link(TRAINING_PAGE, label=t("models.to_training"), icon="🏋️")
     st.stop()
 by_name = table_section(models)
-gone = st.session_state.get("registry_model")  # the picker resets it to a model that exists (Streamlit does)
-if gone not in (None, *by_name) and gone != st.session_state.pop("models_deleted", None):  # not deleted here
-    st.warning(error_text(registry.RegistryError("no_such_model", name=gone)))
+say_if_picked_model_gone("registry_model", list(by_name), said=st.session_state.pop("models_deleted", None))
 name = st.selectbox(t("models.pick"), list(by_name), key="registry_model")
 download, delete, more = st.columns(3)
 download_section(download, name)

@@ -21,8 +21,9 @@ import secrets
 
 import streamlit as st
 
-from app_pages.parts.language import t
+from app_pages.parts.language import error_text, t
 from cnn_core import settings
+from cnn_core.models.registry import RegistryError
 from cnn_core.server import owners
 from cnn_core.server.owners import Visitor, desktop_visitor
 
@@ -108,3 +109,12 @@ def visitor_sidebar() -> Visitor:
 def visitor() -> Visitor:
     """The visitor router.py settled for this run (a desktop visitor where it has not: page tests, say)."""
     return st.session_state.get("_visitor") or desktop_visitor()
+
+
+def say_if_picked_model_gone(key: str, names: list[str], said: str | None = None) -> None:
+    """A model picker's choice (session state `key`) no longer among the `names` this visitor may see (its owner
+    made it private, deleted or renamed it meanwhile): say so, once: Streamlit's picker then falls back to a model
+    that exists. `said`: a name this tab has reported already (its own deletion)."""
+    gone = st.session_state.get(key)
+    if gone not in (None, *names) and gone != said:
+        st.warning(error_text(RegistryError("no_such_model", name=gone)))

@@ -57,9 +57,8 @@ def run_charts(run_id: str, events: list[dict], place: str) -> None:
         start = figures.start_fields(events)
         if start.get("progressive_resizing"):
             st.caption(t("training.live.progressive"))  # why validation lags training for two thirds of the run
-        if start.get("widened_from"):  # a long run trains a wider network than the settings name
-            st.caption(t("training.live.widened", filters="-".join(map(str, start["filters"])),
-                         asked="-".join(map(str, start["widened_from"])), weight_decay=f"{start['weight_decay']:g}"))
+        if widened := figures.widening(start):  # a long run trains a wider network than the settings name
+            st.caption(t("training.live.widened", **widened))
         if start.get("mixup_alpha"):
             st.caption(t("training.live.mixup"))  # why training accuracy reads below validation accuracy
         with st.expander(t("probes.legend.epochs")):

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from cnn_core.cli.train import train_config_from_args
-from cnn_core.datasets.base import check_allowed
-from cnn_core.datasets.loading import names_the_download
+from cnn_core.datasets.loading import check_spec_allowed
 from cnn_core.server import queue
 from cnn_core.training.config import PRESETS
 from cnn_core.training.launch import make_request
@@ -44,8 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Queue the run and print its id and place in line."""
     config = train_config_from_args(args)
-    if args.data and not names_the_download(args.data):  # as the page: a path outside the data roots is refused
-        check_allowed(Path(args.data).expanduser())
+    check_spec_allowed(args.data)  # as the page: a path outside the data roots is refused before it is queued
     request = make_request(config, args.data, args.name, max_images=args.max_images)
     run_id = queue.submit(config, request, owner=args.owner, display_name=args.display_name or args.owner)
     place = queue.positions().get(run_id, {}).get("position")

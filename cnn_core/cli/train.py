@@ -138,9 +138,8 @@ def status_text(event: dict[str, Any], last_epoch: int) -> str | None:
     if kind == "batch":
         return f"epoch {event['epoch']}/{last_epoch} step {event['step']}  loss {event['loss']:.4f}"
     budget = f", fitted to a {event.get('time_budget_seconds') or 0:g} s budget" if event.get("time_budget_seconds") else ""
-    if event.get("widened_from"):  # a long run (cnn_core.training.job.long_run)
-        budget += (f"; a long run: filters {'-'.join(map(str, event['filters']))} instead of "
-                   f"{'-'.join(map(str, event['widened_from']))}, weight decay {event.get('weight_decay'):g}")
+    if widened := figures.widening(event):  # a long run (cnn_core.training.job.long_run)
+        budget += "; a long run: filters {filters} instead of {asked}, weight decay {weight_decay}".format(**widened)
     if event.get("mixup_alpha"):
         budget += f", mixup α {event['mixup_alpha']:g}"
     return {

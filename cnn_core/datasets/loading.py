@@ -46,6 +46,12 @@ def names_the_download(spec: str | Path | None) -> bool:
     return spec is None or str(spec).strip().lower() in ("", "cifar10", "cifar-10")
 
 
+def check_spec_allowed(spec: str | Path | None) -> None:
+    """DataError unless `spec` names the download or a path within the server's data roots (base.check_allowed)."""
+    if not names_the_download(spec):
+        check_allowed(Path(spec).expanduser())
+
+
 def _load_path(path: Path, validation_fraction: float, seed: int,
                decode_progress: ProgressCallback | None = None) -> Dataset:
     """A dataset at a path on the server (see `load_dataset`); OSError for what the system refuses."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cnn_core.datasets import loading
-from cnn_core.datasets.base import ProgressCallback, check_allowed
+from cnn_core.datasets.base import ProgressCallback
 
 MAX_KEPT = 8  # summaries kept server-wide (each holds 8 small images)
 SAMPLES = 8
@@ -41,8 +41,7 @@ def summarize(spec: str, progress: ProgressCallback | None = None) -> dict[str, 
     Two visitors asking for the same dataset at once: the second waits for the first one's result. A path is
     checked against the server's data roots first, every time: a summary kept for one visitor is no way around them.
     """
-    if not loading.names_the_download(spec):
-        check_allowed(Path(spec).expanduser())
+    loading.check_spec_allowed(spec)
     key = _key(spec)
     with _GUARD:
         lock = _LOCKS.setdefault(key, threading.Lock())

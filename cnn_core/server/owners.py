@@ -96,7 +96,11 @@ def load_model_for(name: str, visitor: Visitor):
 def made_for(visitor: Visitor, make: Callable[[str], T], name: str) -> Callable[[], T]:
     """`make(name)` deferred (a download made when its button is clicked), after the same check as
     `model_metadata_for` at that moment: the owner may have made the model private, deleted or renamed it since."""
-    return lambda: (model_metadata_for(name, visitor), make(name))[1]
+    def made() -> T:
+        model_metadata_for(name, visitor)  # RegistryError "no such model": no file
+        return make(name)
+
+    return made
 
 
 def may_see_settings(row: dict[str, Any], visitor: Visitor) -> bool:

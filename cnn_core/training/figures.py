@@ -222,6 +222,15 @@ def start_fields(events: list[dict[str, Any]]) -> dict[str, Any]:
     return next((event for event in events if event.get("type") == "start"), {})
 
 
+def widening(start: dict[str, Any]) -> dict[str, str] | None:
+    """A long run's wider network as text, {"filters", "asked", "weight_decay"} (cnn_core.training.job.long_run), from
+    its start event; None when it trains the network asked for."""
+    if not start.get("widened_from"):
+        return None
+    return {"filters": "-".join(map(str, start["filters"])), "asked": "-".join(map(str, start["widened_from"])),
+            "weight_decay": f"{start['weight_decay']:g}"}
+
+
 def over_budget(events: list[dict[str, Any]]) -> tuple[float, float] | None:
     """(expected seconds, budget or ceiling) when a run's calibration expects clearly more than its time budget or
     the server's ceiling (not even one epoch fits on this machine); None otherwise."""
